@@ -28,6 +28,41 @@ _STATUS = {
 }
 
 
+_BANNER_DONE = False
+
+
+def new_highs():
+    """A silent ``highspy.Highs`` object.
+
+    HiGHS prints its banner on stdout when the first instance of a process is
+    created; that would corrupt ``--json`` output, so the first construction
+    runs with the stdout file descriptor pointed at /dev/null.
+    """
+    global _BANNER_DONE
+    import os
+    import sys
+    import highspy
+    if not _BANNER_DONE:
+        _BANNER_DONE = True
+        try:
+            sys.stdout.flush()
+            saved = os.dup(1)
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 1)
+            try:
+                h = highspy.Highs()
+            finally:
+                os.dup2(saved, 1)
+                os.close(saved)
+                os.close(devnull)
+        except OSError:  # no real stdout descriptor (e.g. some notebooks)
+            h = highspy.Highs()
+    else:
+        h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    return h
+
+
 def _to_highs(prog: Program):
     import highspy
     A = prog.matrix()
@@ -40,8 +75,7 @@ def _to_highs(prog: Program):
     cu = np.where(np.isposinf(cu), inf, cu)
     rl = np.where(np.isneginf(rl), -inf, rl)
     ru = np.where(np.isposinf(ru), inf, ru)
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
+    h = new_highs()
     n, m = prog.n_vars, prog.n_rows
     fmt_row = int(highspy.MatrixFormat.kRowwise)
     sense = int(highspy.ObjSense.kMinimize)
@@ -81,7 +115,12 @@ def solve_highs(prog: Program, *, basis: bool = False, options: dict | None = No
     t0 = time.perf_counter()
     try:
         h, sgn = _to_highs(prog)
-        for k, v in (options or {}).items():
+        opts = dict(options or {})
+        if prog.q_diag is not None:
+            # HiGHS' QP solver regularises by 1e-7 by default, which moves the optimum
+            # by ~1e-6 on these programs; 1e-10 keeps it stable and accurate.
+            opts.setdefault("qp_regularization_value", 1e-10)
+        for k, v in opts.items():
             if h.setOptionValue(k, v) == highspy.HighsStatus.kError:
                 raise SolverError(f"HiGHS does not accept option {k}={v!r}")
     except SolverError:

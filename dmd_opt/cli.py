@@ -1,0 +1,206 @@
+"""Command-line interface: ``dmd-opt solve | verify | audit | check …``.
+
+Exit codes: 0 success (optimal and, for ``verify``/``check``, passed); 1 a
+verification or certificate check failed, or the solver failed; 2 bad input
+(the one-line message names the field); 3 the program is infeasible or
+unbounded (a definite answer, but no mechanism).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .errors import DmdOptError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Dynamic mechanism design as optimisation.\n\n"
+                       "Examples:\n\n  dmd-opt solve models/courty_li.toml\n\n"
+                       "  dmd-opt solve models/battaglini.toml --participation ex_ante --json\n\n"
+                       "  dmd-opt verify models/static_monopoly.toml\n\n"
+                       "  dmd-opt solve models/static_monopoly.toml --certificate cert.json && dmd-opt check cert.json")
+
+EXIT_FAILED, EXIT_INPUT, EXIT_NO_SOLUTION = 1, 2, 3
+
+
+def _fail(msg: str, code: int = EXIT_INPUT):
+    typer.echo(f"error: {msg}", err=True)
+    raise typer.Exit(code)
+
+
+def _console():
+    from rich.console import Console
+    return Console(highlight=False)
+
+
+def _parse_objective(objective: Optional[str]):
+    """``revenue``, ``welfare`` or ``revenue=0.5,welfare=0.5``."""
+    if objective is None or "=" not in objective:
+        return objective
+    out = {}
+    for part in objective.split(","):
+        k, _, v = part.partition("=")
+        try:
+            out[k.strip()] = float(v)
+        except ValueError:
+            _fail(f"objective: cannot read weight {v!r} in {objective!r}")
+    return out
+
+
+def _status_code(status: str) -> int:
+    if status == "optimal":
+        return 0
+    if status in ("infeasible", "unbounded", "infeasible_or_unbounded"):
+        return EXIT_NO_SOLUTION
+    return EXIT_FAILED
+
+
+def _solve(file: Path, **overrides):
+    from .io import load, solve_model
+    model = load(file)
+    return model, solve_model(model, **overrides)
+
+
+def _guard(fn):
+    """Run ``fn`` turning package errors into one-line messages (no traceback)."""
+    try:
+        return fn()
+    except typer.Exit:
+        raise
+    except DmdOptError as exc:
+        _fail(str(exc))
+    except (OSError, ValueError) as exc:
+        _fail(str(exc))
+
+
+@app.command()
+def solve(file: Path = typer.Argument(..., help="model file (TOML)"),
+          participation: Optional[str] = typer.Option(None, help="ex_ante | interim | periodic | none"),
+          disclosure: Optional[str] = typer.Option(None, help="public | private"),
+          objective: Optional[str] = typer.Option(None, help="revenue | welfare | revenue=W1,welfare=W2"),
+          backend: Optional[str] = typer.Option(None, help="highs | cvxpy | pyomo"),
+          solver: Optional[str] = typer.Option(None, help="solver name for cvxpy/pyomo (e.g. CLARABEL, appsi_highs)"),
+          json_out: bool = typer.Option(False, "--json", help="print a JSON object instead of a summary"),
+          certificate: Optional[Path] = typer.Option(None, help="write a solver-independent certificate here"),
+          plot: Optional[Path] = typer.Option(None, help="write plots into this folder"),
+          output: Optional[Path] = typer.Option(None, help="also write the JSON result here (atomically)")):
+    """Solve the model's program and print the result."""
+    def run():
+        from .io import dumps, atomic_write
+        over = {"participation": participation, "disclosure": disclosure,
+                "objective": _parse_objective(objective), "backend": backend, "solver": solver}
+        model, res = _solve(file, **over)
+        data = res.to_dict()
+        if certificate is not None:
+            if not hasattr(res, "certificate"):
+                _fail(f"models of kind {model.kind!r} have no LP certificate")
+            res.certificate(certificate, model=model)
+            data["certificate"] = str(certificate)
+        if plot is not None:
+            if hasattr(res, "plot"):
+                data["plots"] = [str(p) for p in (res.plot(plot) or [])]
+            else:
+                from .plots import plot_result
+                data["plots"] = [str(p) for p in plot_result(res, plot)]
+        if output is not None:
+            atomic_write(output, dumps(data))
+        if json_out:
+            typer.echo(dumps(data))
+        else:
+            con = _console()
+            for line in res.summary():
+                con.print(line)
+            if certificate is not None:
+                con.print(f"certificate written to {certificate}")
+            for p in data.get("plots", []):
+                con.print(f"plot: {p}")
+        raise typer.Exit(_status_code(res.status))
+    _guard(run)
+
+
+@app.command()
+def verify(file: Path = typer.Argument(..., help="model file (TOML)"),
+           participation: Optional[str] = typer.Option(None),
+           disclosure: Optional[str] = typer.Option(None),
+           backend: Optional[str] = typer.Option(None),
+           tol: float = typer.Option(1e-7, help="relative tolerance (× payoff scale)"),
+           json_out: bool = typer.Option(False, "--json")):
+    """Solve, then check the mechanism with the independent verifier (regret, IR, budget)."""
+    def run():
+        from .io import dumps
+        model, res = _solve(file, participation=participation, disclosure=disclosure, backend=backend)
+        ver = getattr(res, "verification", None)
+        if ver is None:
+            _fail(f"no mechanism to verify (status {res.status})", _status_code(res.status) or EXIT_FAILED)
+        part = res.options.get("participation") if hasattr(res, "options") else None
+        bb = bool(res.options.get("budget_balance")) if hasattr(res, "options") else False
+        ok = ver.passed(None if part == "none" else part, tol=tol, budget_balance=bb)
+        if json_out:
+            typer.echo(dumps({"passed": ok, **ver.to_dict()}))
+        else:
+            con = _console()
+            for line in ver.summary_lines():
+                con.print(line)
+            con.print(("[green]PASSED[/green]" if ok else "[red]FAILED[/red]") + f" (tolerance {tol:g} × scale)")
+        raise typer.Exit(0 if ok else EXIT_FAILED)
+    _guard(run)
+
+
+@app.command()
+def audit(file: Path = typer.Argument(..., help="model file (TOML)"),
+          participation: Optional[str] = typer.Option(None),
+          disclosure: Optional[str] = typer.Option(None),
+          backend: Optional[str] = typer.Option(None),
+          json_out: bool = typer.Option(False, "--json")):
+    """Solve and report which constraints bind (by pattern), with shadow prices."""
+    def run():
+        from .io import dumps
+        model, res = _solve(file, participation=participation, disclosure=disclosure, backend=backend)
+        if not hasattr(res, "audit"):
+            _fail(f"models of kind {model.kind!r} have no constraint audit")
+        if res.status != "optimal":
+            _fail(f"no optimal solution to audit (status {res.status})", _status_code(res.status))
+        a = res.audit()
+        if json_out:
+            typer.echo(dumps(a.to_dict()))
+        else:
+            con = _console()
+            table = getattr(a, "rich_table", None)
+            if table is not None:
+                con.print(table())
+            for line in a.summary_lines():
+                con.print(line)
+    _guard(run)
+
+
+@app.command()
+def check(cert: Path = typer.Argument(..., help="certificate file written by solve --certificate"),
+          model: Optional[Path] = typer.Option(None, help="model file to rebuild the program from"),
+          json_out: bool = typer.Option(False, "--json")):
+    """Check a certificate without any solver (exact rational or rigorous bounds)."""
+    def run():
+        from .certificates import check_certificate
+        from .io import dumps, load
+        m = load(model) if model is not None else None
+        res = check_certificate(cert, model=m)
+        if json_out:
+            typer.echo(dumps(res.to_dict()))
+        else:
+            typer.echo(res.verdict)
+        raise typer.Exit(0 if res.ok else EXIT_FAILED)
+    _guard(run)
+
+
+def main(argv=None):  # console-script entry point
+    try:
+        app(args=argv, standalone_mode=True)
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        sys.exit(code)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
