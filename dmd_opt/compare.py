@@ -1,0 +1,471 @@
+r"""Comparing revenue-optimal and efficient mechanisms on one environment (SPEC §7).
+
+For an environment with a finite horizon, :func:`comparison` solves the revenue
+program of SPEC §2 under each participation notion (ex ante, interim,
+periodic), builds the efficient mechanisms of SPEC §3 (team, dynamic pivot,
+balanced team; Athey–Segal 2013, Bergemann–Välimäki 2010) and the
+seller-optimal *efficient* mechanism (the revenue program with the allocation
+fixed at the efficient rule, payments free), checks every one with the
+independent verifier (:mod:`dmd_opt.verify`) and tabulates, per mechanism,
+
+* expected discounted revenue :math:`R = \sum_t\delta^t E[\sum_i p_{i,t} - c_t]` and
+  welfare :math:`W = \sum_t\delta^t E[\sum_i u_{i,t} - c_t]` under truthful play;
+* the deadweight loss :math:`W^* - W` against the first-best surplus :math:`W^*`
+  (:func:`dmd_opt.programs.revenue.expected_efficient_surplus`, computed without the
+  tree or any LP) and the share of :math:`W^*` the designer keeps, :math:`R/W^*`;
+* each agent's rent by initial type, :math:`V_i(\varnothing,\theta)` (the verifier's
+  truthful values), and the expected total rent; the accounting identity
+  :math:`W = R + \sum_i E_\theta V_i(\varnothing,\theta)` holds for every row;
+* the allocation distortion :math:`s^*(k) - s(x(k))` node by node, where
+  :math:`s` is the surplus at a node, by period (undiscounted expectation) and by
+  history: along each *constant* report path and after the reports changed —
+  Battaglini (2005): the low type's distortion along the all-low path shrinks
+  with :math:`t` and vanishes after a high report; Pavan–Segal–Toikka (2014): the
+  distortion is the virtual-value wedge times the impulse response of the
+  current type to the initial one, so it decays as persistence falls;
+* the binding-constraint summary of each LP (IC rows by direction/adjacency
+  and IR rows), the largest IC regret and IR violations, and the budget
+  (expected :math:`\sum_i p_i` and the largest per-node imbalance).
+
+:func:`compare` returns the table as a :class:`pandas.DataFrame` (one row per
+mechanism); the by-period and by-history distortion tables and the binding
+summary ride along in ``DataFrame.attrs``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+import numpy as np
+
+from .environment import Environment
+from .errors import DmdOptError, ModelError
+from .mechanism import TreeMechanism
+
+PARTICIPATIONS = ("ex_ante", "interim", "periodic")
+EFFICIENT = ("pivot", "team", "balanced", "agv")
+
+
+# ---------------------------------------------------------------------------------------
+# distortion of an allocation rule against the efficient one
+# ---------------------------------------------------------------------------------------
+def efficient_benchmark(env: Environment, horizon: int | None = None) -> TreeMechanism:
+    """The first-best allocation on the history tree with zero payments (ties: first decision)."""
+    from .programs.revenue import efficient_allocation
+    from .tree import HistoryTree
+    tree = HistoryTree(env, horizon)
+    alloc = efficient_allocation(env, tree)
+    pay = [np.zeros((tree.n_nodes(t), env.n_agents)) for t in range(tree.T)]
+    return TreeMechanism(env, alloc, pay, name="first best")
+
+
+def node_surplus(mech: TreeMechanism, t: int) -> np.ndarray:
+    """(K_t,) surplus :math:`\\sum_i u_i(x(k),\\theta_i) - c_t(x(k))` at every node, truthful types."""
+    return sum(mech.truthful_utility(i, t) for i in range(mech.env.n_agents)) - mech.principal_cost(t)
+
+
+def allocation_gap(mech: TreeMechanism, bench: TreeMechanism, t: int) -> np.ndarray:
+    """(K_t,) how far the allocation is from the benchmark at every node.
+
+    Quantity models: :math:`\\sum_i (q^*_i - q_i)` (positive = downward distortion,
+    Mussa–Rosen/Battaglini).  Finite decisions: the total-variation distance
+    :math:`\\tfrac12\\lVert x - x^*\\rVert_1` between the lotteries (the probability that
+    the decision differs from the efficient one when the two are coupled).
+    """
+    x, xs = mech.allocation[t], bench.allocation[t]
+    if mech.is_quantity:
+        return (xs - x).sum(axis=1)
+    return 0.5 * np.abs(xs - x).sum(axis=1)
+
+
+def distortion_frame(mech: TreeMechanism, bench: TreeMechanism | None = None, max_nodes: int = 200_000):
+    """Node-level table: period, node, history label, probability, gap and surplus loss."""
+    import pandas as pd
+    bench = bench or efficient_benchmark(mech.env, mech.T)
+    tree = mech.tree
+    frames = []
+    for t in range(mech.T):
+        K = tree.n_nodes(t)
+        if K > max_nodes:
+            break
+        k = np.arange(K)
+        frames.append(pd.DataFrame({
+            "period": t + 1, "node": k, "history": tree.history_labels(t, k),
+            "probability": tree.node_prob[t], "gap": allocation_gap(mech, bench, t),
+            "surplus_loss": node_surplus(bench, t) - node_surplus(mech, t)}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def distortion_by_period(mech: TreeMechanism, bench: TreeMechanism | None = None, tol: float = 1e-7):
+    """Per period: expected gap, expected surplus loss (undiscounted), the largest gap on
+    reachable nodes and the probability that the allocation is distorted (gap > tol)."""
+    import pandas as pd
+    bench = bench or efficient_benchmark(mech.env, mech.T)
+    tree, rows = mech.tree, []
+    eps = tol * mech.env.payoff_scale
+    for t in range(mech.T):
+        p = tree.node_prob[t]
+        g = allocation_gap(mech, bench, t)
+        loss = node_surplus(bench, t) - node_surplus(mech, t)
+        reach = p > 0
+        rows.append({"period": t + 1, "expected_gap": float(p @ g), "expected_surplus_loss": float(p @ loss),
+                     "discounted_surplus_loss": float(mech.env.discount ** t * (p @ loss)),
+                     "max_gap": float(np.max(np.abs(g[reach]))) if reach.any() else 0.0,
+                     "distorted_probability": float(p[np.abs(g) > eps].sum())})
+    return pd.DataFrame(rows)
+
+
+def _run_lengths(tree, t: int) -> np.ndarray:
+    """(K_t,) number of consecutive periods up to t in which the report profile equals the current one."""
+    K = tree.n_nodes(t)
+    d = tree.digits(t)                                  # (K, t+1, N)
+    same = np.all(d == d[:, -1:, :], axis=2)           # (K, t+1)
+    # run = trailing count of True
+    rev = same[:, ::-1]
+    run = np.where(rev.all(axis=1), t + 1, np.argmin(rev, axis=1))
+    return run.astype(np.int64) if K else np.zeros(0, np.int64)
+
+
+def distortion_by_history(mech: TreeMechanism, bench: TreeMechanism | None = None, max_nodes: int = 200_000):
+    """Distortion by history depth.
+
+    Groups the nodes of each period by the current report profile and the *run
+    length* — how many consecutive periods the profile has been reported,
+    ``run = t`` (1-based period) meaning it has never changed since the start.
+    Rows: period, profile, run, from_start (run == period), probability mass,
+    conditional mean gap and conditional mean surplus loss.  In Battaglini's
+    model the row (L, from_start) carries the whole distortion, decreasing in
+    the period; every row after a change to H is zero.
+    """
+    import pandas as pd
+    bench = bench or efficient_benchmark(mech.env, mech.T)
+    tree, env, N = mech.tree, mech.env, mech.env.n_agents
+    out = []
+    for t in range(mech.T):
+        K = tree.n_nodes(t)
+        if K > max_nodes:
+            break
+        p = tree.node_prob[t]
+        g = allocation_gap(mech, bench, t)
+        loss = node_surplus(bench, t) - node_surplus(mech, t)
+        prof = np.arange(K) % tree.R[t]
+        run = _run_lengths(tree, t)
+        key = prof * (t + 2) + run
+        uniq, inv = np.unique(key, return_inverse=True)
+        mass = np.bincount(inv, weights=p, minlength=len(uniq))
+        mg = np.bincount(inv, weights=p * g, minlength=len(uniq))
+        ml = np.bincount(inv, weights=p * loss, minlength=len(uniq))
+        mx = np.zeros(len(uniq))
+        np.maximum.at(mx, inv, np.where(p > 0, np.abs(g), 0.0))
+        for u, m, a, b, x in zip(uniq, mass, mg, ml, mx):
+            pr, r = divmod(int(u), t + 2)
+            digits = tree.profile_digits(t, np.array(pr))
+            labs = [env.type_labels(i, t)[int(digits[i])] for i in range(N)]
+            out.append({"period": t + 1, "profile": labs[0] if N == 1 else "(" + ",".join(labs) + ")",
+                        "run": r, "from_start": r == t + 1, "probability": float(m),
+                        "mean_gap": float(a / m) if m > 0 else np.nan,
+                        "mean_surplus_loss": float(b / m) if m > 0 else np.nan, "max_gap": float(x)})
+    return pd.DataFrame(out)
+
+
+def path_distortion(mech: TreeMechanism, path: Iterable, bench: TreeMechanism | None = None) -> np.ndarray:
+    """Gap along one report path: ``path[t]`` is the period-t profile (type index for N = 1,
+    or a tuple of type indices).  Returns one value per period of the path."""
+    bench = bench or efficient_benchmark(mech.env, mech.T)
+    tree, k, out = mech.tree, 0, []
+    for t, prof in enumerate(path):
+        if t >= mech.T:
+            break
+        prof = np.atleast_1d(np.asarray(prof, dtype=np.int64))
+        r = int(np.ravel_multi_index(tuple(prof), tree.shapes[t]))
+        k = k * tree.R[t] + r
+        out.append(float(allocation_gap(mech, bench, t)[k]))
+    return np.array(out)
+
+
+# ---------------------------------------------------------------------------------------
+# binding constraints of a revenue LP
+# ---------------------------------------------------------------------------------------
+def binding_summary(result, tol: float = 1e-7):
+    """Binding rows of a solved revenue program, by family, agent, period and IC pattern.
+
+    A row binds when its slack to the finite lower bound is at most ``tol`` × the
+    payoff scale (the same rule as ``RevenueResult.binding_count``).  IC rows are
+    classified as *downward* (true value above the reported one) or *upward* and as
+    *adjacent* (reports one step apart) or not, from ``program.meta["type_values"]``.
+    """
+    import pandas as pd
+    prog, sol = result.program, result.solution
+    cols = ["family", "agent", "period", "direction", "adjacent", "rows", "binding"]
+    if sol is None or sol.row_activity is None:
+        return pd.DataFrame(columns=cols)
+    lab = prog.row_labels()
+    fam = lab["family"]
+    keep = np.isin(fam, ["IC", "IR_ex_ante", "IR_interim", "IR_periodic", "budget"])
+    slack = sol.row_activity - prog.row_lower
+    if np.any(fam == "budget"):
+        slack = np.where(fam == "budget", 0.0, slack)
+    eps = tol * result.env.payoff_scale
+    binding = slack <= eps
+    tv = prog.meta.get("type_values")
+    direction = np.full(len(fam), "", dtype=object)
+    adjacent = np.zeros(len(fam), dtype=object)
+    ic = np.flatnonzero(fam == "IC")
+    if tv is not None and len(ic):
+        a, t, th, r = lab["agent"][ic], lab["period"][ic], lab["true_type"][ic], lab["report"][ic]
+        vt = np.array([tv[i][s][x] for i, s, x in zip(a, t, th)])
+        vr = np.array([tv[i][s][x] for i, s, x in zip(a, t, r)])
+        direction[ic] = np.where(vt > vr, "downward", np.where(vt < vr, "upward", "equal"))
+        adjacent[ic] = np.abs(th - r) == 1
+    df = pd.DataFrame({"family": fam[keep], "agent": lab["agent"][keep], "period": lab["period"][keep] + 1,
+                       "direction": direction[keep], "adjacent": adjacent[keep], "binding": binding[keep]})
+    df.loc[df["family"] != "IC", "adjacent"] = ""
+    if df.empty:
+        return pd.DataFrame(columns=cols)
+    g = df.groupby(["family", "agent", "period", "direction", "adjacent"], sort=True)["binding"]
+    out = g.agg(rows="size", binding="sum").reset_index()
+    out.loc[out["period"] == 0, "period"] = -1
+    out["binding"] = out["binding"].astype(int)
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# building the mechanisms
+# ---------------------------------------------------------------------------------------
+@dataclass
+class Entry:
+    """One compared mechanism: how it was made, the mechanism, and its checks."""
+
+    name: str
+    family: str                     # "optimal" | "efficient"
+    participation: str | None
+    status: str
+    mechanism: TreeMechanism | None = None
+    result: Any = None              # RevenueResult for LP-made mechanisms
+    verification: Any = None
+    message: str = ""
+    seconds: float = 0.0
+
+
+def efficient_mechanism(env: Environment, kind: str) -> TreeMechanism:
+    """The efficient mechanism ``kind`` (pivot, team, balanced, agv) from :mod:`dmd_opt.efficient`."""
+    try:
+        from . import efficient as eff
+    except ModuleNotFoundError as exc:  # pragma: no cover - depends on the other family
+        if exc.name and exc.name.startswith("dmd_opt.efficient"):
+            raise ModelError("efficient", "the efficient-mechanism family (dmd_opt.efficient) is not installed")
+        raise
+    builder = getattr(eff, "build_mechanism", None)
+    if builder is not None:
+        return builder(env, kind)
+    fn = getattr(eff, f"{kind}_mechanism", None)
+    if fn is None:
+        raise ModelError("efficient", f"unknown efficient mechanism {kind!r}")
+    return fn(env)
+
+
+def comparison(env: Environment, participation: Iterable[str] = PARTICIPATIONS,
+               efficient: Iterable[str] = ("pivot", "team", "balanced"), disclosure: str = "public",
+               seller_efficient: bool = True, backend: str = "highs", solver: str | None = None,
+               tol: float = 1e-7) -> "Comparison":
+    """Solve and build every mechanism of the comparison (see module docstring).
+
+    ``seller_efficient`` adds the revenue-maximising mechanism among those with the
+    efficient allocation, under the first participation notion listed (the
+    welfare end of the revenue–welfare frontier with the most revenue).
+    Failures of single mechanisms (an infeasible program, an efficient construction
+    that needs N ≥ 2 …) are recorded in their row with the message; the others proceed.
+    """
+    from .programs.revenue import PARTICIPATION, _check_env, solve_revenue
+    from .verify import verify
+    _check_env(env)
+    participation = tuple(participation)
+    efficient = tuple(efficient)
+    for k, p in enumerate(participation):
+        if p not in PARTICIPATION:
+            raise ModelError(f"participation[{k}]", f"expected one of {', '.join(PARTICIPATION)}, got {p!r}")
+    for k, e in enumerate(efficient):
+        if e not in EFFICIENT:
+            raise ModelError(f"efficient[{k}]", f"expected one of {', '.join(EFFICIENT)}, got {e!r}")
+    entries: list[Entry] = []
+
+    def lp_entry(name, family, part, **kw):
+        t0 = time.perf_counter()
+        res = solve_revenue(env, participation=part, disclosure=disclosure, backend=backend, solver=solver, **kw)
+        e = Entry(name, family, part, res.status, res.mechanism, res, res.verification,
+                  "" if res.mechanism is not None else f"{res.status}: {res.solver_status}")
+        e.seconds = time.perf_counter() - t0
+        entries.append(e)
+
+    for part in participation:
+        lp_entry(f"optimal ({part})", "optimal", part)
+    if seller_efficient and participation:
+        lp_entry(f"efficient, max revenue ({participation[0]})", "efficient", participation[0],
+                 fixed_allocation="efficient")
+    for kind in efficient:
+        t0 = time.perf_counter()
+        try:
+            mech = efficient_mechanism(env, kind)
+            entries.append(Entry(kind, "efficient", None, "ok", mech, None, verify(mech),
+                                 seconds=time.perf_counter() - t0))
+        except (DmdOptError, ValueError, NotImplementedError) as exc:
+            entries.append(Entry(kind, "efficient", None, "unavailable", message=str(exc),
+                                 seconds=time.perf_counter() - t0))
+    return Comparison(env, entries, tol=tol)
+
+
+@dataclass
+class Comparison:
+    """The compared mechanisms of one environment with tables, plots and JSON."""
+
+    env: Environment
+    entries: list[Entry]
+    tol: float = 1e-7
+    _bench: TreeMechanism | None = field(default=None, repr=False)
+
+    @property
+    def benchmark(self) -> TreeMechanism:
+        if self._bench is None:
+            self._bench = efficient_benchmark(self.env)
+        return self._bench
+
+    @property
+    def first_best(self) -> float:
+        from .programs.revenue import expected_efficient_surplus
+        return expected_efficient_surplus(self.env)
+
+    def entry(self, name: str) -> Entry:
+        for e in self.entries:
+            if e.name == name:
+                return e
+        raise KeyError(name)
+
+    @property
+    def mechanisms(self) -> dict[str, TreeMechanism]:
+        return {e.name: e.mechanism for e in self.entries if e.mechanism is not None}
+
+    def table(self):
+        """One row per mechanism (see module docstring for the columns)."""
+        import pandas as pd
+        env, W = self.env, self.first_best
+        rows = []
+        for e in self.entries:
+            row: dict[str, Any] = {"mechanism": e.name, "family": e.family, "participation": e.participation or "",
+                                   "status": e.status, "message": e.message}
+            m, ver = e.mechanism, e.verification
+            if m is not None:
+                rev, wel = m.revenue(), m.welfare()
+                row.update({"revenue": rev, "welfare": wel, "first_best": W, "deadweight_loss": W - wel,
+                            "revenue_share": rev / W if W else np.nan})
+                rents_total = 0.0
+                if ver is not None:
+                    for i, a in enumerate(ver.agents):
+                        for lab, v in zip(env.type_labels(i, 0), a.root_values):
+                            row[f"rent[{env.agents[i].name}|{lab}]"] = float(v)
+                        rents_total += float(env.agents[i].initial @ a.root_values)
+                    row["rents_expected"] = rents_total
+                    row["max_ic_regret"] = ver.max_regret
+                    for p in PARTICIPATIONS:
+                        row[f"ir_violation_{p}"] = ver.ir_violation(p)
+                    row["budget_expected"] = ver.budget_expected
+                    row["budget_max_imbalance"] = ver.budget_max_imbalance
+                for t, d in enumerate(distortion_by_period(m, self.benchmark, self.tol)["expected_gap"]):
+                    row[f"distortion[t={t + 1}]"] = d
+            if e.result is not None and e.result.mechanism is not None:
+                b = e.result.binding_count(self.tol)
+                row["binding_IC"] = b.get("IC", 0)
+                row["binding_IR"] = sum(v for k, v in b.items() if k.startswith("IR"))
+            row["seconds"] = e.seconds
+            rows.append(row)
+        df = pd.DataFrame(rows)
+        df.attrs["environment"] = env.name
+        df.attrs["first_best"] = W
+        df.attrs["distortion_by_period"] = self.distortion_by_period()
+        df.attrs["distortion_by_history"] = self.distortion_by_history()
+        df.attrs["binding"] = self.binding()
+        return df
+
+    def distortion_by_period(self):
+        import pandas as pd
+        parts = [distortion_by_period(e.mechanism, self.benchmark, self.tol).assign(mechanism=e.name)
+                 for e in self.entries if e.mechanism is not None]
+        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+    def distortion_by_history(self):
+        import pandas as pd
+        parts = [distortion_by_history(e.mechanism, self.benchmark).assign(mechanism=e.name)
+                 for e in self.entries if e.mechanism is not None]
+        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+    def binding(self):
+        import pandas as pd
+        parts = [binding_summary(e.result, self.tol).assign(mechanism=e.name)
+                 for e in self.entries if e.result is not None and e.result.mechanism is not None]
+        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+    def to_dict(self) -> dict:
+        df = self.table()
+        attrs = dict(df.attrs)
+        df.attrs = {}
+        return {"environment": self.env.name, "first_best": self.first_best,
+                "mechanisms": _records(df),
+                "distortion_by_period": _records(attrs["distortion_by_period"]),
+                "distortion_by_history": _records(attrs["distortion_by_history"]),
+                "binding": _records(attrs["binding"])}
+
+    def plot(self, directory) -> list:
+        from .plots import plot_comparison
+        return plot_comparison(self, directory)
+
+
+def _records(df) -> list[dict]:
+    if df is None or len(df) == 0:
+        return []
+    out = []
+    for rec in df.to_dict(orient="records"):
+        out.append({k: (None if isinstance(v, float) and not np.isfinite(v) else
+                        (v.item() if isinstance(v, np.generic) else v)) for k, v in rec.items()})
+    return out
+
+
+def compare(env, participation: Iterable[str] = PARTICIPATIONS,
+            efficient: Iterable[str] = ("pivot", "team", "balanced"), **kw):
+    """Revenue-optimal vs efficient mechanisms of ``env`` as a DataFrame (see module docstring).
+
+    ``env`` may be an :class:`Environment`, a loaded model or a model path.
+
+    >>> from dmd_opt import load
+    >>> df = compare(load("models/static_monopoly.toml").data, participation=("interim",), efficient=())
+    >>> round(float(df.loc[0, "revenue"]), 6), round(float(df.loc[0, "deadweight_loss"]), 6)
+    (1.333333, 0.333333)
+    """
+    return comparison(_as_env(env), participation, efficient, **kw).table()
+
+
+def _as_env(env) -> Environment:
+    if isinstance(env, Environment):
+        return env
+    from .io import Model, load
+    model = env if isinstance(env, Model) else load(env)
+    if not isinstance(model.data, Environment):
+        raise ModelError("kind", f"comparison needs an environment model (kind 'revenue' or 'efficient'), "
+                                 f"got kind {model.kind!r}")
+    return model.data
+
+
+def _callable_module(name: str, fn) -> None:
+    """Make module ``name`` callable as ``fn``: ``dmd_opt.compare`` names both the
+    submodule and the function, and whichever Python binds, ``dmd_opt.compare(env)`` works."""
+    import sys
+    import types
+
+    class _Callable(types.ModuleType):
+        def __call__(self, *args, **kwargs):
+            return fn(*args, **kwargs)
+
+    sys.modules[name].__class__ = _Callable
+
+
+_callable_module(__name__, compare)
