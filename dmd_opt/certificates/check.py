@@ -1,0 +1,447 @@
+r"""The certificate checker: rebuild the program, then verify — without any solver.
+
+``check_certificate(path, model=None, program=None)``
+
+1. reads the certificate (and its ``.npz`` sidecar, whose SHA-256 must match);
+2. rebuilds the :class:`~dmd_opt.program.Program` from the model —
+   ``dmd_opt.io.KINDS[kind].build(data, **options)`` with the options stored in
+   the certificate, from the embedded model data or from ``model`` — and
+   **refuses** when the model data or the program's fingerprint differ from
+   the recorded ones;
+3. verifies the claim of the recorded status:
+
+   * ``optimal`` LP/QP, small enough (``exact_limit``): the optimal basis (LP;
+     recorded in the certificate) or the active set read off the recorded
+     solution (QP) defines a square linear system — primal
+     :math:`A_B x_B - s_B = -A_N x_N + s_N` and dual (KKT) rows
+     :math:`c_j + q_jx_j - (A^\top y)_j = 0` for basic columns — solved
+     exactly in rational arithmetic (:mod:`.exact`).  Then exact checks:
+     primal bounds of the basic variables, dual signs
+     (:math:`y_i>0 \Rightarrow s_i=\ell_i`, :math:`y_i<0\Rightarrow s_i=u_i`,
+     same for reduced costs), and primal objective = dual objective (gap 0).
+     Verdict ``"optimal, exact: gap 0"``.
+   * otherwise: Neumaier–Shcherbina safe bounds (:mod:`.rigorous`) from the
+     recorded duals; verdict ``"optimal within g (rigorous bound)"``.
+
+   In both cases the *recorded* primal and dual vectors are checked too
+   (rigorous floating bounds): primal infeasibility, the dual bound they
+   imply and their objective must agree with the optimum within
+   ``tol × scale`` — so a changed digit in a primal or dual value fails.
+   * ``infeasible``: the recorded Farkas ray :math:`y` must prove
+     :math:`\max_{\ell^r\le s\le u^r} y^\top s < \min_{\ell^x\le x\le u^x}(A^\top y)^\top x`
+     (no :math:`x` in the box has :math:`Ax` within the row bounds).  Exactly:
+     the ray is rationalised and, where free columns need
+     :math:`(A^\top y)_j = 0` exactly, projected onto that subspace in rational
+     arithmetic (it must stay within ``tol`` of the recorded ray).
+     For large programs: the same inequality with rigorous floating bounds.
+
+Tolerances: ``tol`` (default 1e-6) is relative to ``scale = max(1, payoff
+scale, |objective|)``; exact checks use no tolerance at all.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..errors import ModelError
+from ..program import Program
+from . import exact as X
+from . import rigorous as R
+from .format import load_arrays, model_fingerprint, read_certificate
+
+#: Programs with at most this many rows + columns are checked in exact arithmetic.
+EXACT_LIMIT = 40_000
+
+
+@dataclass
+class CheckResult:
+    """Outcome of :func:`check_certificate`."""
+
+    ok: bool
+    verdict: str
+    method: str                 # "exact" | "rigorous" | "refused" | "failed"
+    status: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        from ..io import to_jsonable
+        return to_jsonable({"ok": self.ok, "verdict": self.verdict, "method": self.method,
+                            "status": self.status, "details": self.details, "seconds": self.seconds})
+
+    def summary_lines(self) -> list[str]:
+        lines = [self.verdict]
+        for k, v in self.details.items():
+            if isinstance(v, (int, float, str, bool)):
+                lines.append(f"  {k}: {v}")
+        return lines
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+
+def row_name(labels: dict, r: int) -> str:
+    """A readable label of row ``r`` (0-based agent/period/type indices as in the Program)."""
+    from ..audit import row_name as rn
+    return rn(labels, r)
+
+
+def col_name(prog: Program, j: int) -> str:
+    for name, b in prog.var_blocks.items():
+        if b.offset <= j < b.offset + b.size:
+            return f"column {j} ({name}{list(np.unravel_index(j - b.offset, b.shape))})"
+    return f"column {j}"
+
+
+# ---------------------------------------------------------------------------------------
+# entry point
+# ---------------------------------------------------------------------------------------
+def check_certificate(path, *, model=None, program: Program | None = None, tol: float = 1e-6,
+                      exact_limit: int = EXACT_LIMIT, force: str | None = None) -> CheckResult:
+    """Check a certificate file (or dict) without calling any solver; see the module docstring.
+
+    ``force="exact"|"rigorous"`` overrides the size rule (for tests and benchmarks).
+    """
+    t0 = time.perf_counter()
+    try:
+        if isinstance(path, dict):
+            cert = load_arrays(path)
+        else:
+            cert = read_certificate(path)
+        prog = program if program is not None else _rebuild(cert, model)
+    except _Refused as exc:
+        return CheckResult(False, f"REFUSED: {exc}", "refused", None, seconds=time.perf_counter() - t0)
+    except ModelError as exc:
+        return CheckResult(False, f"REFUSED: {exc}", "refused", None, seconds=time.perf_counter() - t0)
+    status = cert.get("status")
+    fp = prog.fingerprint()
+    if fp != cert["program"].get("fingerprint"):
+        return CheckResult(False, "REFUSED: the program rebuilt from the model has fingerprint "
+                           f"{fp[:12]}…, the certificate was made for {str(cert['program'].get('fingerprint'))[:12]}… "
+                           "(different model data or options)", "refused", status,
+                           seconds=time.perf_counter() - t0)
+    vals = cert["arrays"]["values"]
+    try:
+        _check_shapes(prog, vals)
+        if status == "optimal":
+            res = _check_optimal(prog, cert, vals, tol, exact_limit, force)
+        elif status == "infeasible" or (status == "infeasible_or_unbounded" and "dual_ray" in vals):
+            res = _check_infeasible(prog, cert, vals, tol, exact_limit, force)
+        else:
+            res = CheckResult(False, f"FAILED: status {status!r} carries no checkable claim "
+                              "(only optimal and infeasible certificates can be verified)", "failed", status)
+    except _Failed as exc:
+        res = CheckResult(False, f"FAILED: {exc}", "failed", status, dict(exc.details))
+    res.status = status
+    res.seconds = time.perf_counter() - t0
+    res.details.setdefault("rows", prog.n_rows)
+    res.details.setdefault("columns", prog.n_vars)
+    return res
+
+
+class _Refused(Exception):
+    pass
+
+
+class _Failed(Exception):
+    def __init__(self, msg, **details):
+        super().__init__(msg)
+        self.details = details
+
+
+def _rebuild(cert: dict, model) -> Program:
+    from ..io import KINDS, _ensure_kinds, to_jsonable
+    _ensure_kinds()
+    rec = cert.get("model") or {}
+    opts = dict(rec.get("options") or {})
+    if model is not None:
+        kind, data = model.kind, model.data
+        if rec.get("kind") not in (None, kind):
+            raise _Refused(f"the model is of kind {kind!r}, the certificate of kind {rec.get('kind')!r}")
+        if rec.get("fingerprint") is not None and \
+                model_fingerprint(kind, to_jsonable(model.raw), opts) != rec["fingerprint"]:
+            raise _Refused("the model data differ from those the certificate was made for "
+                           "(model fingerprint mismatch)")
+    else:
+        kind = rec.get("kind")
+        if kind is None or "data" not in rec:
+            raise _Refused("the certificate carries no model data; pass the model file (--model FILE)")
+        if kind not in KINDS:
+            raise _Refused(f"unknown model kind {kind!r}")
+        if model_fingerprint(kind, rec["data"], opts) != rec.get("fingerprint"):
+            raise _Refused("the embedded model data do not match their fingerprint (the file was altered)")
+        data = KINDS[kind].parse(_copy(rec["data"]))
+    build = KINDS[kind].build
+    if build is None:
+        raise _Refused(f"models of kind {kind!r} have no program builder to check against")
+    return build(data, **opts)
+
+
+def _copy(obj):
+    import copy
+    return copy.deepcopy(obj)
+
+
+def _check_shapes(prog: Program, vals: dict) -> None:
+    n, m = prog.n_vars, prog.n_rows
+    want = {"x": n, "row_activity": m, "row_dual": m, "col_dual": n, "col_status": n, "row_status": m,
+            "dual_ray": m}
+    for k, size in want.items():
+        if k in vals and vals[k].shape != (size,):
+            raise _Failed(f"array {k!r} has shape {vals[k].shape}, the program needs ({size},)")
+        if k in vals and not k.endswith("_status") and not np.all(np.isfinite(vals[k])):
+            raise _Failed(f"array {k!r} holds non-finite numbers")
+
+
+# ---------------------------------------------------------------------------------------
+# optimal
+# ---------------------------------------------------------------------------------------
+def _scale(prog: Program, obj) -> float:
+    return max(1.0, float(prog.meta.get("payoff_scale", 1.0) or 1.0), abs(obj) if obj is not None else 0.0)
+
+
+def _check_optimal(prog, cert, vals, tol, exact_limit, force) -> CheckResult:
+    if "x" not in vals or "row_dual" not in vals:
+        raise _Failed("an optimal certificate needs primal (x) and dual (row_dual) values")
+    sgn = 1.0 if prog.sense == "min" else -1.0
+    x, yhat = vals["x"], sgn * vals["row_dual"]
+    A = prog.matrix()
+    c = sgn * prog.objective_vector()
+    qd = None if prog.q_diag is None else sgn * prog.q_diag
+    off = sgn * prog.objective_offset
+    rl, ru, cl, cu = prog.row_lower, prog.row_upper, prog.col_lower, prog.col_upper
+    scale = _scale(prog, cert.get("objective"))
+    eps = tol * scale
+    bounds = R.safe_bounds(A, c, off, rl, ru, cl, cu, x, yhat, qd)
+    details: dict[str, Any] = {
+        "tolerance": eps, "primal_infeasibility_bound": bounds.primal_infeasibility,
+        "dual_bound": sgn * bounds.dual_bound, "primal_objective": sgn * bounds.primal_objective,
+        "gap_bound": bounds.gap, "boxed_free_columns": bounds.boxed_columns,
+        "box": bounds.box, "box_contribution": bounds.box_contribution,
+        "dual_refinement": bounds.details.get("dual_moved_by", 0.0)}
+    if bounds.details.get("dual_moved_by", 0.0) > eps:
+        raise _Failed(f"the recorded duals are {bounds.details['dual_moved_by']:.3g} away from duals that "
+                      "cancel the free columns (a dual value was changed?)" + _worst_dual(prog, yhat, c, prog.row_labels()),
+                      **details)
+    labels = prog.row_labels()
+    # QPs: KKT with rigorous floating bounds only (an exact active-set solve is not
+    # well posed when payments are not unique); LPs: exact when a basis is recorded.
+    want_exact = qd is None and "col_status" in vals and \
+        (force == "exact" or (force is None and prog.n_rows + prog.n_vars <= exact_limit))
+    exact_res = None
+    if want_exact:
+        exact_res = _exact_optimal(prog, vals, c, qd, off, sgn, scale, labels)
+        details.update(exact_res["details"])
+    # --- the recorded vectors must agree with the (exact or rigorous) optimum ---
+    if bounds.primal_infeasibility > eps:
+        r = bounds.worst_row
+        where = row_name(labels, r) if r >= 0 else "a column bound"
+        raise _Failed(f"the recorded primal solution violates {where} by up to "
+                      f"{bounds.primal_infeasibility:.3g} (> {eps:.3g})", **details)
+    recorded = cert.get("objective")
+    p_sense = sgn * bounds.primal_objective
+    if recorded is None or not np.isfinite(recorded) or abs(recorded - p_sense) > eps:
+        raise _Failed(f"the recorded objective {recorded} differs from the objective of the recorded "
+                      f"primal solution, {p_sense:.12g}", **details)
+    note = ""
+    if exact_res is not None and exact_res["ok"]:
+        opt = exact_res["optimum"]
+        if abs(p_sense - opt) > eps:
+            raise _Failed(f"the recorded primal solution has objective {p_sense:.12g}, the exact optimum "
+                          f"is {opt:.12g}", **details)
+        if not np.isfinite(bounds.dual_bound) or abs(sgn * bounds.dual_bound - opt) > eps:
+            raise _Failed("the recorded duals do not prove the optimum: their safe dual bound is "
+                          f"{sgn * bounds.dual_bound:.12g}, the exact optimum {opt:.12g}"
+                          + _worst_dual(prog, yhat, c, labels), **details)
+        verdict = (f"optimal, exact: gap 0 (optimum {exact_res['optimum_str']} ≈ {opt:.12g}, "
+                   f"{exact_res['how']} re-solved in rational arithmetic; recorded primal/dual "
+                   f"agree within {max(abs(p_sense - opt), abs(sgn * bounds.dual_bound - opt)):.2g})")
+        return CheckResult(True, verdict, "exact", details=details)
+    if exact_res is not None:
+        details["exact_attempt"] = exact_res["reason"]
+        note = f"; exact re-solve of the recorded basis: {exact_res['reason']}"
+    # --- rigorous floating bounds ---
+    if not np.isfinite(bounds.dual_bound) or bounds.gap > eps:
+        raise _Failed(f"duality gap bound {bounds.gap:.3g} exceeds {eps:.3g}"
+                      + _worst_dual(prog, yhat, c, labels), **details)
+    lo, hi = sorted((sgn * bounds.dual_bound, sgn * bounds.primal_objective))
+    kind = "KKT of the convex QP, " if qd is not None else ""
+    box = (f"; {bounds.boxed_columns} free columns confined to |x| ≤ {bounds.box:.3g}, contributing "
+           f"≤ {bounds.box_contribution:.2g}") if bounds.boxed_columns else ""
+    verdict = (f"optimal within {max(bounds.gap, 0.0):.2g} (rigorous bound: {kind}optimum in [{lo:.12g}, {hi:.12g}] "
+               f"up to primal infeasibility ≤ {bounds.primal_infeasibility:.2g}{box}{note})")
+    return CheckResult(True, verdict, "rigorous", details=details)
+
+
+def _worst_dual(prog, y, c, labels) -> str:
+    """Name the column whose dual constraint is most violated (for messages)."""
+    A = prog.matrix()
+    r = c - A.T @ R.project_dual(y, prog.row_lower, prog.row_upper)
+    cl, cu = prog.col_lower, prog.col_upper
+    bad = np.where(r > 0, np.where(np.isneginf(cl), r, 0.0), np.where(np.isposinf(cu), -r, 0.0))
+    if prog.q_diag is not None:
+        bad = np.where(prog.q_diag != 0, 0.0, bad)
+    j = int(np.argmax(bad)) if bad.size else -1
+    if j < 0 or bad[j] <= 0:
+        return ""
+    rows = A[:, j].nonzero()[0]
+    near = ", ".join(row_name(labels, int(i)) for i in rows[:3])
+    return f"; worst dual residual {bad[j]:.3g} at {col_name(prog, j)} (rows {near})"
+
+
+def _exact_optimal(prog, vals, c, qd, off, sgn, scale, labels) -> dict:
+    """Exact optimum of the LP from the recorded basis (see :mod:`.simplex`)."""
+    from .simplex import exact_optimal_basis
+    args = (prog.matrix(), c, prog.row_lower, prog.row_upper, prog.col_lower, prog.col_upper,
+            vals["col_status"], vals["row_status"])
+    res = exact_optimal_basis(*args)
+    data_note, why = "the stored floats as exact dyadic rationals", None
+    if not res["ok"]:
+        # Model data such as 1/3 or 0.9 are stored as nearest doubles; their exact dyadic
+        # values can be inconsistent at 1e-17 (e.g. unbounded along payments).  Read every
+        # number as the simplest fraction it rounds from and try again.
+        why = res["reason"]
+        res = exact_optimal_basis(*args, rationalize=True)
+        data_note = "every number read as the simple fraction within 4 ulps of its double"
+        if not res["ok"]:
+            return {"ok": False, "reason": f"{why} (and with simple fractions: {res['reason']})",
+                    "optimum": np.nan, "details": {}}
+    elif prog.n_rows <= 5000:
+        nice = exact_optimal_basis(*args, rationalize=True)
+        if nice["ok"] and X.as_fraction(nice["objective"]).denominator < 10 ** 6:
+            res, data_note = nice, "every number read as the simple fraction within 4 ulps of its double"
+    gap = res["objective"] - res["dual_objective"]
+    if gap != 0:  # cannot happen for an exactly optimal basis; keep the check honest
+        return {"ok": False, "reason": f"exact duality gap {X.to_float(gap):.3g} ≠ 0", "optimum": np.nan,
+                "details": {}}
+    opt_q = (res["objective"] + X.q(off)) * X.q(sgn)
+    opt = X.to_float(opt_q)
+    fr = X.as_fraction(opt_q)
+    opt_str = str(fr) if len(str(fr)) <= 40 else f"a rational with a {len(str(fr.denominator))}-digit denominator"
+    piv = res["pivots"]
+    how = (f"the recorded optimal basis ({res['basic_columns']} basic columns, {prog.n_rows} rows"
+           + (f", {piv} exact simplex pivot{'s' if piv != 1 else ''} to repair floating round-off" if piv else "")
+           + f"; data: {data_note})")
+    return {"ok": True, "reason": "", "optimum": opt, "optimum_str": opt_str, "how": how,
+            "details": {"exact_optimum": opt, "exact_optimum_rational": str(fr) if len(str(fr)) <= 200 else None,
+                        "exact_gap": 0.0, "exact_pivots": piv, "exact_method": how,
+                        "exact_data": "dyadic" if data_note.startswith("the stored") else "simple fractions",
+                        "exact_dyadic_attempt": why}}
+
+
+def _nonbasic_values(status: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Value of each nonbasic variable from its basis code (lower/upper/zero/nonbasic)."""
+    v = np.where(status == 0, lo, np.where(status == 2, hi, np.where(status == 3, 0.0, np.nan)))
+    other = status == 4
+    v[other] = np.where(np.isfinite(lo[other]), lo[other], np.where(np.isfinite(hi[other]), hi[other], 0.0))
+    return v
+
+
+def _active(v: np.ndarray, lo: np.ndarray, hi: np.ndarray, e: float):
+    """(basic mask, nonbasic values) of an active set read off a solution."""
+    at_lo = np.isfinite(lo) & (np.abs(v - lo) <= e)
+    at_hi = np.isfinite(hi) & (np.abs(v - hi) <= e) & ~at_lo
+    basic = ~(at_lo | at_hi)
+    return basic, np.where(at_lo, lo, np.where(at_hi, hi, np.nan))
+
+
+# ---------------------------------------------------------------------------------------
+# infeasible
+# ---------------------------------------------------------------------------------------
+def _check_infeasible(prog, cert, vals, tol, exact_limit, force) -> CheckResult:
+    if "dual_ray" not in vals:
+        raise _Failed("an infeasibility certificate needs a Farkas ray (dual_ray)")
+    A = prog.matrix()
+    yhat = vals["dual_ray"]
+    labels = prog.row_labels()
+    rl, ru, cl, cu = prog.row_lower, prog.row_upper, prog.col_lower, prog.col_upper
+    if not np.any(yhat):
+        raise _Failed("the Farkas ray is zero")
+    yhat = yhat / np.max(np.abs(yhat))
+    want_exact = force == "exact" or (force is None and prog.n_rows + prog.n_vars <= exact_limit)
+    support = np.nonzero(np.abs(yhat) > 1e-9)[0]
+    names = [row_name(labels, int(i)) for i in support[np.argsort(-np.abs(yhat[support]))][:5]]
+    details = {"ray_rows": int(support.size), "largest_rows": names}
+    if want_exact:
+        reasons = []
+        for sign in (1.0, -1.0):
+            ok, msg, info = _exact_farkas(prog, sign * yhat, support, tol)
+            if ok:
+                details.update(info)
+                return CheckResult(True, f"infeasible, exact: {msg}", "exact", details=details)
+            reasons.append(msg)
+        raise _Failed("the recorded ray is not a Farkas certificate: " + " / ".join(dict.fromkeys(reasons)),
+                      **details)
+    for sign in (1.0, -1.0):
+        hi, lo = R.farkas_bound(A, sign * yhat, rl, ru, cl, cu)
+        if hi < lo:
+            details.update({"sup_row_combination": hi, "inf_column_combination": lo})
+            return CheckResult(True, f"infeasible (rigorous bound): the Farkas ray over {support.size} rows gives "
+                               f"sup yᵀs ≤ {hi:.6g} < {lo:.6g} ≤ inf (Aᵀy)ᵀx", "rigorous", details=details)
+    raise _Failed("the recorded ray does not prove infeasibility within rigorous floating bounds "
+                  "(free columns need an exact zero combination; try the exact check)", **details)
+
+
+def _exact_farkas(prog, yhat, support, tol):
+    A = prog.matrix()
+    rl, ru, cl, cu = prog.row_lower, prog.row_upper, prog.col_lower, prog.col_upper
+    m, n = A.shape
+    # wrong-signed multipliers on infinite row bounds cannot be part of a certificate
+    ys = yhat.copy()
+    As = A[support]
+    # columns whose combination must vanish exactly: free on both sides, or one-sided
+    # with a floating combination that is (numerically) zero
+    zf = As.T @ ys[support]
+    zmag = abs(As).T @ np.abs(ys[support]) + 1e-300
+    free_cols = (np.isneginf(cl) & np.isposinf(cu)) | \
+        ((np.isneginf(cl) | np.isposinf(cu)) & (np.abs(zf) <= 1e-9 * zmag))
+    Fc = np.nonzero(free_cols & (abs(As).sum(axis=0).A1 > 0))[0]
+    y_s = X.nullspace_vector_near(As[:, Fc].T, ys[support])
+    if y_s is None:
+        return False, "projecting the ray onto the free columns' null space leaves zero", {}
+    yq = [X.ZERO] * m
+    for a, i in enumerate(support.tolist()):
+        yq[i] = y_s[a]
+    moved = max(abs(X.to_float(y_s[a]) - ys[i]) for a, i in enumerate(support.tolist()))
+    if moved > tol:
+        return False, f"the ray is {moved:.3g} away from any exact combination that cancels the free columns", {}
+    Aq = X.RationalCSR(A)
+    z = Aq.rmatvec(yq, support.tolist())
+    sup_s = X.ZERO
+    for i in support.tolist():
+        yi = yq[i]
+        if yi > 0:
+            if not np.isfinite(ru[i]):
+                return False, "a positive multiplier sits on a row without an upper bound", {}
+            sup_s += yi * X.q(ru[i])
+        elif yi < 0:
+            if not np.isfinite(rl[i]):
+                return False, "a negative multiplier sits on a row without a lower bound", {}
+            sup_s += yi * X.q(rl[i])
+    inf_x = X.ZERO
+    for j in range(n):
+        zj = z[j]
+        if zj > 0:
+            if not np.isfinite(cl[j]):
+                return False, f"the combination does not cancel {col_name(prog, j)}", {}
+            inf_x += zj * X.q(cl[j])
+        elif zj < 0:
+            if not np.isfinite(cu[j]):
+                return False, f"the combination does not cancel {col_name(prog, j)}", {}
+            inf_x += zj * X.q(cu[j])
+    if not sup_s < inf_x:
+        return False, (f"the combination gives sup yᵀs = {X.to_float(sup_s):.6g} ≥ inf (Aᵀy)ᵀx = "
+                       f"{X.to_float(inf_x):.6g}: no contradiction"), {}
+    margin = X.as_fraction(inf_x - sup_s)
+    msg = (f"Farkas ray over {len(support)} labelled rows: every x within the column bounds has "
+           f"(Aᵀy)ᵀx ≥ {X.to_float(inf_x):.6g} while every admissible row activity gives yᵀAx ≤ "
+           f"{X.to_float(sup_s):.6g} (margin {margin if len(str(margin)) < 30 else X.to_float(inf_x - sup_s)})")
+    return True, msg, {"sup_row_combination": X.to_float(sup_s), "inf_column_combination": X.to_float(inf_x),
+                       "margin": X.to_float(inf_x - sup_s), "ray_moved_by": moved}
