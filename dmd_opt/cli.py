@@ -1,9 +1,11 @@
-"""Command-line interface: ``dmd-opt solve | verify | audit | check …``.
+"""Command-line interface: ``dmd-opt solve | verify | audit | check | compare | sweep …``.
 
 Exit codes: 0 success (optimal and, for ``verify``/``check``, passed); 1 a
-verification or certificate check failed, or the solver failed; 2 bad input
+verification or certificate check failed, or the solver failed (for ``sweep``:
+at least one point failed; the table still holds every point); 2 bad input
 (the one-line message names the field); 3 the program is infeasible or
-unbounded (a definite answer, but no mechanism).
+unbounded (a definite answer, but no mechanism; for ``compare``: one of the
+revenue programs is).
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                        "Examples:\n\n  dmd-opt solve models/courty_li.toml\n\n"
                        "  dmd-opt solve models/battaglini.toml --participation ex_ante --json\n\n"
                        "  dmd-opt verify models/static_monopoly.toml\n\n"
-                       "  dmd-opt solve models/static_monopoly.toml --certificate cert.json && dmd-opt check cert.json")
+                       "  dmd-opt solve models/static_monopoly.toml --certificate cert.json && dmd-opt check cert.json\n\n"
+                       "  dmd-opt compare models/battaglini.toml --plot plots/\n\n"
+                       "  dmd-opt sweep models/battaglini.toml --param delta=0.5:0.99:10 --out sweep.parquet")
 
 EXIT_FAILED, EXIT_INPUT, EXIT_NO_SOLUTION = 1, 2, 3
 
@@ -192,6 +196,145 @@ def check(cert: Path = typer.Argument(..., help="certificate file written by sol
             typer.echo(res.verdict)
         raise typer.Exit(0 if res.ok else EXIT_FAILED)
     _guard(run)
+
+
+@app.command()
+def compare(file: Path = typer.Argument(..., help="model file (TOML) describing an environment"),
+            participation: str = typer.Option("ex_ante,interim,periodic",
+                                              help="participation notions of the revenue-optimal mechanisms"),
+            efficient: str = typer.Option("pivot,team,balanced", help="efficient mechanisms (pivot, team, balanced, agv); "
+                                          "'none' for none"),
+            disclosure: Optional[str] = typer.Option(None, help="public | private"),
+            backend: Optional[str] = typer.Option(None, help="highs | cvxpy | pyomo"),
+            solver: Optional[str] = typer.Option(None),
+            json_out: bool = typer.Option(False, "--json", help="print a JSON object instead of tables"),
+            plot: Optional[Path] = typer.Option(None, help="write comparison plots into this folder"),
+            output: Optional[Path] = typer.Option(None, help="also write the JSON here (atomically)")):
+    """Revenue-optimal (each participation notion) vs efficient mechanisms: revenue, welfare,
+    rents, deadweight loss, distortion by period, binding constraints, budget.
+
+    Example: dmd-opt compare models/battaglini.toml --efficient none --plot plots/
+    """
+    def run():
+        from .compare import _as_env, comparison
+        from .io import atomic_write, dumps, load
+        model = load(file)
+        env = _as_env(model)
+        opts = model.options
+        parts = _csv(participation, "participation")
+        effs = [] if efficient.strip().lower() == "none" else _csv(efficient, "efficient")
+        cmp = comparison(env, parts, effs, disclosure=disclosure or opts.get("disclosure", "public"),
+                         backend=backend or opts.get("backend", "highs"), solver=solver or opts.get("solver"))
+        data = cmp.to_dict()
+        if plot is not None:
+            data["plots"] = [str(p) for p in cmp.plot(plot)]
+        if output is not None:
+            atomic_write(output, dumps(data))
+        if json_out:
+            typer.echo(dumps(data))
+        else:
+            _print_comparison(cmp, data)
+        statuses = [e.status for e in cmp.entries if e.result is not None]
+        code = max([_status_code(s) for s in statuses] or [0], key=lambda c: (c == EXIT_NO_SOLUTION, c))
+        raise typer.Exit(code)
+    _guard(run)
+
+
+def _csv(text: str, field: str) -> list[str]:
+    items = [x.strip() for x in text.split(",") if x.strip()]
+    if not items:
+        _fail(f"{field}: give at least one value")
+    return items
+
+
+def _print_comparison(cmp, data) -> None:
+    from rich.table import Table
+    con = _console()
+    env = cmp.env
+    con.print(f"[bold]{env.name}[/bold]  (N={env.n_agents}, T={env.horizon}, δ={env.discount:g}); "
+              f"first-best surplus {cmp.first_best:.6g}")
+    for title, cols in (("revenue, welfare and rents",
+                         ["mechanism", "revenue", "welfare", "deadweight_loss", "rents_expected"]),
+                        ("checks (verifier) and binding rows",
+                         ["mechanism", "status", "max_ic_regret", "budget_max_imbalance", "binding_IC", "binding_IR"])):
+        tab = Table(title=title)
+        for c in cols:
+            tab.add_column(c.replace("_", " "), justify="left" if c in ("mechanism", "status") else "right")
+        for rec in data["mechanisms"]:
+            tab.add_row(*[_fmt(rec.get(c)) for c in cols])
+        con.print(tab)
+    for rec in data["mechanisms"]:
+        if rec.get("message"):
+            con.print(f"{rec['mechanism']}: {rec['message']}")
+    dist = data["distortion_by_period"]
+    if dist:
+        periods = sorted({d["period"] for d in dist})
+        tab = Table(title="expected allocation distortion by period (efficient − actual)")
+        tab.add_column("mechanism")
+        for t in periods:
+            tab.add_column(f"t={t}", justify="right")
+        for name in dict.fromkeys(d["mechanism"] for d in dist):
+            vals = {d["period"]: d["expected_gap"] for d in dist if d["mechanism"] == name}
+            tab.add_row(name, *[_fmt(vals.get(t)) for t in periods])
+        con.print(tab)
+    for p in data.get("plots", []):
+        con.print(f"plot: {p}")
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return str(v)
+
+
+@app.command()
+def sweep(file: Path = typer.Argument(..., help="model file (TOML)"),
+          param: list[str] = typer.Option(..., "--param", "-p",
+                                          help="NAME=a:b:n (n points), NAME=v1,v2,… or NAME=[json list]; "
+                                               "NAME is a dotted path (discount or delta, agents[0].transition, "
+                                               "solve.participation); repeat for a product grid"),
+          scheduler: Optional[str] = typer.Option(None, help="dask scheduler address (tcp://host:8786); "
+                                                  "default: a LocalCluster on this machine"),
+          workers: int = typer.Option(2, help="LocalCluster worker processes"),
+          threads: bool = typer.Option(False, "--threads", help="LocalCluster with threads instead of processes"),
+          out: Optional[Path] = typer.Option(None, help="write the results table as Parquet (atomically)"),
+          json_out: bool = typer.Option(False, "--json", help="print the rows as JSON"),
+          progress: bool = typer.Option(True, "--progress/--no-progress", help="progress bar on stderr")):
+    """Solve the model over a parameter grid on dask.distributed; failed points are kept as rows.
+
+    Example: dmd-opt sweep models/battaglini.toml --param delta=0.5:0.99:10 --param solve.participation=interim,periodic
+    """
+    def run():
+        from .io import dumps
+        from .sweep import parse_param, sweep as run_sweep
+        grid = dict(parse_param(p) for p in param)
+        df = run_sweep(file, grid, scheduler=scheduler, n_workers=workers, processes=not threads,
+                       progress=progress and not json_out, out=out)
+        records = df.to_dict(orient="records")
+        if json_out:
+            typer.echo(dumps({"parameters": list(grid), "points": records,
+                              "failed": int((~df["ok"]).sum()), "out": str(out) if out else None}))
+        else:
+            _print_sweep(df, list(grid), out)
+        raise typer.Exit(0 if bool(df["ok"].all()) else EXIT_FAILED)
+    _guard(run)
+
+
+def _print_sweep(df, params, out) -> None:
+    from rich.table import Table
+    con = _console()
+    cols = params + [c for c in ("ok", "status", "objective", "revenue", "welfare", "max_regret", "error")
+                     if c in df.columns]
+    tab = Table(title=f"sweep: {len(df)} points, {int((~df['ok']).sum())} failed")
+    for c in cols:
+        tab.add_column(c)
+    for rec in df[cols].to_dict(orient="records"):
+        tab.add_row(*[_fmt(None if isinstance(v, float) and v != v else v) for v in rec.values()])
+    con.print(tab)
+    if out is not None:
+        con.print(f"results written to {out}")
 
 
 def main(argv=None):  # console-script entry point

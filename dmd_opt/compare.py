@@ -273,7 +273,7 @@ def comparison(env: Environment, participation: Iterable[str] = PARTICIPATIONS,
     """Solve and build every mechanism of the comparison (see module docstring).
 
     ``seller_efficient`` adds the revenue-maximising mechanism among those with the
-    efficient allocation, under the first participation notion listed (the
+    efficient allocation, under interim participation if listed, else the first (the
     welfare end of the revenue–welfare frontier with the most revenue).
     Failures of single mechanisms (an infeasible program, an efficient construction
     that needs N ≥ 2 …) are recorded in their row with the message; the others proceed.
@@ -302,8 +302,8 @@ def comparison(env: Environment, participation: Iterable[str] = PARTICIPATIONS,
     for part in participation:
         lp_entry(f"optimal ({part})", "optimal", part)
     if seller_efficient and participation:
-        lp_entry(f"efficient, max revenue ({participation[0]})", "efficient", participation[0],
-                 fixed_allocation="efficient")
+        part = "interim" if "interim" in participation else participation[0]
+        lp_entry(f"efficient, max revenue ({part})", "efficient", part, fixed_allocation="efficient")
     for kind in efficient:
         t0 = time.perf_counter()
         try:
