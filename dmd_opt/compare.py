@@ -250,20 +250,35 @@ class Entry:
 
 
 def efficient_mechanism(env: Environment, kind: str) -> TreeMechanism:
-    """The efficient mechanism ``kind`` (pivot, team, balanced, agv) from :mod:`dmd_opt.efficient`."""
+    """The efficient mechanism ``kind`` of :mod:`dmd_opt.efficient` on the history tree of ``env``.
+
+    ``team`` (Athey–Segal §4), ``pivot`` (Bergemann–Välimäki 2010), ``balanced`` (the
+    balanced team mechanism, Markov form (6.1) of Athey–Segal) and ``agv`` (static
+    expected-externality transfers applied dynamically — the counter-example).
+    """
     try:
         from . import efficient as eff
     except ModuleNotFoundError as exc:  # pragma: no cover - depends on the other family
         if exc.name and exc.name.startswith("dmd_opt.efficient"):
             raise ModelError("efficient", "the efficient-mechanism family (dmd_opt.efficient) is not installed")
         raise
-    builder = getattr(eff, "build_mechanism", None)
-    if builder is not None:
-        return builder(env, kind)
-    fn = getattr(eff, f"{kind}_mechanism", None)
-    if fn is None:
-        raise ModelError("efficient", f"unknown efficient mechanism {kind!r}")
-    return fn(env)
+    if kind == "team":
+        mech = eff.team_mechanism(env)
+    elif kind == "pivot":
+        mech = eff.pivot_mechanism(env)
+    elif kind == "balanced":
+        if env.n_agents < 2:
+            raise ModelError("efficient", "the balanced team mechanism needs at least two agents")
+        mech = eff.balanced_markov(eff.team_mechanism(env))
+    elif kind == "agv":
+        mech = eff.agv_tree(eff.team_mechanism(env))
+    else:
+        raise ModelError("efficient", f"unknown efficient mechanism {kind!r}; expected one of {', '.join(EFFICIENT)}")
+    if hasattr(mech, "to_tree"):
+        mech = mech.to_tree(env)
+    if not isinstance(mech, TreeMechanism):
+        raise ModelError("efficient", f"the {kind} construction did not give a mechanism on the history tree")
+    return mech
 
 
 def comparison(env: Environment, participation: Iterable[str] = PARTICIPATIONS,
@@ -434,14 +449,27 @@ def compare(env, participation: Iterable[str] = PARTICIPATIONS,
             efficient: Iterable[str] = ("pivot", "team", "balanced"), **kw):
     """Revenue-optimal vs efficient mechanisms of ``env`` as a DataFrame (see module docstring).
 
-    ``env`` may be an :class:`Environment`, a loaded model or a model path.
+    ``env`` may be an :class:`Environment`, a loaded model or a model path; for a model,
+    its ``[solve]`` table supplies ``disclosure``, ``backend`` and ``solver`` unless given.
+    Keyword arguments are those of :func:`comparison`.
 
     >>> from dmd_opt import load
     >>> df = compare(load("models/static_monopoly.toml").data, participation=("interim",), efficient=())
     >>> round(float(df.loc[0, "revenue"]), 6), round(float(df.loc[0, "deadweight_loss"]), 6)
     (1.333333, 0.333333)
     """
+    for k, v in _model_defaults(env).items():
+        kw.setdefault(k, v)
     return comparison(_as_env(env), participation, efficient, **kw).table()
+
+
+def _model_defaults(source) -> dict:
+    """``disclosure``/``backend``/``solver`` from a model's ``[solve]`` table (none for an Environment)."""
+    if isinstance(source, Environment):
+        return {}
+    from .io import Model, load
+    model = source if isinstance(source, Model) else load(source)
+    return {k: model.options[k] for k in ("disclosure", "backend", "solver") if k in model.options}
 
 
 def _as_env(env) -> Environment:
