@@ -355,6 +355,13 @@ def _parse_decisions(d: Any, df: str, periods: int, N: int, agent_types):
     utils = []
     for i, ui in enumerate(ur):
         fi = f"{df}.utilities[{i}]"
+        if (isinstance(ui, (list, tuple)) and len(ui) == periods and periods > 1 and ui[0]
+                and isinstance(ui[0], (list, tuple)) and isinstance(ui[0][0], (list, tuple))):
+            # one table per period; their shapes may differ when the type sets do
+            per = [(ui[t], f"{fi}[{t}]") for t in range(periods)]
+            utils.append([V.array(u, fld, ndim=2, shape=(len(labels[t]), len(agent_types[i][0][t])))
+                          for t, (u, fld) in enumerate(per)])
+            continue
         arr = V.array(ui, fi)
         if arr.ndim == 2:
             per = [(ui, fi)] * periods
