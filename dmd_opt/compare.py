@@ -191,44 +191,47 @@ def path_distortion(mech: TreeMechanism, path: Iterable, bench: TreeMechanism | 
 def binding_summary(result, tol: float = 1e-7):
     """Binding rows of a solved revenue program, by family, agent, period and IC pattern.
 
-    A row binds when its slack to the finite lower bound is at most ``tol`` × the
-    payoff scale (the same rule as ``RevenueResult.binding_count``).  IC rows are
-    classified as *downward* (true value above the reported one) or *upward* and as
-    *adjacent* (reports one step apart) or not, from ``program.meta["type_values"]``.
+    The binding rule and the duals are those of :func:`dmd_opt.audit.audit` (slack ≤
+    ``tol`` × payoff scale); ``strict`` counts binding rows with a non-zero dual.  IC rows
+    are classified, vectorised, as *downward* (true value above the reported one) or
+    *upward*, and *adjacent* (reports one step apart) or not, from
+    ``program.meta["type_values"]``.  Equality families (value, lottery, budget) are left out
+    except ``budget``.
     """
     import pandas as pd
+    from .audit import audit
+    cols = ["family", "agent", "period", "direction", "adjacent", "rows", "binding", "strict"]
     prog, sol = result.program, result.solution
-    cols = ["family", "agent", "period", "direction", "adjacent", "rows", "binding"]
-    if sol is None or sol.row_activity is None:
+    if sol is None or sol.row_activity is None or sol.status not in ("optimal", "inaccurate"):
         return pd.DataFrame(columns=cols)
-    lab = prog.row_labels()
-    fam = lab["family"]
-    keep = np.isin(fam, ["IC", "IR_ex_ante", "IR_interim", "IR_periodic", "budget"])
-    slack = sol.row_activity - prog.row_lower
-    if np.any(fam == "budget"):
-        slack = np.where(fam == "budget", 0.0, slack)
-    eps = tol * result.env.payoff_scale
-    binding = slack <= eps
-    tv = prog.meta.get("type_values")
+    a = audit(prog, sol, tol=tol)
+    C = a.columns
+    fam = np.asarray(C["family"], dtype=object)
+    keep = np.array([f == "IC" or str(f).startswith("IR") or f == "budget" or str(f).endswith("_floor")
+                     for f in fam], bool)
     direction = np.full(len(fam), "", dtype=object)
-    adjacent = np.zeros(len(fam), dtype=object)
+    adjacent = np.full(len(fam), "", dtype=object)
     ic = np.flatnonzero(fam == "IC")
-    if tv is not None and len(ic):
-        a, t, th, r = lab["agent"][ic], lab["period"][ic], lab["true_type"][ic], lab["report"][ic]
-        vt = np.array([tv[i][s][x] for i, s, x in zip(a, t, th)])
-        vr = np.array([tv[i][s][x] for i, s, x in zip(a, t, r)])
-        direction[ic] = np.where(vt > vr, "downward", np.where(vt < vr, "upward", "equal"))
-        adjacent[ic] = np.abs(th - r) == 1
-    df = pd.DataFrame({"family": fam[keep], "agent": lab["agent"][keep], "period": lab["period"][keep] + 1,
-                       "direction": direction[keep], "adjacent": adjacent[keep], "binding": binding[keep]})
-    df.loc[df["family"] != "IC", "adjacent"] = ""
+    tv = prog.meta.get("type_values")
+    if len(ic):
+        ag, t, th, r = (np.asarray(C[k])[ic] for k in ("agent", "period", "true_type", "report"))
+        if tv is not None:
+            vt = np.array([tv[i][s][x] for i, s, x in zip(ag, t, th)])
+            vr = np.array([tv[i][s][x] for i, s, x in zip(ag, t, r)])
+        else:
+            vt, vr = th, r
+        direction[ic] = np.where(vt > vr, "downward", np.where(vt < vr, "upward", "same value"))
+        adjacent[ic] = np.where(np.abs(th - r) == 1, "adjacent", "non-adjacent")
+    df = pd.DataFrame({"family": fam[keep], "agent": np.asarray(C["agent"])[keep],
+                       "period": np.asarray(C["period"])[keep] + 1, "direction": direction[keep],
+                       "adjacent": adjacent[keep], "binding": np.asarray(C["binding"])[keep],
+                       "strict": np.asarray(C["binding"])[keep] & (np.abs(np.asarray(C["dual"])[keep]) > a.eps_dual)})
     if df.empty:
         return pd.DataFrame(columns=cols)
-    g = df.groupby(["family", "agent", "period", "direction", "adjacent"], sort=True)["binding"]
-    out = g.agg(rows="size", binding="sum").reset_index()
-    out.loc[out["period"] == 0, "period"] = -1
-    out["binding"] = out["binding"].astype(int)
-    return out
+    out = df.groupby(["family", "agent", "period", "direction", "adjacent"], sort=True).agg(
+        rows=("binding", "size"), binding=("binding", "sum"), strict=("strict", "sum")).reset_index()
+    out.loc[out["period"] == 0, "period"] = -1      # rows without a period label (ex-ante IR)
+    return out.astype({"binding": int, "strict": int})
 
 
 # ---------------------------------------------------------------------------------------

@@ -128,7 +128,7 @@ def test_binding_summary_patterns(models_dir):
     b = binding_summary(res)
     ic = b[b["family"] == "IC"]
     # with price 2 the downward adjacent IC of types 2 → 1 and 3 → 2 bind
-    down_adj = ic[(ic["direction"] == "downward") & (ic["adjacent"] == True)]  # noqa: E712
+    down_adj = ic[(ic["direction"] == "downward") & (ic["adjacent"] == "adjacent")]
     assert int(down_adj["binding"].sum()) >= 2
     assert (b["binding"] <= b["rows"]).all()
 
