@@ -100,9 +100,28 @@ class Audit:
         return np.nonzero(m)[0]
 
     # ---- summaries -------------------------------------------------------------
+    @property
+    def farkas(self) -> bool:
+        return bool(self.meta.get("farkas"))
+
     def summary(self) -> dict:
-        """Binding rows by family and IC pattern, participation rows, shadow prices."""
+        """Binding rows by family and IC pattern, participation rows, shadow prices.
+
+        For an infeasible program: the rows of the Farkas combination, by family
+        and IC pattern, largest multiplier first.
+        """
         C = self.columns
+        if self.farkas:
+            fam = C["family"]
+            inray = C["binding"]
+            out = {"status": self.solution.status, "objective": None,
+                   "farkas": {"rows": int(inray.sum()),
+                              "by_family": {str(f): int((inray & (fam == f)).sum()) for f in dict.fromkeys(fam.tolist())
+                                            if (inray & (fam == f)).any()},
+                              "largest": self._listing(inray, limit=20)}}
+            if np.any(inray & (fam == "IC")):
+                out["farkas"]["IC"] = self._ic_patterns(inray & (fam == "IC"))
+            return out
         fam = C["family"]
         out: dict[str, Any] = {
             "tolerances": {"binding_slack": self.eps, "nonzero_dual": self.eps_dual, "tol": self.tol,
@@ -225,6 +244,17 @@ class Audit:
 
     def summary_lines(self) -> list[str]:
         s = self.summary()
+        if self.farkas:
+            f = s["farkas"]
+            lines = [f"{self.program.name} is {s['status']}: a Farkas combination of {f['rows']} labelled rows "
+                     "proves that no solution exists",
+                     "rows in the combination by family: " + ", ".join(f"{k} {v}" for k, v in f["by_family"].items())]
+            if "IC" in f:
+                lines.append("IC rows in it by pattern: " + ", ".join(
+                    f"{k} {v}" for k, v in sorted(f["IC"]["by_pattern"].items())))
+            lines.append("largest multipliers:")
+            lines += [f"  {row_name(self.columns, d['row'])}: {d['dual']:.6g}" for d in f["largest"][:10]]
+            return lines
         tolr = s["tolerances"]
         lines = [f"audit of {self.program.name}: status {s['status']}, objective "
                  f"{s['objective'] if s['objective'] is None else format(s['objective'], '.10g')}",
@@ -272,7 +302,9 @@ class Audit:
         out = {"program": self.program.summary(), "summary": self.summary()}
         if rows:
             C = self.columns
-            out["rows"] = {k: (v.tolist() if k != "family" else [str(f) for f in v]) for k, v in C.items()}
+            out["rows"] = {k: ([str(f) for f in v] if k == "family" else
+                               [None if isinstance(u, float) and not np.isfinite(u) else u for u in v.tolist()])
+                           for k, v in C.items()}
         return to_jsonable(out)
 
     def rich_table(self, limit: int = 40):
@@ -298,24 +330,36 @@ def audit(program: Program, solution: Solution, *, tol: float | None = None, sca
     """Audit ``solution`` of ``program``: per-row slack, dual, binding flag (module docstring).
 
     ``tol`` (default 1e-7) is relative; ``scale`` defaults to the program's
-    payoff scale.  Works for any labelled Program.
+    payoff scale.  Works for any labelled Program.  For an infeasible program
+    with a Farkas ray (``solution.dual_ray``) the audit names the rows the ray
+    combines instead: their ``dual`` column holds the ray's multipliers
+    (scaled to max-norm 1) and ``binding`` marks the rows in the combination.
     """
-    if solution.x is None:
-        raise ValueError(f"no primal solution to audit (status {solution.status})")
     tol = DEFAULT_TOL if tol is None else float(tol)
     scale = float(program.meta.get("payoff_scale", 1.0) or 1.0) if scale is None else float(scale)
     scale = max(scale, 1e-300)
+    lo, hi = program.row_lower, program.row_upper
+    labels = program.row_labels()
+    eps = tol * scale
+    if solution.x is None:
+        if solution.dual_ray is None:
+            raise ValueError(f"no primal solution or Farkas ray to audit (status {solution.status})")
+        y = np.asarray(solution.dual_ray, float)
+        y = y / max(float(np.max(np.abs(y))), 1e-300)
+        nan = np.full(program.n_rows, np.nan)
+        cols = {"row": np.arange(program.n_rows), "family": labels["family"],
+                **{k: labels[k] for k in LABEL_FIELDS},
+                "activity": nan, "lo": lo, "hi": hi, "slack": nan, "dual": y,
+                "binding": np.abs(y) > 1e-9}
+        return Audit(program, solution, tol, scale, eps, 1e-9, cols, {"farkas": True})
     A = program.matrix()
     act = solution.row_activity if solution.row_activity is not None else A @ solution.x
     act = np.asarray(act, float)
-    lo, hi = program.row_lower, program.row_upper
     with np.errstate(invalid="ignore"):
         slack = np.minimum(np.where(np.isfinite(lo), act - lo, np.inf), np.where(np.isfinite(hi), hi - act, np.inf))
     dual = np.zeros(program.n_rows) if solution.row_dual is None else np.asarray(solution.row_dual, float)
-    eps = tol * scale
     obj = abs(solution.objective) if solution.objective is not None else 0.0
     eps_dual = tol * max(1.0, obj, scale)
-    labels = program.row_labels()
     cols = {"row": np.arange(program.n_rows), "family": labels["family"],
             **{k: labels[k] for k in LABEL_FIELDS},
             "activity": act, "lo": lo, "hi": hi, "slack": slack, "dual": dual,

@@ -146,7 +146,7 @@ class BoundReport:
 
 def refine_dual(A: sp.csr_matrix, y: np.ndarray, c: np.ndarray, rl, ru, cl, cu, qd=None,
                 sweeps: int = 3) -> tuple[np.ndarray, float]:
-    """Cancel the floating dual residual on free linear columns (least squares, LSQR).
+    r"""Cancel the floating dual residual on free linear columns (least squares, LSQR).
 
     A free column (say a payment) needs :math:`(A^\top y)_j = c_j` *exactly* for a
     finite safe bound; a solver's duals miss it by ~1e-10.  The correction
