@@ -480,6 +480,9 @@ def _as_env(env) -> Environment:
         return env
     from .io import Model, load
     model = env if isinstance(env, Model) else load(env)
+    inner = getattr(model.data, "env", None)          # efficient-kind models wrap an Environment
+    if isinstance(inner, Environment):
+        return inner
     if not isinstance(model.data, Environment):
         raise ModelError("kind", f"comparison needs an environment model (kind 'revenue' or 'efficient'), "
                                  f"got kind {model.kind!r}")

@@ -1,0 +1,351 @@
+"""Generate the family notebooks of ``notebooks/`` (``python notebooks/_build.py``).
+
+Each notebook reproduces its source's result from the model files in ``models/``,
+with text and plots, and asserts at least one number against an independent check
+(a closed form or a brute-force computation written in the notebook itself, not the
+package's LP).  ``tests/test_notebooks.py`` executes them all with nbclient.
+``python notebooks/_build.py --execute [NAME ...]`` also runs them and stores the outputs.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+HERE = Path(__file__).resolve().parent
+
+SETUP = """\
+%matplotlib inline
+from pathlib import Path
+import numpy as np
+import pandas as pd
+import dmd_opt
+from dmd_opt import load, solve_model
+ROOT = next(p for p in [Path.cwd(), *Path.cwd().parents] if (p / "models").is_dir())
+MODELS = ROOT / "models"
+pd.set_option("display.width", 160)"""
+
+
+def nb(cells: list[tuple[str, str]]):
+    out = [new_code_cell(SETUP) if k == "setup" else
+           (new_markdown_cell(src) if k == "md" else new_code_cell(src)) for k, src in cells]
+    book = new_notebook(cells=out)
+    book.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    book.metadata["language_info"] = {"name": "python"}
+    return book
+
+
+NOTEBOOKS: dict[str, list[tuple[str, str]]] = {}
+
+# ---------------------------------------------------------------------------------------
+NOTEBOOKS["01_static_screening_and_ironing"] = [
+    ("md", """# Static screening, optimal auctions and ironing
+
+With one period the revenue program of SPEC §2 is the automated-mechanism-design LP
+(Conitzer–Sandholm) for Bayesian IC + interim IR mechanisms. Three classics:
+
+* **Monopoly pricing** (Myerson 1981; Riley–Zeckhauser 1983): one buyer — the optimal
+  mechanism is a posted price.
+* **Non-regular values and ironing** (Myerson 1981 §6): the discrete virtual values are not
+  monotone; the LP finds the ironed solution by itself.
+* **Nonlinear pricing** (Mussa–Rosen 1978): quantities with cost $q^2/2$; the low type is
+  distorted downwards, the top type is not; a rare middle type is *bunched*."""),
+    ("setup", ""),
+    ("md", "## Monopoly: the LP against brute force over posted prices"),
+    ("code", """\
+m = load(MODELS / "static_monopoly.toml")
+res = solve_model(m)
+print("\\n".join(res.summary()[:6]))
+v = np.array([1.0, 2.0, 3.0]); f = np.full(3, 1 / 3)
+posted = {p: p * f[v >= p].sum() for p in v}          # revenue of each posted price
+print("posted-price revenues:", posted)
+assert abs(res.revenue - max(posted.values())) < 1e-9   # independent check: 4/3 at price 2"""),
+    ("md", """## Ironing with two bidders
+
+Values (1, 2, 3, 4) with probabilities (0.3, 0.05, 0.3, 0.35). The independent check below
+computes Myerson's ironed virtual values from the concave hull of the revenue curve in quantile
+space and the optimal revenue $E[\\max(0, \\max_i \\bar\\varphi(v_i))]$ by enumeration."""),
+    ("code", """\
+vals, probs = np.array([1.0, 2, 3, 4]), np.array([0.3, 0.05, 0.3, 0.35])
+tail = np.r_[np.cumsum(probs[::-1])[::-1][1:], 0.0]
+phi = vals - np.r_[np.diff(vals), 0] * tail / probs       # discrete virtual values
+q = np.r_[np.cumsum(probs[::-1])[::-1], 0.0]               # q_k = P(v >= v_k)
+pts = sorted(zip(q, np.r_[vals * q[:4], 0.0]))
+hull = []
+for p in pts:                                              # upper concave hull
+    while len(hull) >= 2 and (hull[-1][1] - hull[-2][1]) * (p[0] - hull[-2][0]) <= (p[1] - hull[-2][1]) * (hull[-1][0] - hull[-2][0]):
+        hull.pop()
+    hull.append(p)
+hx, hy = np.array(hull).T
+curve = lambda x: np.interp(x, hx, hy)
+ironed = (curve(q[:4]) - curve(q[1:])) / probs            # slope of the hull on each type's interval
+print("virtual values", phi.round(4), " ironed", ironed.round(4))
+G = np.meshgrid(range(4), range(4), indexing="ij")
+expected = float((probs[G[0]] * probs[G[1]] * np.maximum(0, np.maximum(ironed[G[0]], ironed[G[1]]))).sum())
+res2 = solve_model(load(MODELS / "ironing_2.toml"))
+print("LP revenue", res2.revenue, " Myerson (ironed)", expected)
+assert abs(res2.revenue - expected) < 1e-9"""),
+    ("md", "Optimal vs efficient auctions: the pivot mechanism is Vickrey's auction here; the comparison table also has rents, deadweight loss and the binding constraints."),
+    ("code", """\
+df = dmd_opt.compare(MODELS / "ironing_2.toml", participation=("interim",), efficient=("pivot", "team", "balanced"))
+second = float((probs[G[0]] * probs[G[1]] * np.minimum(vals[G[0]], vals[G[1]])).sum())   # E[second-highest value]
+assert abs(df.set_index("mechanism").loc["pivot", "revenue"] - second) < 1e-9
+df[["mechanism", "revenue", "welfare", "deadweight_loss", "rents_expected", "max_ic_regret", "budget_max_imbalance"]]"""),
+    ("code", """\
+from dmd_opt.frontier import frontier
+fr = frontier(load(MODELS / "ironing_2.toml"), n=9)
+fr.plot()"""),
+    ("md", "## Nonlinear pricing: distortion at the bottom, bunching"),
+    ("code", """\
+r = solve_model(load(MODELS / "mussa_rosen_2.toml"))
+qL, qH = r.mechanism.allocation[0][:, 0]
+print(f"q_L = {qL:.6f}, q_H = {qH:.6f}")
+# closed form: q_L = θ_L − (π_H/π_L)(θ_H − θ_L) = 1 − (0.4/0.6)·1, q_H = θ_H
+assert abs(qL - (1 - 0.4 / 0.6)) < 1e-5 and abs(qH - 2.0) < 1e-5
+rb = solve_model(load(MODELS / "mussa_rosen_3_bunching.toml"))
+qb = rb.mechanism.allocation[0][:, 0]
+print("bunching model quantities:", qb.round(6))
+assert abs(qb[0] - qb[1]) < 1e-5 and qb[0] > 0           # L and M bunched at a positive quantity
+from dmd_opt.plots import plot_allocation
+plot_allocation(rb.mechanism)"""),
+]
+
+# ---------------------------------------------------------------------------------------
+NOTEBOOKS["02_sequential_screening_and_handicap_auction"] = [
+    ("md", """# Sequential screening and the handicap auction
+
+Two periods: the buyer learns an ex-ante type τ in period 1 (no allocation), then the value
+ϑ ~ f(·|τ) in period 2 (Courty–Li 2000; seed 004). The contract is a menu of options
+(an up-front fee and a strike price). The off-path one-shot IC rows of the program are exactly
+the double-deviation constraints of seed 004's Lemma 12.3.
+
+* No initial private information + ex-ante participation ⇒ **full surplus extraction**.
+* With interim participation the high-τ type is served efficiently; the low-τ type faces
+  a distorted strike price given by the *handicapped* virtual value.
+* With two bidders and a sealed two-stage auction (private disclosure) this becomes the
+  **handicap auction** of Esö–Szentes (seed 004, Props 12.9–12.11): sell to the highest
+  positive handicapped value."""),
+    ("setup", ""),
+    ("code", """\
+full = solve_model(load(MODELS / "full_extraction.toml"))
+delta = full.env.discount
+ev = delta * (0.2 * 1 + 0.5 * 2 + 0.3 * 3)             # δ E[ϑ]: every unit is worth selling
+print("revenue", full.revenue, " δE[v]", ev)
+assert abs(full.revenue - ev) < 1e-9"""),
+    ("md", "## Courty–Li with first-order dominance: the menu of options"),
+    ("code", """\
+m = load(MODELS / "courty_li_fosd.toml")
+r = solve_model(m)
+print("\\n".join(r.summary()[3:8]))
+r.to_frame()"""),
+    ("md", "Independent check: the discrete handicapped virtual value of the low type, $\\psi_L(\\vartheta_j) = \\vartheta_j - \\frac{f(H)}{f(L)}(\\vartheta_{j+1}-\\vartheta_j)\\frac{F(\\vartheta_j|L)-F(\\vartheta_j|H)}{f(\\vartheta_j|L)}$; the high type is undistorted."),
+    ("code", """\
+v = np.array([1.0, 2, 3]); fL, fH = np.array([0.5, 0.3, 0.2]), np.array([0.2, 0.3, 0.5])
+psiL = v - 1.0 * np.r_[np.diff(v), 0] * (np.cumsum(fL) - np.cumsum(fH)) / fL
+expected = 0.9 * (0.5 * fL @ np.maximum(psiL, 0) + 0.5 * fH @ np.maximum(v, 0))
+print("psi_L =", psiL, " LP", r.revenue, " closed form", expected)
+assert abs(r.revenue - expected) < 1e-9"""),
+    ("code", """\
+mps = solve_model(load(MODELS / "courty_li_mps.toml"))
+print("\\n".join(mps.summary()[3:8]))
+dmd_opt.compare(MODELS / "courty_li_mps.toml", efficient=())[["mechanism", "revenue", "welfare", "deadweight_loss", "rents_expected"]]"""),
+    ("md", "## The handicap auction: private disclosure, two bidders"),
+    ("code", """\
+h = load(MODELS / "handicap_auction.toml")
+priv = solve_model(h)                        # the file asks for private disclosure
+pub = solve_model(h, disclosure="public")
+psi = {0: psiL, 1: v}
+f = {0: fL, 1: fH}
+total = sum(0.25 * f[a][i] * f[b][j] * max(0.0, psi[a][i], psi[b][j])
+            for a in (0, 1) for b in (0, 1) for i in range(3) for j in range(3))
+print(f"private {priv.revenue:.6f}  public {pub.revenue:.6f}  Esö–Szentes closed form {0.9 * total:.6f}")
+assert abs(priv.revenue - 0.9 * total) < 1e-9
+assert priv.revenue >= pub.revenue - 1e-9     # withholding information weakens IC"""),
+    ("code", """\
+from dmd_opt.plots import plot_allocation
+plot_allocation(priv.mechanism)"""),
+]
+
+# ---------------------------------------------------------------------------------------
+NOTEBOOKS["03_battaglini"] = [
+    ("md", """# Battaglini (2005): long-term contracts with Markov types
+
+A consumer with two persistent Markov values $\\theta_L < \\theta_H$ buys $q_t$ each period
+($u = \\theta q$, cost $q^2/2$). Battaglini's results, reproduced by the revenue LP:
+
+* the high type is served efficiently after every history;
+* the low type's distortion shrinks over time along the all-low path and **vanishes after
+  any high report**;
+* with discrete types, the quantity along the all-low path is
+  $q_t = \\theta_L - \\frac{\\pi_H}{\\pi_L}\\Delta\\theta\\Big(\\frac{P_{HH}-P_{LH}}{P_{LL}}\\Big)^{t-1}$
+  (floored at 0) — the impulse response of the current type to the initial one
+  (Pavan–Segal–Toikka 2014), so distortions decay faster as persistence falls."""),
+    ("setup", ""),
+    ("code", """\
+m = load(MODELS / "battaglini.toml")
+raw = {**m.raw, "horizon": 5}
+env = load(raw).data
+res = dmd_opt.solve_model(load(raw))
+print("\\n".join(res.summary()[:8]))"""),
+    ("code", """\
+from dmd_opt.compare import path_distortion, distortion_frame, distortion_by_history
+P = env.transition(0, 0); pi = env.agents[0].initial
+rho = (P[1, 1] - P[0, 1]) / P[0, 0]
+closed = np.minimum(1.0, pi[1] / pi[0] * 1.0 * rho ** np.arange(5))
+gap = path_distortion(res.mechanism, [0] * 5)
+print("gap along L,L,L,...:", gap.round(6), " closed form:", closed.round(6))
+assert np.allclose(gap, closed, atol=1e-6)
+fr = distortion_frame(res.mechanism)
+assert fr.loc[fr["history"].str.contains("H"), "gap"].abs().max() < 1e-6   # efficient after a high report
+distortion_by_history(res.mechanism).query("probability > 0").head(12)"""),
+    ("code", """\
+cmp = dmd_opt.compare(load(raw), efficient=())
+cmp[["mechanism", "revenue", "welfare", "deadweight_loss", "rents_expected"] + [c for c in cmp.columns if c.startswith("distortion")]]"""),
+    ("code", """\
+from dmd_opt.plots import plot_allocation, plot_distortion
+plot_allocation(res.mechanism)"""),
+    ("code", "plot_distortion({'optimal (interim)': res.mechanism})"),
+    ("md", """## Distortion decay as persistence falls — a sweep on dask.distributed
+
+`dmd_opt.sweep` solves the model over a grid of transition matrices on a LocalCluster
+(threads here, to keep the notebook quick); each row carries the solve's numbers."""),
+    ("code", """\
+grid = {"agents[0].transition": [[[0.8, 0.2], [1 - p, p]] for p in (0.9, 0.7, 0.5, 0.3)], "horizon": [5]}
+sw = dmd_opt.sweep(load(raw), grid, n_workers=2, processes=False, progress=False)
+assert sw["ok"].all()
+sw[["agents[0].transition", "status", "revenue", "welfare", "max_regret"]]"""),
+    ("code", """\
+from dmd_opt.plots import plot_distortion_decay
+curves = {}
+for p in (0.9, 0.7, 0.5, 0.3):
+    e = load({**raw, "agents": [{**raw["agents"][0], "transition": [[0.8, 0.2], [1 - p, p]]}]}).data
+    curves[f"P_HH = {p}"] = path_distortion(dmd_opt.programs.revenue.solve_revenue(e).mechanism, [0] * 5)
+assert curves["P_HH = 0.3"][2] < curves["P_HH = 0.9"][2]
+plot_distortion_decay(curves, title="gap along the all-low path")"""),
+    ("code", """\
+from dmd_opt.frontier import frontier
+frontier(env, n=8).plot()"""),
+]
+
+# ---------------------------------------------------------------------------------------
+NOTEBOOKS["04_efficient_mechanisms"] = [
+    ("md", """# Efficient dynamic mechanisms: pivot, team, balanced, the AGV failure, self-enforcement
+
+* **Dynamic pivot** (Bergemann–Välimäki 2010): each agent pays its flow externality
+  $W_{-i,t} - \\sum_{j\\ne i}u_j - \\delta E[W_{-i,t+1}]$; when allocations do not move types,
+  this is the static VCG (second-price) payment period by period.
+* **Team** (Athey–Segal §4): each agent receives the others' utilities.
+* **Balanced team** (Athey–Segal (5.1)–(5.2), Markov form (6.1)): budget balanced at every
+  history and Bayesian IC with independent types.
+* **Static AGV applied dynamically** (Athey–Segal Example 1): budget balanced but *not* IC once
+  reports are public between periods — the verifier finds the regret.
+* **Self-enforcement** (Athey–Segal Prop. 3): thresholds on δ for running the balanced
+  mechanism without a third party."""),
+    ("setup", ""),
+    ("code", """\
+rep = solve_model(load(MODELS / "repeated_auction_markov.toml"))
+print("\\n".join(rep.summary()))"""),
+    ("md", "Independent check: with allocation not moving types, pivot revenue is $E\\sum_t\\delta^t(\\max(v_{(2)},c)-c)\\,1\\{v_{(1)}>c\\}$, computed here on the product chain by one linear solve."),
+    ("code", """\
+env = rep.model.env if hasattr(rep, "model") else load(MODELS / "repeated_auction_markov.toml").data.env
+a1, a2 = env.agents
+v = a1.type_values[0]; c = 0.5; d = env.discount
+P = np.kron(a1.transitions[0], a2.transitions[0]); init = np.kron(a1.initial, a2.initial)
+V1, V2 = np.meshgrid(v, v, indexing="ij"); V1, V2 = V1.ravel(), V2.ravel()
+flow = np.where(np.maximum(V1, V2) > c, np.maximum(np.minimum(V1, V2), c) - c, 0.0)
+pivot_rev = float(init @ np.linalg.solve(np.eye(9) - d * P, flow))
+got = rep.mechanisms["pivot"].revenue()
+print("pivot revenue", got, " second-price closed form", pivot_rev)
+assert abs(got - pivot_rev) < 1e-8"""),
+    ("md", "## The Athey–Segal trading example: balanced works, AGV fails"),
+    ("code", """\
+trade = load(MODELS / "athey_segal_trade.toml")
+cmp = dmd_opt.compare(trade, participation=("interim",), efficient=("pivot", "team", "balanced", "agv"))
+t = cmp.set_index("mechanism")
+assert t.loc["agv", "max_ic_regret"] > 1e-3 and t.loc["balanced", "max_ic_regret"] < 1e-9
+assert t.loc["balanced", "budget_max_imbalance"] < 1e-12 and t.loc["agv", "budget_max_imbalance"] < 1e-12
+cmp[["mechanism", "revenue", "welfare", "deadweight_loss", "max_ic_regret", "budget_max_imbalance", "ir_violation_interim"]]"""),
+    ("md", "## Self-enforcement of the balanced mechanism (stationary repeated auction)"),
+    ("code", """\
+se = rep.self_enforcement
+print("\\n".join(se.summary_lines()))"""),
+]
+
+# ---------------------------------------------------------------------------------------
+NOTEBOOKS["07_certificates_and_audit"] = [
+    ("md", """# Audit and solver-independent certificates
+
+Every row of a program carries a label (family, agent, period, history, true type, report).
+The **audit** reads slacks and duals and summarises which constraints bind, by pattern. A
+**certificate** stores primal, dual, basis and a fingerprint of the model; the checker
+rebuilds the program from the model file and verifies optimality — or, for an infeasible
+program, a Farkas ray — in exact rational arithmetic, without any solver."""),
+    ("setup", ""),
+    ("code", """\
+m = load(MODELS / "static_monopoly.toml")
+r = solve_model(m)
+a = r.audit()
+print("\\n".join(a.summary_lines()))
+s = a.summary()
+assert s["IC"]["by_pattern"].get("downward adjacent", 0) >= 2   # Myerson: downward adjacent IC bind"""),
+    ("code", """\
+import tempfile, json, os
+from dmd_opt.certificates import check_certificate
+tmp = Path(tempfile.mkdtemp())
+r.certificate(tmp / "monopoly.json", model=m)
+chk = check_certificate(tmp / "monopoly.json", model=m)
+print(chk.verdict)
+assert chk.ok"""),
+    ("md", "Tampering with one number of the certificate makes the check fail:"),
+    ("code", """\
+cert = json.loads((tmp / "monopoly.json").read_text())
+cert["objective"] = cert["objective"] + 1e-3
+(tmp / "tampered.json").write_text(json.dumps(cert))
+bad = check_certificate(tmp / "tampered.json", model=m)
+print(bad.verdict)
+assert not bad.ok"""),
+    ("md", """## Myerson–Satterthwaite on a grid: an infeasibility proof
+
+Efficient trade, Bayesian IC, interim IR and ex-post budget balance are incompatible on an
+8-point grid. The solver's Farkas ray, checked exactly, is the proof; the audit names its rows.
+Independent check: the best efficient, IC, IR mechanism *without* budget balance runs a
+deficit — the expected subsidy is positive (Myerson–Satterthwaite 1983)."""),
+    ("code", """\
+bt = load(MODELS / "bilateral_trade_impossible.toml")
+rb = solve_model(bt)
+assert rb.status == "infeasible"
+rb.certificate(tmp / "trade.json", model=bt)
+chk = check_certificate(tmp / "trade.json", model=bt)
+print(chk.verdict)
+assert chk.ok
+print("\\n".join(rb.audit().summary_lines()[:6]))
+deficit = solve_model(bt, budget_balance=False)
+print("revenue of the best efficient IC/IR mechanism without budget balance:", deficit.revenue)
+assert deficit.revenue < 0"""),
+]
+
+
+def build(names=None, execute: bool = False) -> list[Path]:
+    """Write the notebooks (``execute=True``: run them first so the files carry outputs)."""
+    out = []
+    for name, cells in NOTEBOOKS.items():
+        if names and name not in names:
+            continue
+        path = HERE / f"{name}.ipynb"
+        book = nb(cells)
+        if execute:
+            from nbclient import NotebookClient
+            NotebookClient(book, timeout=300, kernel_name="python3",
+                           resources={"metadata": {"path": str(HERE)}}).execute()
+        nbformat.write(book, path)
+        out.append(path)
+    return out
+
+
+if __name__ == "__main__":
+    args = [a for a in sys.argv[1:] if a != "--execute"]
+    for p in build(args, execute="--execute" in sys.argv):
+        print(p)
