@@ -237,10 +237,10 @@ class DiagnosticsReport:
         f = self.failures()
         return [f"blocks: {len(self.blocks)} (used by a*: {len(self._sel(True))})",
                 f"spanning (Assumption 3): {'holds' if self.spanning() else 'FAILS'} "
-                f"[used blocks: {'holds' if self.spanning(True) else 'FAILS'}]; "
+                f"(used blocks: {'holds' if self.spanning(True) else 'FAILS'}); "
                 f"sup ||M^+|| = {self.sup_pinv_norm:.6g}; failing blocks: {len(f['spanning'])}",
                 f"convex independence (Assumption 2): {'holds' if self.convex_independence() else 'FAILS'} "
-                f"[used blocks: {'holds' if self.convex_independence(True) else 'FAILS'}]; "
+                f"(used blocks: {'holds' if self.convex_independence(True) else 'FAILS'}); "
                 f"min margin = {self.min_ci_margin:.6g}; failing blocks: {len(f['convex_independence'])}"]
 
 

@@ -268,7 +268,9 @@ def from_dict(data: dict, field_prefix: str = "") -> ContingentEnvironment:
         if not isinstance(dec, str):
             raise ModelError(f("valuation"), "a linear valuation needs decisions = \"allocate\"")
         utility = _linear_valuation(data["valuation"], signals, decisions, f("valuation"))
+        meta = {"valuation": {"kind": "linear", "gamma": float(data["valuation"].get("gamma", 0.0))}}
     else:
+        meta = {}
         utility = np.zeros((len(agents), nA, R))
         for i, u in enumerate(utils):
             fu = f(f"agents[{i}].utility")
@@ -324,4 +326,4 @@ def from_dict(data: dict, field_prefix: str = "") -> ContingentEnvironment:
     return ContingentEnvironment(signals, decisions, utility, initial, kernels,
                                  V.real(data["discount"], f("discount"), lo=0, hi=1, lo_open=True, hi_open=True),
                                  horizon, data.get("last_period", "ex_post"), last_decision, tuple(names),
-                                 labels, str(data.get("name", "contingent environment")))
+                                 labels, str(data.get("name", "contingent environment")), meta)
