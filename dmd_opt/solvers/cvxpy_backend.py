@@ -18,7 +18,9 @@ per row at ~500× the bare solver, one per block at ~1.4×.
 Solvers are chosen by cvxpy name (``HIGHS`` for LPs and ``CLARABEL`` for QPs by
 default; ``SCS``, ``OSQP``, ``SCIPY`` … whatever is installed) and ``options``
 go straight to ``Problem.solve`` (solver options and cvxpy keywords alike,
-e.g. ``{"time_limit": 60}`` for HiGHS, ``{"tol_gap_rel": 1e-10}`` for Clarabel).
+e.g. ``{"time_limit": 60}`` for HiGHS, ``{"tol_gap_rel": 1e-10}`` for Clarabel;
+HiGHS' own ``solver`` option, which clashes with cvxpy's keyword, is moved
+into cvxpy's ``highs_options``).
 
 Duals.  cvxpy reports each constraint's multiplier for the problem it
 minimises; :func:`_block_duals` turns them into the package convention
@@ -48,6 +50,7 @@ quadratic objective is a usage error (:class:`~dmd_opt.errors.SolverError`).
 from __future__ import annotations
 
 import time
+import warnings
 
 import numpy as np
 
@@ -156,8 +159,11 @@ def solve_cvxpy(prog: Program, solver: str | None = None, basis: bool = False,
         if np.any(sgn * prog.q_diag < -1e-14):
             raise SolverError("the quadratic objective is not convex in the program's sense")
     opts = dict(options or {})
-    if name == "HIGHS" and prog.q_diag is not None:
-        opts.setdefault("qp_regularization_value", 1e-10)  # as dmd_opt.solvers.highs
+    if name == "HIGHS":
+        if "solver" in opts:  # HiGHS' "solver" option clashes with Problem.solve(solver=...)
+            opts.setdefault("highs_options", {})["solver"] = opts.pop("solver")
+        if prog.q_diag is not None:
+            opts.setdefault("qp_regularization_value", 1e-10)  # as dmd_opt.solvers.highs
     if name == "HIGHS":
         from .highs import new_highs
         new_highs()  # swallow HiGHS' banner before cvxpy creates its own instance
@@ -170,7 +176,9 @@ def solve_cvxpy(prog: Program, solver: str | None = None, basis: bool = False,
     info: dict = {"solver": name}
     t1 = time.perf_counter()
     try:
-        prob.solve(solver=name, **opts)
+        with warnings.catch_warnings():  # reported as status "inaccurate" instead
+            warnings.filterwarnings("ignore", message="Solution may be inaccurate")
+            prob.solve(solver=name, **opts)
     except cp.error.SolverError as exc:
         return Solution("error", f"{name}: {exc}", "cvxpy", build_seconds=build,
                         solve_seconds=time.perf_counter() - t1, info=info)

@@ -401,12 +401,25 @@ def _run_interface(m, name: str, options: dict):
     return status, f"{name}: {tc}", has, duals, rcs
 
 
+def _check_highs_options(opts: dict) -> None:
+    """Reject HiGHS options HiGHS does not know (APPSI would ignore them silently),
+    as the HiGHS adapter does."""
+    import highspy
+    from .highs import new_highs
+    h = new_highs()
+    for k, v in opts.items():
+        if h.setOptionValue(k, v) == highspy.HighsStatus.kError:
+            raise SolverError(f"HiGHS does not accept option {k}={v!r}")
+
+
 def _solve_interface(prog: Program, m, name: str, options: dict | None, t0: float, load: bool) -> Solution:
     build = time.perf_counter() - t0
     t1 = time.perf_counter()
     opts = dict(options or {})
-    if prog.q_diag is not None and name in ("appsi_highs", "contrib_highs", "pyomo_highs"):
-        opts.setdefault("qp_regularization_value", 1e-10)  # as dmd_opt.solvers.highs
+    if name in ("appsi_highs", "contrib_highs", "pyomo_highs"):
+        _check_highs_options(opts)
+        if prog.q_diag is not None:
+            opts.setdefault("qp_regularization_value", 1e-10)  # as dmd_opt.solvers.highs
     try:
         status, words, has, duals, rcs = _run_interface(m, name, opts)
     except SolverError:
