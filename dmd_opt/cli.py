@@ -209,9 +209,9 @@ def compare(file: Path = typer.Argument(..., help="model file (TOML) describing 
             solver: Optional[str] = typer.Option(None),
             json_out: bool = typer.Option(False, "--json", help="print a JSON object instead of tables"),
             plot: Optional[Path] = typer.Option(None, help="write comparison plots into this folder"),
+            frontier: int = typer.Option(0, help="also trace the revenue–welfare frontier with this many points"),
             output: Optional[Path] = typer.Option(None, help="also write the JSON here (atomically)")):
-    """Revenue-optimal (each participation notion) vs efficient mechanisms: revenue, welfare,
-    rents, deadweight loss, distortion by period, binding constraints, budget.
+    """Revenue-optimal (each participation notion) vs efficient mechanisms: revenue, welfare, rents, deadweight loss, distortion, binding rows, budget.
 
     Example: dmd-opt compare models/battaglini.toml --efficient none --plot plots/
     """
@@ -226,8 +226,20 @@ def compare(file: Path = typer.Argument(..., help="model file (TOML) describing 
         cmp = comparison(env, parts, effs, disclosure=disclosure or opts.get("disclosure", "public"),
                          backend=backend or opts.get("backend", "highs"), solver=solver or opts.get("solver"))
         data = cmp.to_dict()
+        fr = None
+        if frontier > 0:
+            from .frontier import frontier as trace
+            part = "interim" if "interim" in parts else parts[0]
+            fr = trace(env, participation=part, disclosure=disclosure or opts.get("disclosure", "public"),
+                       n=frontier, efficient=(), backend=backend or opts.get("backend", "highs"))
+            for e in cmp.entries:
+                if e.family == "efficient" and e.mechanism is not None:
+                    fr.points.setdefault(e.name, (e.mechanism.revenue(), e.mechanism.welfare()))
+            data["frontier"] = fr.to_dict()
         if plot is not None:
             data["plots"] = [str(p) for p in cmp.plot(plot)]
+            if fr is not None:
+                data["plots"].append(str(fr.plot(Path(plot) / "frontier.png")))
         if output is not None:
             atomic_write(output, dumps(data))
         if json_out:
@@ -277,6 +289,14 @@ def _print_comparison(cmp, data) -> None:
             vals = {d["period"]: d["expected_gap"] for d in dist if d["mechanism"] == name}
             tab.add_row(name, *[_fmt(vals.get(t)) for t in periods])
         con.print(tab)
+    if "frontier" in data:
+        tab = Table(title=f"revenue–welfare frontier ({data['frontier']['method']}, "
+                          f"{data['frontier']['participation']} participation)")
+        for c in ("revenue", "welfare", "rents_expected", "status"):
+            tab.add_column(c.replace("_", " "), justify="right")
+        for rec in data["frontier"]["frontier"]:
+            tab.add_row(*[_fmt(rec.get(c)) for c in ("revenue", "welfare", "rents_expected", "status")])
+        con.print(tab)
     for p in data.get("plots", []):
         con.print(f"plot: {p}")
 
@@ -292,7 +312,7 @@ def _fmt(v) -> str:
 @app.command()
 def sweep(file: Path = typer.Argument(..., help="model file (TOML)"),
           param: list[str] = typer.Option(..., "--param", "-p",
-                                          help="NAME=a:b:n (n points), NAME=v1,v2,… or NAME=[json list]; "
+                                          help="NAME=lo:hi:n (n evenly spaced points), NAME=v1,v2,… or NAME=\\[json list]; "
                                                "NAME is a dotted path (discount or delta, agents[0].transition, "
                                                "solve.participation); repeat for a product grid"),
           scheduler: Optional[str] = typer.Option(None, help="dask scheduler address (tcp://host:8786); "

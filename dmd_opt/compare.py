@@ -66,18 +66,31 @@ def node_surplus(mech: TreeMechanism, t: int) -> np.ndarray:
     return sum(mech.truthful_utility(i, t) for i in range(mech.env.n_agents)) - mech.principal_cost(t)
 
 
-def allocation_gap(mech: TreeMechanism, bench: TreeMechanism, t: int) -> np.ndarray:
-    """(K_t,) how far the allocation is from the benchmark at every node.
+def allocation_gap(mech: TreeMechanism, bench: TreeMechanism, t: int, tol: float = 1e-9) -> np.ndarray:
+    """(K_t,) how far the allocation is from the efficient one at every node.
 
-    Quantity models: :math:`\\sum_i (q^*_i - q_i)` (positive = downward distortion,
-    Mussa–Rosen/Battaglini).  Finite decisions: the total-variation distance
-    :math:`\\tfrac12\\lVert x - x^*\\rVert_1` between the lotteries (the probability that
-    the decision differs from the efficient one when the two are coupled).
+    Quantity models: :math:`\sum_i (q^*_i - q_i)` (positive = downward distortion,
+    Mussa–Rosen/Battaglini).  Finite decisions: the probability of a decision that is
+    *not* surplus-maximising at the node's reported profile,
+    :math:`1 - \sum_{a \in A^*(k)} x_a(k)` — ties between efficient decisions (equal
+    values) are not distortions.  ``bench`` supplies the quantities (quantity models).
     """
-    x, xs = mech.allocation[t], bench.allocation[t]
+    x = mech.allocation[t]
     if mech.is_quantity:
-        return (xs - x).sum(axis=1)
-    return 0.5 * np.abs(xs - x).sum(axis=1)
+        return (bench.allocation[t] - x).sum(axis=1)
+    S = decision_surplus(mech.env, mech.tree, t)
+    best = S.max(axis=1, keepdims=True)
+    efficient = S >= best - tol * max(1.0, mech.env.payoff_scale)
+    return np.clip(1.0 - np.where(efficient, x, 0.0).sum(axis=1), 0.0, 1.0)
+
+
+def decision_surplus(env: Environment, tree, t: int) -> np.ndarray:
+    """(K_t, |A_t|) surplus :math:`\sum_i u_{i,t}(a, r_i) - c_t(a)` of each decision at each node."""
+    last = tree.last_reports(t)
+    S = -np.broadcast_to(env.cost(t), (tree.n_nodes(t), env.n_decisions(t))).copy()
+    for i in range(env.n_agents):
+        S += env.utility(i, t)[:, last[:, i]].T
+    return S
 
 
 def distortion_frame(mech: TreeMechanism, bench: TreeMechanism | None = None, max_nodes: int = 200_000):
@@ -321,7 +334,13 @@ def comparison(env: Environment, participation: Iterable[str] = PARTICIPATIONS,
         lp_entry(f"optimal ({part})", "optimal", part)
     if seller_efficient and participation:
         part = "interim" if "interim" in participation else participation[0]
-        lp_entry(f"efficient, max revenue ({part})", "efficient", part, fixed_allocation="efficient")
+        t0 = time.perf_counter()
+        res = seller_efficient_result(env, participation=part, disclosure=disclosure, backend=backend,
+                                      solver=solver)
+        entries.append(Entry(f"efficient, max revenue ({part})", "efficient", part, res.status, res.mechanism,
+                             res, res.verification,
+                             "" if res.mechanism is not None else f"{res.status}: {res.solver_status}",
+                             time.perf_counter() - t0))
     for kind in efficient:
         t0 = time.perf_counter()
         try:
@@ -332,6 +351,39 @@ def comparison(env: Environment, participation: Iterable[str] = PARTICIPATIONS,
             entries.append(Entry(kind, "efficient", None, "unavailable", message=str(exc),
                                  seconds=time.perf_counter() - t0))
     return Comparison(env, entries, tol=tol)
+
+
+def seller_efficient_result(env: Environment, participation: str = "interim", disclosure: str = "public",
+                            backend: str = "highs", solver: str | None = None):
+    """The revenue-maximising mechanism among the welfare-maximising ones.
+
+    Finite decisions: the revenue program with one labelled ``"welfare_floor"`` row
+    :math:`W \ge W^* - 10^{-9}\max(1,|W^*|)` (:func:`dmd_opt.frontier.floored_program`),
+    so ties between efficient decisions may be broken — or randomised — in the seller's
+    favour (in the handicap auction, by the handicapped values).  Quantity models (whose
+    efficient quantities are unique with a strictly convex cost): the allocation is fixed at
+    the efficient rule and only payments are free.  Returns a ``RevenueResult``.
+    """
+    from .programs.revenue import RevenueResult, decode, solve_revenue
+    from .solvers import solve
+    from .verify import verify
+    from .programs.revenue import expected_efficient_surplus
+    if env.quantity is not None:
+        return solve_revenue(env, participation=participation, disclosure=disclosure, backend=backend,
+                             solver=solver, fixed_allocation="efficient")
+    from .frontier import floored_program
+    W = expected_efficient_surplus(env)
+    t0 = time.perf_counter()
+    prog = floored_program(env, "revenue", "welfare", W - 1e-12 * max(1.0, abs(W)),
+                           participation=participation, disclosure=disclosure)
+    t1 = time.perf_counter()
+    sol = solve(prog, backend=backend, solver=solver)
+    mech = decode(env, prog, sol) if sol.x is not None and sol.status in ("optimal", "inaccurate") else None
+    ver = verify(mech) if mech is not None else None
+    opts = {"participation": participation, "disclosure": disclosure, "objective": "revenue",
+            "welfare_floor": W, "backend": backend, "solver": solver}
+    return RevenueResult(sol.status, sol.solver_status, sol.objective if mech is not None else None, env, prog,
+                         sol, mech, ver, opts, {"build": t1 - t0, "solve": sol.solve_seconds})
 
 
 @dataclass

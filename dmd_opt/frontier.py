@@ -147,7 +147,7 @@ def frontier(env, participation: str = "interim", disclosure: str = "public", n:
         s_w, m_w, _ = _solve(env, revenue_program(env, objective="welfare", **opts), backend, solver, False)
         W_max = m_w.welfare()
         s_lo, m_lo, v_lo = _solve(env, floored_program(env, "revenue", "welfare",
-                                                       W_max - 1e-9 * max(1.0, abs(W_max)), **opts),
+                                                       W_max - 1e-12 * max(1.0, abs(W_max)), **opts),
                                   backend, solver, verify)
         R_lo = m_lo.revenue() if m_lo is not None else m_w.revenue()
         R_hi = m_top.revenue()

@@ -81,6 +81,13 @@ def test_verify_and_compare(models_dir, tmp_path):
     assert json.loads((tmp_path / "cmp.json").read_text())["first_best"] == pytest.approx(data["first_best"])
     r = invoke("compare", models_dir / "static_monopoly.toml", "--participation", "interim")
     assert r.exit_code == 0 and "revenue, welfare and rents" in r.output and "1.33333" in r.output
+    r = invoke("compare", models_dir / "static_monopoly.toml", "--participation", "interim", "--efficient", "none",
+               "--frontier", "3", "--json", "--plot", tmp_path / "fr")
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.stdout)
+    front = data["frontier"]["frontier"]
+    assert len(front) == 3 and all(abs(p["welfare"] - (3 - p["revenue"])) < 1e-7 for p in front)
+    assert any(p.endswith("frontier.png") for p in data["plots"])
 
 
 def test_sweep_json_records_failure(models_dir, tmp_path):

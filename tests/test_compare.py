@@ -51,7 +51,11 @@ def test_comparison_numbers_equal_individual_programs(models_dir, model):
         assert row[f"ir_violation_{part}"] <= 1e-7 * env.payoff_scale
     eff = df[df["mechanism"] == "efficient, max revenue (interim)"].iloc[0]
     assert eff["deadweight_loss"] == pytest.approx(0.0, abs=1e-6)
-    assert eff["revenue"] == pytest.approx(solve_revenue(env, fixed_allocation="efficient").revenue, abs=1e-9)
+    fixed = solve_revenue(env, fixed_allocation="efficient").revenue     # ties broken to the first decision
+    if env.quantity is not None:
+        assert eff["revenue"] == pytest.approx(fixed, abs=1e-9)
+    else:                                                              # ties may be broken for the seller
+        assert eff["revenue"] >= fixed - 1e-9
     # revenue is monotone in the strength of participation: ex ante ≥ interim ≥ periodic
     r = df.set_index("mechanism")["revenue"]
     assert r["optimal (ex_ante)"] >= r["optimal (interim)"] - 1e-7 >= r["optimal (periodic)"] - 2e-7
@@ -225,3 +229,44 @@ def test_agv_failure_in_dynamic_auction(models_dir):
     assert df.loc["agv", "max_ic_regret"] > 1e-3
     assert df.loc["balanced", "max_ic_regret"] <= 1e-9
     assert df.loc["agv", "budget_max_imbalance"] <= 1e-12
+
+
+def test_seller_efficient_breaks_ties_for_the_seller(models_dir):
+    """Handicap auction (private disclosure, interim IR): the revenue optimum is attained by an
+    efficient mechanism that breaks ties between equal values by the handicapped values
+    (Esö–Szentes; seed 004 Props 12.9–12.11), so the most profitable efficient mechanism earns
+    the closed-form optimum, while fixing ties in favour of bidder 1 earns less."""
+    from dmd_opt.compare import seller_efficient_result
+    m = load(models_dir / "handicap_auction.toml")
+    env = m.data
+    res = seller_efficient_result(env, participation="interim", disclosure="private")
+    v = np.array([1.0, 2, 3])
+    f = {0: np.array([0.5, 0.3, 0.2]), 1: np.array([0.2, 0.3, 0.5])}
+    psi = {0: v - 1.0 * np.r_[np.diff(v), 0] * (np.cumsum(f[0]) - np.cumsum(f[1])) / f[0], 1: v}
+    total = sum(0.25 * f[a][i] * f[b][j] * max(0.0, psi[a][i], psi[b][j])
+                for a in (0, 1) for b in (0, 1) for i in range(3) for j in range(3))
+    assert res.revenue == pytest.approx(env.discount * total, abs=1e-8)
+    assert res.welfare == pytest.approx(expected_efficient_surplus(env), abs=1e-9)
+    assert res.verification.max_regret <= 1e-7 * env.payoff_scale
+    fixed = solve_revenue(env, participation="interim", disclosure="private", fixed_allocation="efficient")
+    assert fixed.revenue < res.revenue - 1e-3
+    assert len(res.program.family_rows("welfare_floor")) == 1
+
+
+def test_gap_ignores_ties_between_efficient_decisions(models_dir):
+    env = load(models_dir / "ironing_2.toml").data
+    from dmd_opt.compare import efficient_benchmark, allocation_gap
+    from dmd_opt.mechanism import TreeMechanism
+    bench = efficient_benchmark(env)
+    x = bench.allocation[0].copy()
+    last = bench.tree.last_reports(0)
+    tie = np.flatnonzero(last[:, 0] == last[:, 1])
+    x[tie] = 0.0
+    x[tie, 2] = 1.0                      # sell to bidder 2 on ties: still efficient
+    pay = [np.zeros((x.shape[0], 2))]
+    g = allocation_gap(TreeMechanism(env, [x], pay), bench, 0)
+    assert np.abs(g).max() == 0.0
+    x2 = x.copy()
+    x2[:, :] = 0.0
+    x2[:, 0] = 1.0                       # never sell: distorted everywhere (values > 0)
+    assert np.allclose(allocation_gap(TreeMechanism(env, [x2], pay), bench, 0), 1.0)
