@@ -66,22 +66,34 @@ def nice(v: float, max_den: int = 10 ** 6):
     return q(v)
 
 
-def nicevec(a, max_den: int = 10 ** 6) -> list:
-    """:func:`nice` of every entry (one conversion per distinct value)."""
+_NICE: dict = {}
+_EXACT: dict = {}
+
+
+def _cached(a, cache: dict, fn) -> list:
     a = np.asarray(a, float)
     if not np.all(np.isfinite(a)):
         raise ValueError("cannot convert a non-finite number to a rational")
-    uniq, inv = np.unique(a, return_inverse=True)
-    conv = [nice(v, max_den) for v in uniq.tolist()]
-    return [conv[k] for k in inv.ravel().tolist()]
+    out = []
+    get = cache.get
+    for v in a.tolist():
+        r = get(v)
+        if r is None:
+            r = cache[v] = fn(v)
+        out.append(r)
+    if len(cache) > 1_000_000:   # model data repeat a few values; keep the cache bounded
+        cache.clear()
+    return out
+
+
+def nicevec(a, max_den: int = 10 ** 6) -> list:
+    """:func:`nice` of every entry (converted once per distinct value)."""
+    return _cached(a, _NICE, nice)
 
 
 def qvec(a) -> list:
     """Exact rationals of a float array (inf/nan are not allowed here)."""
-    a = np.asarray(a, float)
-    if not np.all(np.isfinite(a)):
-        raise ValueError("cannot convert a non-finite number to a rational")
-    return [q(v) for v in a.tolist()]
+    return _cached(a, _EXACT, q)
 
 
 def to_float(v) -> float:
@@ -206,25 +218,30 @@ def solve_sparse(M: sp.spmatrix, rhs: list, Mq: list | None = None, conv=None) -
 
 
 def _topological_order(ncomp: int, comp: np.ndarray, src: np.ndarray, dst: np.ndarray) -> list[int]:
-    """Components ordered so that every edge goes from an earlier to a later one."""
+    """Components ordered so that every edge goes from an earlier to a later one.
+
+    Kahn's algorithm level by level, vectorised: each round takes every
+    component without incoming edges (tree programs have few levels).
+    """
     cs, cd = comp[src], comp[dst]
     inter = cs != cd
-    edges = np.unique(np.stack([cs[inter], cd[inter]], axis=1), axis=0) if inter.any() \
-        else np.zeros((0, 2), np.int64)
-    indeg = np.bincount(edges[:, 1], minlength=ncomp) if len(edges) else np.zeros(ncomp, np.int64)
-    E = sp.csr_matrix((np.ones(len(edges), np.int8), (edges[:, 0], edges[:, 1])), shape=(ncomp, ncomp))
-    indeg = indeg.tolist()
-    stack = [c for c in range(ncomp) if indeg[c] == 0]
-    out = []
-    ip, ix = E.indptr, E.indices
-    while stack:
-        c = stack.pop()
-        out.append(c)
-        for k in range(ip[c], ip[c + 1]):
-            d = int(ix[k])
-            indeg[d] -= 1
-            if indeg[d] == 0:
-                stack.append(d)
+    if not inter.any():
+        return list(range(ncomp))
+    key = np.unique(cs[inter].astype(np.int64) * ncomp + cd[inter])
+    es, ed = key // ncomp, key % ncomp
+    E = sp.csr_matrix((np.ones(es.size, np.int64), (es, ed)), shape=(ncomp, ncomp))
+    indeg = np.bincount(ed, minlength=ncomp)
+    done = np.zeros(ncomp, bool)
+    order = []
+    frontier = np.nonzero(indeg == 0)[0]
+    while frontier.size:
+        order.append(frontier)
+        done[frontier] = True
+        sub = E[frontier]
+        if sub.nnz:
+            indeg = indeg - np.bincount(sub.indices, minlength=ncomp)
+        frontier = np.nonzero((indeg == 0) & ~done)[0]
+    out = np.concatenate(order).tolist()
     if len(out) != ncomp:  # cannot happen for a condensation; guard anyway
         raise SingularSystem("component graph is not acyclic")
     return out

@@ -146,7 +146,7 @@ class BoundReport:
 
 def refine_dual(A: sp.csr_matrix, y: np.ndarray, c: np.ndarray, rl, ru, cl, cu, qd=None,
                 sweeps: int = 3) -> tuple[np.ndarray, float]:
-    r"""Cancel the floating dual residual on free linear columns (least squares, LSQR).
+    r"""Cancel the floating dual residual on free linear columns (least squares, CGLS).
 
     A free column (say a payment) needs :math:`(A^\top y)_j = c_j` *exactly* for a
     finite safe bound; a solver's duals miss it by ~1e-10.  The correction
@@ -156,7 +156,6 @@ def refine_dual(A: sp.csr_matrix, y: np.ndarray, c: np.ndarray, rl, ru, cl, cu, 
     kept).  Returns the refined multipliers and :math:`\max|\Delta|`; the caller
     must insist that the latter is tiny (otherwise the recorded duals were wrong).
     """
-    from scipy.sparse.linalg import lsqr
     A = sp.csr_matrix(A)
     n = A.shape[1]
     qd = np.zeros(n) if qd is None else qd
@@ -173,7 +172,7 @@ def refine_dual(A: sp.csr_matrix, y: np.ndarray, c: np.ndarray, rl, ru, cl, cu, 
         res = c[F] - A[:, F].T @ y
         if not np.any(res):
             break
-        d = lsqr(M, res, atol=1e-17, btol=1e-17, iter_lim=max(50, 4 * int(np.sqrt(S.size)) + 50))[0]
+        d = cgls(M, res, iters=max(50, 4 * int(np.sqrt(S.size)) + 50))
         y_new = y.copy()
         y_new[S] += d
         # keep every inequality multiplier on its side
@@ -184,6 +183,40 @@ def refine_dual(A: sp.csr_matrix, y: np.ndarray, c: np.ndarray, rl, ru, cl, cu, 
             break
         y = y_new
     return y, float(np.max(np.abs(y - y0))) if y.size else 0.0
+
+
+def _sq(v: np.ndarray) -> float:
+    # np.sum, not np.dot: BLAS threads can be 100× slower on an oversubscribed machine
+    return float(np.sum(v * v))
+
+
+def cgls(M: sp.csr_matrix, b: np.ndarray, iters: int = 100, rtol: float = 1e-15) -> np.ndarray:
+    """Least-squares solution of ``M d ≈ b`` by CGLS (Hestenes–Stiefel CG on MᵀM d = Mᵀb).
+
+    Written with sparse products and ``np.sum`` only (no BLAS level-1 calls).
+    """
+    Mt = M.T.tocsr()
+    d = np.zeros(M.shape[1])
+    r = b.astype(float).copy()
+    s = Mt @ r
+    p = s.copy()
+    gamma = _sq(s)
+    g0 = gamma
+    for _ in range(iters):
+        if gamma <= (rtol ** 2) * g0 or gamma == 0.0:
+            break
+        q = M @ p
+        qq = _sq(q)
+        if qq == 0.0:
+            break
+        alpha = gamma / qq
+        d += alpha * p
+        r -= alpha * q
+        s = Mt @ r
+        g_new = _sq(s)
+        p = s + (g_new / gamma) * p
+        gamma = g_new
+    return d
 
 
 def safe_bounds(A: sp.csr_matrix, c_min: np.ndarray, offset_min: float, rl, ru, cl, cu,

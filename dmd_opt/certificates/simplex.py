@@ -188,7 +188,7 @@ class ExactLP:
 
 
 def exact_optimal_basis(A, c, rl, ru, cl, cu, col_status, row_status, max_pivots: int = 60,
-                        rationalize: bool = False) -> dict:
+                        rationalize: bool = False, max_seconds: float = 20.0) -> dict:
     """Exact optimum from a (floating) optimal basis, repaired by exact pivots if needed.
 
     Returns ``{"ok", "reason", "objective" (rational, min form), "x", "y", "pivots"}``.
@@ -208,6 +208,8 @@ def exact_optimal_basis(A, c, rl, ru, cl, cu, col_status, row_status, max_pivots
             return {"ok": False, "reason": f"the basis puts variable {j} at an infinite bound"}
         vN[j] = v
     pivots = 0
+    import time
+    t_end = time.perf_counter() + max_seconds
     try:
         while True:
             w, y, d = lp.evaluate(B, vN)
@@ -215,9 +217,9 @@ def exact_optimal_basis(A, c, rl, ru, cl, cu, col_status, row_status, max_pivots
             dbad = lp.dual_violation(vN, d)
             if not pbad and not dbad:
                 break
-            if pivots >= max_pivots:
-                return {"ok": False, "reason": f"no exactly optimal basis within {max_pivots} exact pivots",
-                        "pivots": pivots}
+            if pivots >= max_pivots or time.perf_counter() > t_end:
+                return {"ok": False, "reason": f"no exactly optimal basis within {pivots} exact pivots "
+                        f"({'pivot' if pivots >= max_pivots else 'time'} limit)", "pivots": pivots}
             if pbad and not dbad:
                 j, side = pbad[0]
                 if not lp.dual_pivot(B, vN, w, d, j, side):
