@@ -35,11 +35,20 @@ class PeriodicExPostReport:
     worst: dict
     truthful_values: list[list[np.ndarray]] = field(default_factory=list, repr=False)  # G[i][t] (R,)
 
+    scale: float = 1.0
+
     def ok(self, tol: float = 1e-9) -> bool:
         return self.max_regret <= tol
 
+    def passed(self, participation=None, tol: float = 1e-7, budget_balance: bool = False) -> bool:
+        """CLI hook (``dmd-opt verify``): periodic ex-post regret ≤ tol × payoff scale."""
+        return self.max_regret <= tol * self.scale
+
+    def summary_lines(self) -> list[str]:
+        return self.summary()
+
     def to_dict(self) -> dict:
-        return {"periodic_expost_max_regret": self.max_regret, "by_agent": self.by_agent,
+        return {"periodic_expost_max_regret": self.max_regret, "scale": self.scale, "by_agent": self.by_agent,
                 "by_period": self.by_period, "worst": self.worst}
 
     def summary(self) -> list[str]:
@@ -108,4 +117,5 @@ def periodic_expost(mech: ContingentMechanism) -> PeriodicExPostReport:
                          "profile": env.label_profile(k[1]),
                          "report": env.signal_labels[i][arg[k]] if arg[k] >= 0 else "truth"}
         by_agent.append(reg_i)
-    return PeriodicExPostReport(max(by_agent), by_agent, by_period, worst, Gs)
+    scale = max(1.0, float(np.max(np.abs(env.utility))), mech.max_abs_payment())
+    return PeriodicExPostReport(max(by_agent), by_agent, by_period, worst, Gs, scale)

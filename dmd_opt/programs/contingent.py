@@ -47,6 +47,13 @@ class ContingentResult:
     def solution(self):
         return None if self.report is None else self.report.solution
 
+    def audit(self, **kw):
+        """Constraint audit of the report-dependent LP (binding IC rows by pattern, duals)."""
+        from ..audit import audit
+        if self.report is None:
+            raise ModelError("solve.method", "no LP was solved; use method = \"report\" for an audit")
+        return audit(self.program, self.solution, **kw)
+
     def certificate(self, path=None, model=None):
         """Certificate of the report-dependent transfer LP (method ``report``/``auto`` fallback)."""
         from .. import certificates
