@@ -62,10 +62,7 @@ from ..solution import Solution
 from . import register
 from .common import elastic_ray, orient_ray, reduced_costs, row_blocks
 
-try:
-    import cvxpy as cp
-except ImportError:  # pragma: no cover - the backend is then simply not registered
-    raise
+import cvxpy as cp  # an ImportError leaves the backend unregistered (solvers._load_backends)
 
 _STATUS = {
     "optimal": "optimal", "optimal_inaccurate": "inaccurate",
@@ -116,27 +113,15 @@ def build_cvxpy(prog: Program):
     return cp.Problem(obj, [b[2] for b in blocks]), x, blocks
 
 
-def _block_duals(prog: Program, blocks) -> np.ndarray | None:
-    r"""Row duals in the package convention from cvxpy's per-block ``dual_value``.
+def _min_duals(prog: Program, blocks) -> np.ndarray | None:
+    r"""∂(cvxpy's minimum)/∂(row bound) from the blocks' ``dual_value`` (None if missing).
 
     cvxpy writes ``Maximize f`` as ``Minimize −f`` and reports, for a
     constraint ``g(x) ≤ 0`` (``≥`` rows are ``ℓ − Ax ≤ 0``), the multiplier
     λ ≥ 0 of that minimisation, and for ``Ax == b`` the multiplier ν of
-    ``Ax − b``.  Hence ∂(min value)/∂u = −λ, ∂/∂ℓ = +λ, ∂/∂b = −ν; for a
-    ``max`` program the value is the negative of the minimum.
+    ``Ax − b``.  Hence ∂(min value)/∂u = −λ, ∂/∂ℓ = +λ, ∂/∂b = −ν.  On an
+    infeasible problem the same entries hold the solver's certificate.
     """
-    y = np.zeros(prog.n_rows)
-    for kind, rows, con in blocks:
-        d = con.dual_value
-        if d is None:
-            return None
-        d = np.asarray(d, float).ravel()
-        dmin = d if kind == "lo" else -d  # ∂(cvxpy's min value)/∂rhs
-        y[rows] += -dmin if prog.sense == "max" else dmin
-    return y
-
-
-def _ray_from_blocks(prog: Program, blocks) -> np.ndarray | None:
     y = np.zeros(prog.n_rows)
     for kind, rows, con in blocks:
         d = con.dual_value
@@ -145,10 +130,14 @@ def _ray_from_blocks(prog: Program, blocks) -> np.ndarray | None:
         d = np.asarray(d, float).ravel()
         if not np.all(np.isfinite(d)):
             return None
-        # orientation is fixed afterwards by orient_ray; only the relative sign
-        # of ≥ and ≤ blocks matters here (both λ ≥ 0 in cvxpy's form).
         y[rows] += d if kind == "lo" else -d
     return y
+
+
+def _block_duals(prog: Program, blocks) -> np.ndarray | None:
+    """Row duals in the package convention: for ``max`` the value is −(cvxpy's minimum)."""
+    y = _min_duals(prog, blocks)
+    return None if y is None else (-y if prog.sense == "max" else y)
 
 
 @register("cvxpy")
@@ -226,7 +215,7 @@ def solve_cvxpy(prog: Program, solver: str | None = None, basis: bool = False,
     if basis:
         info["basis"] = "not available through cvxpy"
     if status in ("infeasible", "infeasible_or_unbounded"):
-        ray, gap = orient_ray(prog, _ray_from_blocks(prog, blocks))
+        ray, gap = orient_ray(prog, _min_duals(prog, blocks))  # orientation fixed there
         if ray is not None:
             sol.dual_ray, info["dual_ray_source"] = ray, f"{name} certificate via cvxpy"
         else:
