@@ -93,7 +93,7 @@ def as_transition(P, S: int, A: int, S_next: int | None = None, field_name: str 
     """
     S_next = S if S_next is None else S_next
     if sp.issparse(P):
-        M = sp.csr_matrix(P, dtype=float)
+        M = P if (P.format == "csr" and P.dtype == np.float64) else sp.csr_matrix(P, dtype=float)
     else:
         arr = np.asarray(P, dtype=float)
         if arr.ndim == 3:
@@ -152,13 +152,60 @@ def policy_value(R, P, delta: float, sigma) -> np.ndarray:
     return _evaluate(R, P, float(delta), np.asarray(sigma, dtype=np.int64))
 
 
-def _evaluate(R, P, delta, sigma):
+def _evaluate(R, P, delta, sigma, x0=None):
+    """Solve (I − δP_σ) v = r_σ.
+
+    Dense LU for small S.  Otherwise, when the matrix is banded in its natural order or
+    after a reverse Cuthill–McKee permutation, LAPACK's banded LU (``gbsv``; work
+    ~ S·bw²) — structured chains (inventories, random walks, growth models).  Random
+    sparsity makes LU fill in catastrophically while I − δP_σ is well conditioned
+    (‖(I − δP_σ)^{-1}‖_∞ = 1/(1 − δ)), so there warm-started BiCGSTAB with a residual
+    check is used, falling back to sparse LU if it misses the tolerance.
+    """
     r, Ps = _policy_matrix(R, P, sigma)
     S = R.shape[0]
     if S <= _DENSE_SOLVE_MAX:
         return np.linalg.solve(np.eye(S) - delta * Ps.toarray(), r)
-    M = (sp.identity(S, format="csc") - delta * Ps.tocsc())
-    return spla.splu(M).solve(r)
+    M = (sp.identity(S, format="csr") - delta * Ps).tocsr()
+    M.sum_duplicates()
+    perm, bw = _banding(M)
+    if bw <= 200 and S * bw * bw <= 2e8:
+        return _solve_banded(M, r, perm, bw)
+    scale = float(np.max(np.abs(r))) or 1.0
+    x, info = spla.bicgstab(M, r, x0=x0, rtol=1e-14, atol=1e-15 * scale, maxiter=500)
+    if info == 0 and float(np.max(np.abs(M @ x - r))) <= 1e-12 * scale:
+        return x
+    return spla.spsolve(M, r)
+
+
+def _banding(M: sp.csr_matrix):
+    """(permutation or None, bandwidth): natural order if narrow, else reverse Cuthill–McKee."""
+    from scipy.sparse.csgraph import reverse_cuthill_mckee
+    rows = np.repeat(np.arange(M.shape[0]), np.diff(M.indptr))
+    natural = int(np.max(np.abs(rows - M.indices))) if M.nnz else 0
+    if natural <= 200:
+        return None, natural
+    perm = reverse_cuthill_mckee(M, symmetric_mode=False)
+    inv = np.empty_like(perm)
+    inv[perm] = np.arange(perm.size)
+    return inv, int(np.max(np.abs(inv[rows] - inv[M.indices])))
+
+
+def _solve_banded(M: sp.csr_matrix, r: np.ndarray, inv, bw: int) -> np.ndarray:
+    from scipy.linalg import solve_banded
+    S = M.shape[0]
+    rows = np.repeat(np.arange(S), np.diff(M.indptr))
+    cols = M.indices
+    if inv is not None:
+        rows, cols = inv[rows], inv[cols]
+        rhs = np.empty_like(r)
+        rhs[inv] = r
+    else:
+        rhs = r
+    ab = np.zeros((2 * bw + 1, S))
+    ab[bw + rows - cols, cols] = M.data          # CSR entries are unique after the subtraction
+    x = solve_banded((bw, bw), ab, rhs, overwrite_ab=True, check_finite=False)
+    return x[inv] if inv is not None else x
 
 
 # ------------------------------------------------------------------ finite horizon
@@ -227,7 +274,10 @@ def policy_iteration(R, P, delta: float, sigma0=None, max_iter: int = 10_000, to
     P = as_transition(P, S, A)
     delta = _check_delta(delta)
     rows = np.arange(S)
-    sigma = (np.argmax(R, axis=1) if sigma0 is None else np.asarray(sigma0, np.int64).copy())
+    if sigma0 is None:   # greedy for v0 = max_a R (one Bellman step from 0), as DiscreteDP does
+        sigma = greedy(bellman_operator(R, P, delta, R.max(axis=1)))
+    else:
+        sigma = np.asarray(sigma0, np.int64).copy()
     v = _evaluate(R, P, delta, sigma)
     converged = False
     it = 0
@@ -239,7 +289,7 @@ def policy_iteration(R, P, delta: float, sigma0=None, max_iter: int = 10_000, to
             converged = True
             break
         sigma = np.where(improve, best, sigma)
-        v = _evaluate(R, P, delta, sigma)
+        v = _evaluate(R, P, delta, sigma, x0=v)
     return MDPResult(sigma, v, it, "policy_iteration", converged)
 
 
