@@ -256,16 +256,34 @@ def _slug(text: str) -> str:
 def plot_result(result, directory) -> list[Path]:
     """Save the figures that fit ``result`` into ``directory``; return their paths.
 
-    Results with a mechanism on the history tree get the allocation and distortion
-    figures; results with a value/cost function on a grid (``grid`` plus ``value`` or
-    ``cost``) and simulated ``paths`` get those."""
+    * a mechanism on the history tree (revenue results): allocation by period and history
+      with the efficient benchmark, and distortion decay;
+    * several mechanisms (efficient results): revenue and welfare of each, and the allocation
+      of the first one on the tree;
+    * block diagnostics (contingent results): smallest singular value and convex-independence
+      margin of every :math:`M^{-i}` block;
+    * a value/cost function on a grid (``grid`` plus ``value`` or ``cost``) and simulated
+      ``paths`` (recursive results).
+    """
+    from .mechanism import TreeMechanism
     directory = Path(directory)
     out: list[Path] = []
     mech = getattr(result, "mechanism", None)
-    if mech is not None and hasattr(mech, "tree"):
+    if isinstance(mech, TreeMechanism):
         base = _slug(mech.env.name)
         out.append(plot_allocation(mech, directory / f"{base}_allocation.png"))
         out.append(plot_distortion({mech.name: mech}, directory / f"{base}_distortion.png"))
+    mechs = getattr(result, "mechanisms", None)
+    if isinstance(mechs, dict) and mechs:
+        out += _plot_mechanism_set(mechs, directory, allocation=not isinstance(mech, TreeMechanism))
+    diag = getattr(result, "diagnostics", None)
+    if diag is not None and hasattr(diag, "frame"):
+        df = diag.frame()
+        if {"sigma_min", "ci_margin"} <= set(df.columns):
+            out.append(plot_function(np.arange(len(df)), {"smallest singular value": df["sigma_min"],
+                                                          "convex-independence margin": df["ci_margin"]},
+                                     directory / "diagnostics.png", xlabel="block (step, agent, decision, others)",
+                                     ylabel="diagnostic", title="spanning and convex independence by block"))
     grid = getattr(result, "grid", None)
     if grid is not None:
         for attr in ("value", "cost", "values"):
@@ -278,6 +296,36 @@ def plot_result(result, directory) -> list[Path]:
     paths = getattr(result, "paths", None)
     if paths is not None:
         out.append(plot_paths(paths, directory / "paths.png"))
+    return out
+
+
+def _plot_mechanism_set(mechs: Mapping[str, object], directory: Path, allocation: bool = True) -> list[Path]:
+    from .mechanism import TreeMechanism
+    out: list[Path] = []
+    names, rev, wel = [], [], []
+    for name, m in mechs.items():
+        try:
+            r, w = float(m.revenue()), float(m.welfare())
+        except Exception:   # a mechanism whose evaluation needs what this one lacks
+            continue
+        names.append(name)
+        rev.append(r)
+        wel.append(w)
+    if names:
+        fig, ax = _figure()
+        a = ax[0, 0]
+        xs = np.arange(len(names))
+        a.bar(xs - 0.2, rev, 0.4, label="revenue")
+        a.bar(xs + 0.2, wel, 0.4, label="welfare")
+        a.axhline(0, color="grey", lw=0.6)
+        a.set_xticks(xs)
+        a.set_xticklabels(names, rotation=20)
+        a.set_title("expected discounted revenue and welfare")
+        a.legend()
+        out.append(save(fig, directory / "mechanisms.png"))
+    first = next((m for m in mechs.values() if isinstance(m, TreeMechanism)), None)
+    if first is not None and allocation:
+        out.append(plot_allocation(first, directory / "allocation.png"))
     return out
 
 

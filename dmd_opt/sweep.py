@@ -216,6 +216,15 @@ def run_point(raw: dict, params: dict, metrics: Callable | None = None) -> dict:
         for k, v in d.items():   # the result's scalar fields (revenue, welfare, …)
             if k not in out and (v is None or isinstance(v, (int, float, str, bool))):
                 out[k] = v if isinstance(v, str) else _num(v)
+        mechs = getattr(res, "mechanisms", None)   # families returning several mechanisms (efficient)
+        if isinstance(mechs, dict):
+            for name, mech in mechs.items():
+                for attr in ("revenue", "welfare"):
+                    f = getattr(mech, attr, None)
+                    try:
+                        out[f"{attr}[{name}]"] = float(f()) if callable(f) else None
+                    except Exception:  # e.g. a tree evaluation that needs decision-independent transitions
+                        out[f"{attr}[{name}]"] = None
         ver = getattr(res, "verification", None)
         if ver is not None and hasattr(ver, "max_regret"):
             out["max_regret"] = float(ver.max_regret)

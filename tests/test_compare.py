@@ -270,3 +270,17 @@ def test_gap_ignores_ties_between_efficient_decisions(models_dir):
     x2[:, :] = 0.0
     x2[:, 0] = 1.0                       # never sell: distorted everywhere (values > 0)
     assert np.allclose(allocation_gap(TreeMechanism(env, [x2], pay), bench, 0), 1.0)
+
+
+def test_plot_result_for_other_families(tmp_path, models_dir):
+    """``solve --plot`` falls back to plot_result for results without their own .plot."""
+    from dmd_opt.plots import plot_result
+    from dmd_opt import solve_model
+    pytest.importorskip("dmd_opt.efficient")
+    res = solve_model(load(models_dir / "repeated_auction_markov.toml"), self_enforcement=False)
+    files = plot_result(res, tmp_path / "eff")
+    assert any(p.name == "mechanisms.png" for p in files) and all(p.exists() for p in files)
+    pytest.importorskip("dmd_opt.contingent")
+    res = solve_model(load(models_dir / "liu_spanning.toml"))
+    files = plot_result(res, tmp_path / "cont")
+    assert [p.name for p in files] == ["diagnostics.png"]
