@@ -24,15 +24,19 @@ promise grid.  Utility and cost are additively separable in (transfer,
 continuation), so these marginal lotteries are equivalent to joint lotteries
 over (b, w) pairs; the continuation lottery makes :math:`\beta C(w_k)` the
 convex piecewise-linear interpolant of :math:`C` (off-grid continuations).
-The transfer grid is common to all reports, so a misreport's consumption
-:math:`\theta_k + b` stays on admissible consumption (above subsistence) — the
-grid must satisfy :math:`\theta_1 + b_{\min} >` subsistence.
+The transfer grid is common to all reports; a truthful report may only receive
+transfers leaving consumption at or above a *consumption floor* (default: 5% of
+the way from the subsistence level to the lowest income).  A misreport whose
+consumption falls to or below subsistence has true utility :math:`-\infty`; the
+IC rows value it at the utility halfway between subsistence and the floor —
+finite and higher than the truth, so the computed contract is truly IC.
 
 Promise grid points are uniform in certainty-equivalent consumption
 :math:`u^{-1}((1-\beta)v)` by default (``promise_spacing = "linear"`` for uniform in v):
-CARA/CRRA promises span orders of magnitude.  Default promise range: :math:`[\underline v, \bar v] = [E\,u(\theta+b_{\min}),
-E\,u(\theta+b_{\max})]/(1-\beta)` — the values of a constant transfer forever,
-so every grid point is feasible (constant transfer, continuation = v).  The
+CARA/CRRA promises span orders of magnitude.  Default promise range: :math:`[\underline v, \bar v] = [E\,u(\theta+\underline b),
+E\,u(\theta+b_{\max})]/(1-\beta)` with :math:`\underline b` the lowest transfer
+every income may take — the values of a constant transfer forever, so every
+grid point is feasible (constant transfer, continuation = v).  The
 lower end is absorbing, the discrete analogue of Thomas–Worrall's
 immiseration :math:`v_t \to -\infty` (their Proposition 3).
 
@@ -81,12 +85,14 @@ class ThomasWorrall:
     promise_grid: np.ndarray
     name: str = "thomas_worrall"
     promise_spacing: str = "consumption"
+    consumption_floor: float = -np.inf
 
     # ---- construction ---------------------------------------------------------
     @classmethod
     def create(cls, income, prob, beta: float, utility: Utility | dict, *, n_promise: int = 60,
                n_transfer: int = 41, transfer_range=None, promise_range=None,
-               promise_spacing: str = "consumption", name: str = "thomas_worrall") -> "ThomasWorrall":
+               promise_spacing: str = "consumption", consumption_floor: float | None = None,
+               name: str = "thomas_worrall") -> "ThomasWorrall":
         """Validate and build the grids (module docstring for the defaults)."""
         income = array(income, "income", ndim=1)
         if income.size < 2 or np.any(np.diff(income) <= 0):
@@ -100,27 +106,34 @@ class ThomasWorrall:
         n_transfer = integer(n_transfer, "grid.n_transfer", lo=2)
         promise_spacing = choice(promise_spacing, "grid.promise_spacing", ("consumption", "linear"))
         spread = float(income[-1] - income[0])
+        if consumption_floor is None:
+            consumption_floor = u.lowest + 0.05 * (income[0] - u.lowest) if np.isfinite(u.lowest) else -np.inf
+        floor = float(consumption_floor) if np.isinf(consumption_floor) else \
+            real(consumption_floor, "grid.consumption_floor")
+        if floor <= u.lowest or floor >= income[0] + 10 * max(spread, 1.0):
+            raise ModelError("grid.consumption_floor",
+                             f"must lie above the subsistence level {u.lowest:g}, got {floor:g}")
         if transfer_range is None:
-            lo = -1.5 * spread
-            if np.isfinite(u.lowest):  # keep the lowest income's consumption above subsistence
-                lo = max(lo, u.lowest - income[0] + 0.05 * (income[0] - u.lowest))
+            lo = floor - income[-1] if np.isfinite(floor) else -1.5 * spread
             transfer_range = (lo, 1.5 * spread)
         tr = array(transfer_range, "grid.transfer_range", shape=(2,))
         if tr[1] <= tr[0]:
             raise ModelError("grid.transfer_range", "expected [lowest, highest] with lowest < highest")
-        if income[0] + tr[0] <= u.lowest:
+        if income[0] + tr[1] <= floor:
             raise ModelError("grid.transfer_range",
-                             f"lowest income + lowest transfer = {income[0] + tr[0]:g} is not above the "
-                             f"subsistence level {u.lowest:g}")
+                             f"the lowest income's consumption cannot reach the consumption floor {floor:g}")
+        b_common = max(float(tr[0]), floor - income[0])   # lowest transfer every income can take
         b = np.linspace(tr[0], tr[1], n_transfer)
-        v_lo = float(prob @ u(income + tr[0])) / (1 - beta)
+        if not np.any(np.isclose(b, b_common, rtol=0, atol=1e-12)):   # keep it on the grid (feasibility)
+            b = np.sort(np.append(b, b_common))
+        v_lo = float(prob @ u(income + b_common)) / (1 - beta)
         v_hi = float(prob @ u(income + tr[1])) / (1 - beta)
         if promise_range is None:
             promise_range = (v_lo, v_hi)
         pr = array(promise_range, "grid.promise_range", shape=(2,))
         if not (v_lo - 1e-9 * abs(v_lo) <= pr[0] < pr[1] <= v_hi + 1e-9 * abs(v_hi)):
             raise ModelError("grid.promise_range",
-                             f"must lie inside [{v_lo:.6g}, {v_hi:.6g}] (constant lowest/highest transfer "
+                             f"must lie inside [{v_lo:.6g}, {v_hi:.6g}] (constant lowest common/highest transfer "
                              "forever) so that every grid point is feasible")
         if promise_spacing == "linear":
             v = np.linspace(pr[0], pr[1], n_promise)
@@ -128,21 +141,23 @@ class ThomasWorrall:
             ce = np.linspace(*u.inverse((1 - beta) * pr), n_promise)
             v = u(ce) / (1 - beta)
             v[0], v[-1] = pr
-        return cls(income, prob, beta, u, b, v, name, promise_spacing)
+        return cls(income, prob, beta, u, b, v, name, promise_spacing, floor)
 
     @classmethod
     def from_dict(cls, raw: dict) -> "ThomasWorrall":
         raw = mapping(raw, "", required=("income", "prob", "beta", "utility"),
                       optional=("name", "grid", "simulate", "description"))
         g = mapping(raw.get("grid", {}), "grid",
-                    optional=("n_promise", "n_transfer", "transfer_range", "promise_range", "promise_spacing"))
+                    optional=("n_promise", "n_transfer", "transfer_range", "promise_range", "promise_spacing",
+                                                   "consumption_floor"))
         name = raw.get("name", "thomas_worrall")
         if not isinstance(name, str):
             raise ModelError("name", "expected a string")
         return cls.create(raw["income"], raw["prob"], raw["beta"], Utility.parse(raw["utility"]),
                           n_promise=g.get("n_promise", 60), n_transfer=g.get("n_transfer", 41),
                           transfer_range=g.get("transfer_range"), promise_range=g.get("promise_range"),
-                          promise_spacing=g.get("promise_spacing", "consumption"), name=name)
+                          promise_spacing=g.get("promise_spacing", "consumption"),
+                          consumption_floor=g.get("consumption_floor"), name=name)
 
     def refined(self, n_promise: int, n_transfer: int | None = None) -> "ThomasWorrall":
         """The same model on another grid (same ranges)."""
@@ -150,7 +165,8 @@ class ThomasWorrall:
                                     n_transfer=n_transfer or self.transfer_grid.size,
                                     transfer_range=(self.transfer_grid[0], self.transfer_grid[-1]),
                                     promise_range=(self.promise_grid[0], self.promise_grid[-1]),
-                                    promise_spacing=self.promise_spacing, name=self.name)
+                                    promise_spacing=self.promise_spacing,
+                                    consumption_floor=self.consumption_floor, name=self.name)
 
     # ---- benchmarks -----------------------------------------------------------
     @property
@@ -171,7 +187,15 @@ class ThomasWorrall:
         K, b, v, beta, pi = self.K, self.transfer_grid, self.promise_grid, self.beta, self.prob
         nb, nv = b.size, v.size
         tb = TemplateBuilder([("transfer_lottery", (K, nb)), ("continuation_lottery", (K, nv))])
-        U = self.utility(self.income[:, None] + b[None, :])     # U[k, b]: utility of income k with transfer b
+        cons = self.income[:, None] + b[None, :]                  # consumption of income k with transfer b
+        floor = self.consumption_floor
+        if np.isfinite(floor):
+            # truthful reports only get admissible consumption; a misreport leaving consumption at or
+            # below subsistence (true utility -inf) is valued at u(midpoint of subsistence and floor):
+            # a finite stand-in above the truth, so the IC rows are (weakly) conservative.
+            tb.bounds("transfer_lottery", ub=np.where(cons >= floor - 1e-12, np.inf, 0.0).ravel())
+            cons = np.maximum(cons, 0.5 * (floor + self.utility.lowest))
+        U = self.utility(cons)                                   # U[k, b]
         X, L = tb.col("transfer_lottery"), tb.col("continuation_lottery")
         for k in range(K):
             tb.row("lottery", X[k], 1.0, 1.0, 1.0, report=k)
