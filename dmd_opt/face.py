@@ -380,3 +380,65 @@ def optimal_face(program: Program, solution: Solution, mode: str = "fast", block
     if program.q_diag is not None:
         notes.append("convex QP: quadratic columns are unique at the optimum and were held at their returned values")
     return FaceReport(mode, face.z, face.tau, eps, rows, ranges, face.n_lps, time.perf_counter() - t0, notes)
+
+
+def dual_ranges(program: Program, solution: Solution, rows=None, *, tol: float = 1e-9,
+                backend: str = "highs") -> dict:
+    r"""Range of each row's shadow price over the *dual* optimal face (LP only).
+
+    At a degenerate optimum the duals are not unique, and neither is a statement
+    such as "one more unit of rent costs 2/3": the value function is then only
+    one-sided differentiable.  With the program in minimisation form
+    :math:`\min c^\top x` (``max``: :math:`c\to-c`), its dual is
+
+    .. math::
+
+        \max\; \ell^{r\top} y^+ - u^{r\top} y^- + \ell^{x\top} z^+ - u^{x\top} z^-
+        \quad\text{s.t.}\quad A^\top(y^+-y^-) + z^+ - z^- = c,\; y^\pm, z^\pm\ge 0
+
+    (a multiplier of an infinite bound is fixed at 0).  Holding its objective at
+    the optimum (within ``tol`` × max(1, |z*|)) and minimising / maximising
+    :math:`y_i = y_i^+ - y_i^-` gives the range of row ``i``'s dual, reported in
+    the package sign convention.  Two auxiliary LPs per row (``rows`` selects
+    a subset).  Returns ``{"rows", "lo", "hi", "unique"}``.
+    """
+    from .solvers import solve
+    if program.q_diag is not None:
+        raise ValueError("dual ranges are implemented for LPs only")
+    sgn = 1.0 if program.sense == "min" else -1.0
+    A = program.matrix().tocsc()
+    m, n = A.shape
+    c = sgn * program.objective_vector()
+    rl, ru, cl, cu = program.row_lower, program.row_upper, program.col_lower, program.col_upper
+    z = sgn * (program.objective_value(np.asarray(solution.x, float)) - program.objective_offset)
+    D = Program(name=f"dual[{program.name}]", sense="max")
+    fin = lambda v: np.where(np.isfinite(v), v, 0.0)  # noqa: E731
+    yp = D.add_variables("yp", m, 0.0, np.where(np.isfinite(rl), np.inf, 0.0))
+    ym = D.add_variables("ym", m, 0.0, np.where(np.isfinite(ru), np.inf, 0.0))
+    zp = D.add_variables("zp", n, 0.0, np.where(np.isfinite(cl), np.inf, 0.0))
+    zm = D.add_variables("zm", n, 0.0, np.where(np.isfinite(cu), np.inf, 0.0))
+    At = A.T.tocoo()
+    D.add_constraints("dual", n, np.concatenate([At.row, At.row, np.arange(n), np.arange(n)]),
+                      np.concatenate([yp[At.col], ym[At.col], zp, zm]),
+                      np.concatenate([At.data, -At.data, np.ones(n), -np.ones(n)]), c, c)
+    obj = np.concatenate([fin(rl), -fin(ru), fin(cl), -fin(cu)])
+    tau = tol * max(1.0, abs(z))
+    nz = np.nonzero(obj)[0]
+    D.add_constraints("dual_value", 1, np.zeros(nz.size), nz, obj[nz], z - tau, np.inf)
+    rows = np.arange(m) if rows is None else np.asarray(rows, np.int64)
+    lo, hi = np.full(rows.size, np.nan), np.full(rows.size, np.nan)
+    for k, i in enumerate(rows.tolist()):
+        for sense in ("min", "max"):
+            cc = np.zeros(D.n_vars)
+            cc[yp[i]], cc[ym[i]] = 1.0, -1.0
+            D.set_objective(cc, sense)
+            s = solve(D, backend=backend)
+            if s.status == "optimal":
+                (lo if sense == "min" else hi)[k] = s.objective
+            elif s.status == "unbounded":
+                (lo if sense == "min" else hi)[k] = -np.inf if sense == "min" else np.inf
+    # back to the package convention: row_dual = sgn · y
+    a, b = sgn * lo, sgn * hi
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    scale = max(1.0, float(np.nanmax(np.abs(np.where(np.isfinite(lo), lo, 0.0)), initial=0.0)))
+    return {"rows": rows, "lo": lo, "hi": hi, "unique": (hi - lo) <= 1e-7 * scale}

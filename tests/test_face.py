@@ -105,3 +105,29 @@ def test_uniqueness_matches_posted_price_argmax(n, seed):
     _, prog, s = _buyer(vals, probs)
     rep = optimal_face(prog, s, mode="fast")
     assert rep.unique("x") == (n_best == 1)
+
+
+@pytest.mark.parametrize("name", ["static_monopoly.toml", "ironing_1.toml", "courty_li_fosd.toml"])
+def test_duals_agree_across_backends_where_unique(name):
+    """Shadow prices are unique only on part of a degenerate optimum (dual face LPs tell
+    which); there HiGHS (simplex), Clarabel (interior point, via cvxpy) and pyomo agree,
+    and every backend's duals lie inside the dual ranges."""
+    from dmd_opt.face import dual_ranges
+    from dmd_opt.solvers import BACKENDS, _load_backends
+    _load_backends()
+    m = io.load(MODELS / name)
+    r = io.solve_model(m, verify=False)
+    d = dual_ranges(r.program, r.solution)
+    u = d["unique"]
+    assert u.sum() >= 2          # (ranges may be unbounded on redundant rows)
+    others = []
+    if "cvxpy" in BACKENDS:
+        others.append(solve(r.program, backend="cvxpy", solver="CLARABEL"))
+    if "pyomo" in BACKENDS:
+        others.append(solve(r.program, backend="pyomo"))
+    if not others:
+        pytest.skip("no second backend installed")
+    for s in [r.solution] + others:
+        assert s.status == "optimal"
+        assert np.all(s.row_dual >= d["lo"] - 1e-5) and np.all(s.row_dual <= d["hi"] + 1e-5)
+        assert np.max(np.abs(s.row_dual - r.solution.row_dual)[u]) < 1e-6
