@@ -24,6 +24,57 @@ MODELS = Path(__file__).resolve().parents[1] / "models"
 ROUTES = [("cvxpy", None), ("cvxpy", "CLARABEL"), ("pyomo", None), ("pyomo", "appsi_highs")]
 
 
+def unique_dual_rows(prog, sol, tol=1e-9):
+    """Rows whose dual is the same at every optimal dual solution.
+
+    The optimal dual set is {(y, z) : Aᵀy + z = ∇f(x*), y, z complementary to
+    the optimum x* with the signs of the package convention} — complementary
+    slackness with one primal optimum characterises all dual optima (for a
+    convex QP with the gradient at its unique optimal Qx* term).  For each
+    binding row, min and max of y_r over that polyhedron are two LPs (solved
+    with HiGHS); the row's dual is unique when they agree.
+    """
+    from dmd_opt.program import Program
+    from dmd_opt.solvers import solve
+    from dmd_opt.solvers.common import gradient
+
+    s = 1.0 if prog.sense == "max" else -1.0
+    x, act = sol.x, sol.row_activity
+    lo, hi, cl, cu = prog.row_lower, prog.row_upper, prog.col_lower, prog.col_upper
+    at_lo, at_hi = np.abs(act - lo) <= tol, np.abs(act - hi) <= tol
+    c_lo, c_hi = np.abs(x - cl) <= tol, np.abs(x - cu) <= tol
+    # dual bounds: binding upper side → s·y ≥ 0, binding lower side → s·y ≤ 0, free when both
+    y_lb = np.where(at_lo, -np.inf, 0.0)
+    y_ub = np.where(at_hi, np.inf, 0.0)
+    z_lb = np.where(c_lo, -np.inf, 0.0)
+    z_ub = np.where(c_hi, np.inf, 0.0)
+    if s < 0:
+        y_lb, y_ub, z_lb, z_ub = -y_ub, -y_lb, -z_ub, -z_lb
+    A = prog.matrix().tocsc()
+    At = A.T.tocoo()
+    d = Program(name="dual face", sense="min")
+    yc = d.add_variables("y", prog.n_rows, y_lb, y_ub)
+    zc = d.add_variables("z", prog.n_vars, z_lb, z_ub)
+    g = gradient(prog, x)
+    n = prog.n_vars
+    d.add_constraints("stationarity", n, np.concatenate([At.row, np.arange(n)]),
+                      np.concatenate([yc[At.col], zc]), np.concatenate([At.data, np.ones(n)]), g, g)
+    unique = []
+    for r in np.nonzero(at_lo | at_hi)[0]:
+        ext = []
+        for sense in ("min", "max"):
+            c = np.zeros(d.n_vars)
+            c[yc[r]] = 1.0
+            d.set_objective(c, sense)
+            ds = solve(d)
+            # never infeasible: sol's own duals lie in the set; unbounded: y_r not unique
+            assert ds.status in ("optimal", "unbounded"), ds.solver_status
+            ext.append(ds.objective if ds.status == "optimal" else np.inf)
+        if np.isfinite(ext).all() and ext[1] - ext[0] <= 1e-7 * max(1.0, abs(ext[0])):
+            unique.append(r)
+    return np.asarray(unique, int)
+
+
 def _revenue_models():
     from dmd_opt import io
     out = []
@@ -48,6 +99,7 @@ def test_shipped_revenue_model_agrees_on_every_backend(name):
     if ref.status == "optimal":
         face = optimal_face(ref.program, ref.solution, blocks=("x", "q"))
         unique = all(face.unique(b) for b in face.ranges)
+        dual_rows = unique_dual_rows(ref.program, ref.solution)
     for backend, solver in ROUTES:
         if quadratic and solver == "appsi_highs":
             continue  # APPSI's HiGHS interface has no quadratic objectives (error status; test_backends)
@@ -60,6 +112,11 @@ def test_shipped_revenue_model_agrees_on_every_backend(name):
             continue
         assert abs(r.objective - ref.objective) <= 1e-6 * max(1.0, abs(ref.objective)), route
         assert r.verification is not None and r.verification.passed(part, budget_balance=bb, tol=1e-6), route
+        if dual_rows.size:
+            dtol = 1e-4 if r.solution.info.get("solver") == "CLARABEL" else 1e-6
+            scale = max(1.0, float(np.max(np.abs(ref.solution.row_dual))))
+            assert np.allclose(r.solution.row_dual[dual_rows], ref.solution.row_dual[dual_rows],
+                               atol=dtol * scale), route
         if unique:
             # an interior-point objective error ε moves a QP's allocation by ~√ε
             atol = 1e-4 if r.solution.info.get("solver") == "CLARABEL" else 1e-6
