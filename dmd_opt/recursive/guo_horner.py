@@ -446,8 +446,8 @@ class GHResult:
             st = f"{self.states[i]:.4f}" if not m.markov else f"({self.states[i][0]:.3f}, {self.states[i][1]:.3f})"
             wl = np.round(W[i, 0], 4)
             wh = np.round(W[i, 1], 4)
-            lines.append(f"    U = {st}: V = {self.values[0, i]:.5g}, a = {self.allocation()[i, 0]:.3f}, "
-                         f"{self.allocation()[i, 1]:.3f}; W = {wl}, {wh}")
+            lines.append(f"    U = {st}: V = {self.values[0, i]:.5g}, a = {abs(self.allocation()[i, 0]):.3f}, "
+                         f"{abs(self.allocation()[i, 1]):.3f}; W = {wl}, {wh}")
         try:
             b = self.binding()
             share = {f"{TYPES[k]} claims {TYPES[j]}": float(np.mean(b['IC'][:, i])) for i, (k, j) in enumerate(b["IC_rows"])}

@@ -110,7 +110,7 @@ class ThomasWorrall:
             consumption_floor = u.lowest + 0.05 * (income[0] - u.lowest) if np.isfinite(u.lowest) else -np.inf
         floor = float(consumption_floor) if np.isinf(consumption_floor) else \
             real(consumption_floor, "grid.consumption_floor")
-        if floor <= u.lowest or floor >= income[0] + 10 * max(spread, 1.0):
+        if np.isfinite(u.lowest) and not (u.lowest < floor < income[0] + 10 * max(spread, 1.0)):
             raise ModelError("grid.consumption_floor",
                              f"must lie above the subsistence level {u.lowest:g}, got {floor:g}")
         if transfer_range is None:
