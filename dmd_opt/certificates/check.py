@@ -371,8 +371,8 @@ def _check_infeasible(prog, cert, vals, tol, exact_limit, force) -> CheckResult:
     details = {"ray_rows": int(support.size), "largest_rows": names}
     if want_exact:
         reasons = []
-        for sign in (1.0, -1.0):
-            ok, msg, info = _exact_farkas(prog, sign * yhat, support, tol)
+        for sign, nice in ((1.0, True), (-1.0, True), (1.0, False), (-1.0, False)):
+            ok, msg, info = _exact_farkas(prog, sign * yhat, support, tol, nice)
             if ok:
                 details.update(info)
                 return CheckResult(True, f"infeasible, exact: {msg}", "exact", details=details)
@@ -389,7 +389,7 @@ def _check_infeasible(prog, cert, vals, tol, exact_limit, force) -> CheckResult:
                   "(free columns need an exact zero combination; try the exact check)", **details)
 
 
-def _exact_farkas(prog, yhat, support, tol):
+def _exact_farkas(prog, yhat, support, tol, rationalize=True):
     A = prog.matrix()
     rl, ru, cl, cu = prog.row_lower, prog.row_upper, prog.col_lower, prog.col_upper
     m, n = A.shape
@@ -403,7 +403,7 @@ def _exact_farkas(prog, yhat, support, tol):
     free_cols = (np.isneginf(cl) & np.isposinf(cu)) | \
         ((np.isneginf(cl) | np.isposinf(cu)) & (np.abs(zf) <= 1e-9 * zmag))
     Fc = np.nonzero(free_cols & (abs(As).sum(axis=0).A1 > 0))[0]
-    y_s = X.nullspace_vector_near(As[:, Fc].T, ys[support])
+    y_s = X.nullspace_vector_near(As[:, Fc].T, ys[support], rationalize)
     if y_s is None:
         return False, "projecting the ray onto the free columns' null space leaves zero", {}
     yq = [X.ZERO] * m
@@ -412,7 +412,8 @@ def _exact_farkas(prog, yhat, support, tol):
     moved = max(abs(X.to_float(y_s[a]) - ys[i]) for a, i in enumerate(support.tolist()))
     if moved > tol:
         return False, f"the ray is {moved:.3g} away from any exact combination that cancels the free columns", {}
-    Aq = X.RationalCSR(A)
+    Aq = X.RationalCSR(A, rationalize)
+    num = X.nice if rationalize else X.q
     z = Aq.rmatvec(yq, support.tolist())
     sup_s = X.ZERO
     for i in support.tolist():
@@ -420,27 +421,28 @@ def _exact_farkas(prog, yhat, support, tol):
         if yi > 0:
             if not np.isfinite(ru[i]):
                 return False, "a positive multiplier sits on a row without an upper bound", {}
-            sup_s += yi * X.q(ru[i])
+            sup_s += yi * num(ru[i])
         elif yi < 0:
             if not np.isfinite(rl[i]):
                 return False, "a negative multiplier sits on a row without a lower bound", {}
-            sup_s += yi * X.q(rl[i])
+            sup_s += yi * num(rl[i])
     inf_x = X.ZERO
     for j in range(n):
         zj = z[j]
         if zj > 0:
             if not np.isfinite(cl[j]):
                 return False, f"the combination does not cancel {col_name(prog, j)}", {}
-            inf_x += zj * X.q(cl[j])
+            inf_x += zj * num(cl[j])
         elif zj < 0:
             if not np.isfinite(cu[j]):
                 return False, f"the combination does not cancel {col_name(prog, j)}", {}
-            inf_x += zj * X.q(cu[j])
+            inf_x += zj * num(cu[j])
     if not sup_s < inf_x:
         return False, (f"the combination gives sup yᵀs = {X.to_float(sup_s):.6g} ≥ inf (Aᵀy)ᵀx = "
                        f"{X.to_float(inf_x):.6g}: no contradiction"), {}
     margin = X.as_fraction(inf_x - sup_s)
-    msg = (f"Farkas ray over {len(support)} labelled rows: every x within the column bounds has "
+    data = "data read as simple fractions" if rationalize else "the stored doubles as exact rationals"
+    msg = (f"Farkas ray over {len(support)} labelled rows ({data}): every x within the column bounds has "
            f"(Aᵀy)ᵀx ≥ {X.to_float(inf_x):.6g} while every admissible row activity gives yᵀAx ≤ "
            f"{X.to_float(sup_s):.6g} (margin {margin if len(str(margin)) < 30 else X.to_float(inf_x - sup_s)})")
     return True, msg, {"sup_row_combination": X.to_float(sup_s), "inf_column_combination": X.to_float(inf_x),

@@ -111,14 +111,14 @@ def as_fraction(v) -> Fraction:
 class RationalCSR:
     """A float CSR matrix with its entries converted to rationals once."""
 
-    def __init__(self, A: sp.spmatrix):
+    def __init__(self, A: sp.spmatrix, rationalize: bool = False):
         A = sp.csr_matrix(A)
         A.sum_duplicates()
         self.A = A
         self.shape = A.shape
         self.indptr = A.indptr
         self.indices = A.indices
-        self.data = qvec(A.data)
+        self.data = (nicevec if rationalize else qvec)(A.data)
 
     def matvec(self, x: list) -> list:
         """Exact ``A @ x`` for a list of rationals."""
@@ -270,7 +270,7 @@ def _dense_solve(dense: list[list], b: list) -> list:
     return [a[i][n] / a[i][i] for i in range(n)]
 
 
-def nullspace_vector_near(M: sp.spmatrix, guess: np.ndarray) -> list | None:
+def nullspace_vector_near(M: sp.spmatrix, guess: np.ndarray, rationalize: bool = False) -> list | None:
     """An exact rational ``w`` with ``M w = 0`` close to the float ``guess``.
 
     Used to repair a floating Farkas ray: ``M`` holds the equations the ray
@@ -288,7 +288,7 @@ def nullspace_vector_near(M: sp.spmatrix, guess: np.ndarray) -> list | None:
     dense = M.toarray()
     if flint is None:  # pragma: no cover
         raise SingularSystem("python-flint is needed for the null-space repair")
-    Mm = flint.fmpq_mat(r, n, [q(v) for v in dense.ravel().tolist()])
+    Mm = flint.fmpq_mat(r, n, (nicevec if rationalize else qvec)(dense.ravel()))
     R, rank = Mm.rref()
     w = list(g)
     pivots = []
