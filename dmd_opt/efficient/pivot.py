@@ -48,7 +48,7 @@ def pivot_payments(m: JointModel, pol: EfficientPolicy, others: list[EfficientPo
 
 
 def marginal_contributions(m: JointModel, pol: EfficientPolicy, others: list[EfficientPolicy], t: int) -> np.ndarray:
-    """(R_t, N) flow marginal contributions (Bergemann–Välimäki 2010, eq. (9)):
+    r"""(R_t, N) flow marginal contributions (Bergemann–Välimäki 2010, eq. (9)):
     :math:`m_{i,t} = W_t(\theta) - W_{-i,t}(\theta_{-i}) - \delta E[W_{t+1} - W_{-i,t+1} \mid a^*_t, \theta]`,
     with the expectation taken under the *full* joint kernel (an independent route to the
     payments: :math:`p_i = u_i(a^*, \theta_i) - m_i`)."""

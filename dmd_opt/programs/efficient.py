@@ -131,8 +131,7 @@ class EfficientResult:
                 rec["verification"] = self.verification.reports[k].to_dict()
                 rec["revenue"] = self.verification.reports[k].revenue
                 rec["welfare"] = self.verification.reports[k].welfare
-            if hasattr(mm, "to_dict"):
-                rec["rules"] = mm.to_dict()
+            rec["rules"] = mm.to_dict() if m.stationary else tree_rules(mm)
             mech[k] = rec
         out["mechanisms"] = mech
         if self.verification is not None:
@@ -163,6 +162,33 @@ class EfficientResult:
         if self.self_enforcement is not None:
             lines += self.self_enforcement.summary_lines()
         return lines
+
+
+def tree_rules(mech, max_nodes: int = 5_000) -> dict:
+    """JSON-ready rules of a tree mechanism by period (histories, truthful probabilities,
+    allocation, payments), with node probabilities that follow decision-dependent transitions."""
+    from ..verify_expost import node_probabilities, tree_view
+    m, alloc, pay = tree_view(mech)
+    probs = node_probabilities(m, alloc)
+    env = m.env
+
+    def label(i, t, k):
+        return env.type_labels(i, t)[k] if env is not None else f"{m.type_values[t][i][k]:g}"
+
+    out = {"name": getattr(mech, "name", ""), "disclosure": "public", "periods": []}
+    for t in range(len(alloc)):
+        K = alloc[t].shape[0]
+        if K > max_nodes:
+            out["truncated_after_period"] = t
+            break
+        dims = [n for s in range(t + 1) for n in m.shape(s)]
+        dig = np.stack(np.unravel_index(np.arange(K), dims), axis=-1).reshape(K, t + 1, m.N)
+        hist = ["|".join("(" + ",".join(label(i, s, row[s, i]) for i in range(m.N)) + ")" for s in range(t + 1))
+                for row in dig]
+        out["periods"].append({"period": t + 1, "decisions": list(m.decision_labels[t]), "histories": hist,
+                               "probability": probs[t].tolist(), "allocation": alloc[t].tolist(),
+                               "payments": pay[t].tolist()})
+    return out
 
 
 def _call(obj, name):
