@@ -337,8 +337,9 @@ def _client(scheduler, n_workers, threads_per_worker, processes):
     if not isinstance(n_workers, int) or n_workers < 1:
         raise ModelError("n_workers", "expected a positive integer")
     kw = {"host": "127.0.0.1"} if processes else {}   # threads only: in-process transport, no sockets
+    import logging
     cluster = LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker, processes=processes,
-                           dashboard_address=None, **kw)
+                           dashboard_address=None, silence_logs=logging.ERROR, **kw)
     return Client(cluster), cluster
 
 

@@ -276,7 +276,7 @@ print("\\n".join(se.summary_lines()))"""),
 
 # ---------------------------------------------------------------------------------------
 NOTEBOOKS["05_contingent_transfers"] = [
-    ("md", """# Contingent transfers with interdependent values (Heng Liu)
+    ("md", r"""# Contingent transfers with interdependent values (Heng Liu)
 
 Signals follow a joint Markov chain $\mu(\theta_{t+1}\mid a_t,\theta_t)$ and utilities depend on
 everybody's signals, so the efficient decision cannot be implemented with transfers that

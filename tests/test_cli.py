@@ -122,11 +122,10 @@ def test_subprocess_end_to_end(models_dir, tmp_path):
     assert r.returncode == 2 and r.stderr.startswith("error:") and "Traceback" not in r.stderr
     r = run("solve", "models/bilateral_trade_impossible.toml", "--json")
     assert r.returncode == 3 and json.loads(r.stdout)["status"] == "infeasible"
-    r = run("compare", "models/static_monopoly.toml", "--participation", "interim", "--json")
-    assert r.returncode == 0 and json.loads(r.stdout)["mechanisms"][0]["revenue"] == pytest.approx(4 / 3)
-    # a real LocalCluster with worker processes
+    # a real LocalCluster with a worker process (pickling, imports on the worker)
     out = tmp_path / "sweep.parquet"
-    r = run("sweep", "models/battaglini.toml", "--param", "delta=0.5:0.9:3", "--workers", "2", "--out", out)
+    r = run("sweep", "models/battaglini.toml", "--param", "delta=0.5:0.9:3", "--workers", "1", "--out", out,
+            timeout=300)
     assert r.returncode == 0, r.stderr
     df = pd.read_parquet(out)
     assert list(df["discount"]) == pytest.approx([0.5, 0.7, 0.9]) and df["ok"].all()

@@ -17,10 +17,11 @@ and others' signals :math:`\theta^{-i}`, Liu's matrix
 * **Convex independence** (Assumption 2): no column in the convex hull of the others — then
   report-dependent transfers exist (Theorem 3.1 / Lemma A.3).  The margin
   :math:`\min_k \operatorname{dist}_2(M_{\cdot k}, \operatorname{conv}\{M_{\cdot j}\}_{j\ne k})`
-  is computed by one stacked QP (a diagonal-Hessian :class:`~dmd_opt.program.Program`,
-  ``min ½‖z‖²`` s.t. :math:`z = M_{\cdot k} - \sum_{j\ne k}\lambda_j M_{\cdot j}`,
-  :math:`\lambda \in \Delta`), solved by any QP backend (HiGHS by default), then polished by an
-  exact KKT solve on the optimal face.
+  is the value of a small QP per column, :math:`\min\|M_{\cdot k}-\sum_{j\ne k}\lambda_j M_{\cdot j}\|`
+  over :math:`\lambda\in\Delta`, solved exactly by a primal active-set method with a KKT
+  certificate (default), or — ``method="qp"`` — all of them as one stacked diagonal-Hessian
+  :class:`~dmd_opt.program.Program` (``min ½‖z‖²`` s.t. :math:`z = M_{\cdot k} - \sum_j \lambda_j M_{\cdot j}`)
+  on any QP backend, polished by an exact KKT solve on the optimal face.
 
 Blocks whose decision is never chosen by :math:`a^*_t(\cdot, \theta^{-i})` are reported but
 flagged ``used_by_policy = False``: the mechanism needs only the used ones.
@@ -154,17 +155,88 @@ def _polish(A: np.ndarray, b: np.ndarray, lam: np.ndarray) -> float:
     return best
 
 
-def hull_distances(blocks: list[Block], backend: str = "highs", solver: str | None = None) -> None:
-    """Fill ``ci_distances`` of every block (one stacked QP solve)."""
+def project_to_hull(A: np.ndarray, b: np.ndarray, tol: float = 1e-13, max_iter: int = 200):
+    r"""Exact Euclidean projection of ``b`` on conv(columns of ``A``) by a primal active-set method.
+
+    Solves :math:`\min \tfrac12\|A\lambda - b\|^2` s.t. :math:`\lambda\ge 0, \mathbf 1^\top\lambda = 1`:
+    on a working face S the KKT system :math:`A_S^\top A_S\lambda + \nu\mathbf 1 = A_S^\top b`,
+    :math:`\mathbf 1^\top\lambda = 1`; drop negative weights, add the column with the most
+    negative multiplier :math:`g_j + \nu` (:math:`g = A^\top(A\lambda-b)`), stop when the KKT
+    conditions hold (then the optimum is certified).  Returns (distance, λ, kkt_ok).
+    """
+    n = A.shape[1]
+    G, c = A.T @ A, A.T @ b
+    S = [int(np.argmin(np.linalg.norm(A - b[:, None], axis=0)))]   # start at the nearest vertex
+    lam = np.zeros(n)
+    lam[S] = 1.0
+    scale = max(1.0, float(np.max(np.abs(G))))
+    for _ in range(max_iter):
+        k = len(S)
+        K = np.zeros((k + 1, k + 1))
+        K[:k, :k] = G[np.ix_(S, S)]
+        K[:k, k] = K[k, :k] = 1.0
+        sol = np.linalg.lstsq(K, np.concatenate([c[S], [1.0]]), rcond=None)[0]
+        y = sol[:k]
+        if np.any(y < -tol):
+            # move from lam towards y until the first weight hits zero, then drop it
+            cur = lam[S]
+            step = np.where(y < cur, cur / np.maximum(cur - y, 1e-300), np.inf)
+            step = np.where(y < -tol, step, np.inf)
+            alpha = min(1.0, float(np.min(step)))
+            new = cur + alpha * (y - cur)
+            lam[:] = 0.0
+            lam[S] = np.clip(new, 0, None)
+            S = [j for j in S if lam[j] > tol]
+            lam /= lam.sum()
+            continue
+        lam[:] = 0.0
+        lam[S] = np.clip(y, 0, None)
+        lam /= lam.sum()
+        g = G @ lam - c
+        nu = -float(np.mean(g[S]))
+        mult = g + nu
+        out = [j for j in range(n) if j not in S]
+        if not out or np.min(mult[out]) >= -1e-12 * scale:
+            return float(np.linalg.norm(A @ lam - b)), lam, True
+        S.append(out[int(np.argmin(mult[out]))])
+    return float(np.linalg.norm(A @ lam - b)), lam, False
+
+
+def hull_distances(blocks: list[Block], method: str = "active_set", backend: str = "highs",
+                   solver: str | None = None) -> None:
+    """Fill ``ci_distances`` of every block.
+
+    ``method="active_set"`` (default): :func:`project_to_hull` per column, exact and KKT-certified;
+    a column whose KKT check fails is re-solved as a QP.  ``method="qp"``: one stacked QP
+    (:func:`hull_distance_program`) on ``backend`` (HiGHS' QP solver fails on some larger stacked
+    instances; ``backend="cvxpy", solver="CLARABEL"`` is robust), polished on the optimal face.
+    """
     from ..solvers import solve
     for b in blocks:
         b.ci_distances = np.full(b.M.shape[1], np.inf)
+    if method == "active_set":
+        retry = []
+        for b_id, b in enumerate(blocks):
+            n = b.M.shape[1]
+            for k in range(n if n > 1 else 0):
+                others = [j for j in range(n) if j != k]
+                d, _, ok = project_to_hull(b.M[:, others], b.M[:, k])
+                b.ci_distances[k] = d
+                if not ok:
+                    retry.append(b_id)
+        if not retry:
+            return
+        blocks = [blocks[i] for i in sorted(set(retry))]
+        backend, solver = ("cvxpy", "CLARABEL") if backend == "highs" else (backend, solver)
+    elif method != "qp":
+        raise ValueError(f"unknown hull method {method!r}; use 'active_set' or 'qp'")
     prog, index = hull_distance_program(blocks)
     if not index:
         return
     sol = solve(prog, backend=backend, solver=solver)
     if sol.x is None:
-        raise RuntimeError(f"convex-independence QP failed: {sol.status} ({sol.solver_status})")
+        raise RuntimeError(f"convex-independence QP failed on backend {backend}: {sol.status} "
+                           f"({sol.solver_status}); try method='active_set' or backend='cvxpy'")
     for b_id, k, lam_idx, _ in index:
         M = blocks[b_id].M
         others = [j for j in range(M.shape[1]) if j != k]
@@ -266,9 +338,9 @@ def block_matrices(env: ContingentEnvironment, policy=None) -> list[Block]:
     return out
 
 
-def diagnose(env: ContingentEnvironment, policy=None, backend: str = "highs",
+def diagnose(env: ContingentEnvironment, policy=None, method: str = "active_set", backend: str = "highs",
              solver: str | None = None) -> DiagnosticsReport:
     """Spanning and convex-independence diagnostics of every block (see module docstring)."""
     blocks = block_matrices(env, policy)
-    hull_distances(blocks, backend=backend, solver=solver)
+    hull_distances(blocks, method=method, backend=backend, solver=solver)
     return DiagnosticsReport(env, blocks)

@@ -57,7 +57,7 @@ from .. import validation as V
 PARTICIPATION = ("ex_ante", "interim", "periodic", "none")
 DISCLOSURE = ("public", "private")
 OPTIONS = ("participation", "disclosure", "objective", "fixed_allocation", "budget_balance",
-           "backend", "solver", "options", "verify")
+           "backend", "solver", "options", "verify", "method")
 
 
 # ---------------------------------------------------------------------------------------
@@ -178,7 +178,7 @@ def _completions(tree: HistoryTree, i: int, t: int, private: bool):
 
 def revenue_program(env: Environment, participation: str = "interim", disclosure: str = "public",
                     objective: Any = "revenue", fixed_allocation: Any = None,
-                    budget_balance: bool = False) -> Program:
+                    budget_balance: bool = False, value_ic_rows: bool = True) -> Program:
     """Build the labelled revenue program of SPEC §2 for ``env`` (see module docstring).
 
     Parameters
@@ -189,6 +189,8 @@ def revenue_program(env: Environment, participation: str = "interim", disclosure
     fixed_allocation : ``None``, ``"efficient"`` or a list of per-period arrays
         (K_t, |A_t|) (or (K_t, N) quantities): only payments are then free.
     budget_balance : impose :math:`\\sum_i p_i = 0` at every node (ex post).
+    value_ic_rows : ``False`` leaves out the "value" and "IC" blocks (the skeleton that
+        constraint generation, :mod:`.revenue_cg`, fills in lazily).
     """
     _check_env(env)
     V.choice(participation, "participation", PARTICIPATION)
@@ -225,7 +227,7 @@ def revenue_program(env: Environment, participation: str = "interim", disclosure
     flat_v = np.r_[0, np.cumsum([s for row in v_sizes for s in row])]
     lay.v_off = [[int(flat_v[i * T + t]) for t in range(T)] for i in range(N)]
 
-    for i in range(N):
+    for i in range(N if value_ic_rows else 0):
         for t in range(T):
             _add_ic_block(prog, env, lay, i, t, private)
     _add_participation(prog, env, lay, participation)
@@ -506,8 +508,11 @@ def _jsonable_opts(opts: dict) -> dict:
 def solve_revenue(env: Environment, participation: str = "interim", disclosure: str = "public",
                   objective: Any = "revenue", fixed_allocation: Any = None, budget_balance: bool = False,
                   backend: str = "highs", solver: str | None = None, options: dict | None = None,
-                  verify: bool = True, basis: bool = False) -> RevenueResult:
+                  verify: bool = True, basis: bool = False, method: str = "full") -> RevenueResult:
     """Build, solve, decode and (by default) verify the revenue program.
+
+    ``method="cg"`` solves it by constraint generation on the IC rows
+    (:func:`.revenue_cg.solve_revenue_cg`; same optimum, Solution for the full program).
 
     >>> from dmd_opt.environment import Environment
     >>> env = Environment.from_dict({"agents": [{"types": [1, 2], "initial": [0.5, 0.5]}],
@@ -515,6 +520,11 @@ def solve_revenue(env: Environment, participation: str = "interim", disclosure: 
     >>> round(solve_revenue(env).revenue, 9)   # post price 1 or 2: both give 1
     1.0
     """
+    V.choice(method, "method", ("full", "cg"))
+    if method == "cg":
+        from .revenue_cg import solve_revenue_cg
+        return solve_revenue_cg(env, participation, disclosure, objective, fixed_allocation, budget_balance,
+                                backend=backend, solver=solver, options=options, verify=verify, basis=basis)
     from ..solvers import solve
     from ..verify import verify as run_verify
     opts = {"participation": participation, "disclosure": disclosure, "objective": objective,

@@ -177,32 +177,40 @@ def _read_linear_rows(m, pos: dict):
     ``row_of`` is the Program row of each constraint (−1 for rows the user
     added to the model).
     """
-    from pyomo.core.expr.numvalue import native_numeric_types
+    from itertools import chain
+
+    cons = list(m.component_data_objects(pyo.Constraint, active=True, descend_into=True))
+    if not cons:
+        z = np.zeros(0, np.int64)
+        return z, z, np.zeros(0), np.zeros(0), np.zeros(0), z
+    lbs, bodies, ubs = zip(*[c.to_bounded_expression() for c in cons])
+    if set(map(type, bodies)) != {LinearExpression}:
+        return None
+    args = [b.args for b in bodies]
+    if not set(map(type, chain.from_iterable(args))) <= {MonomialTermExpression}:
+        return None  # constants, bare variables or products inside a body
+    lo, hi = _bound_array(lbs, -np.inf), _bound_array(ubs, np.inf)
     con_row = dict(zip(map(id, m.rows.values()), m._dmd_rows.tolist()))
-    args, lo, hi, row_of = [], [], [], []
-    for con in m.component_data_objects(pyo.Constraint, active=True, descend_into=True):
-        lb, body, ub = con.to_bounded_expression()
-        if body.__class__ is not LinearExpression:
-            return None
-        args.append(body.args)
-        lo.append(-np.inf if lb is None else (lb if lb.__class__ in native_numeric_types else pyo.value(lb)))
-        hi.append(np.inf if ub is None else (ub if ub.__class__ in native_numeric_types else pyo.value(ub)))
-        row_of.append(con_row.get(id(con), -1))
+    row_of = np.fromiter((con_row.get(i, -1) for i in map(id, cons)), np.int64, len(cons))
     lens = np.fromiter(map(len, args), np.int64, len(args))
     nnz = int(lens.sum())
     if nnz == 0:
-        return (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), np.asarray(lo, float),
-                np.asarray(hi, float), np.asarray(row_of, np.int64))
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), lo, hi, row_of
     try:
-        coefs, var_list = zip(*[t._args_ for a in args for t in a])
+        coefs, var_list = zip(*[t._args_ for t in chain.from_iterable(args)])
         cols = np.fromiter(map(pos.__getitem__, map(id, var_list)), np.int64, nnz)
         vals = np.fromiter(coefs, float, nnz)
-    except (AttributeError, KeyError, TypeError, ValueError):
-        return None  # constants, bare variables, foreign variables, non-numeric coefficients
-    if any(t.__class__ is not MonomialTermExpression for a in args for t in a):
-        return None
-    rows = np.repeat(np.arange(len(args)), lens)
-    return rows, cols, vals, np.asarray(lo, float), np.asarray(hi, float), np.asarray(row_of, np.int64)
+    except (KeyError, TypeError, ValueError):
+        return None  # variables outside m.x, non-numeric coefficients
+    return np.repeat(np.arange(len(args)), lens), cols, vals, lo, hi, row_of
+
+
+def _bound_array(bounds, missing: float) -> np.ndarray:
+    """Constraint bounds (numbers, None or fixed expressions) as floats."""
+    from pyomo.core.expr.numvalue import native_numeric_types
+    if set(map(type, bounds)) <= set(native_numeric_types) | {type(None)}:
+        return np.fromiter((missing if v is None else v for v in bounds), float, len(bounds))
+    return np.array([missing if v is None else pyo.value(v) for v in bounds], float)
 
 
 def _pyomo_compiler_rows(m, pos: dict):

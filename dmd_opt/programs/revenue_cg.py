@@ -1,0 +1,437 @@
+r"""Constraint generation for the dynamic revenue program (SPEC §2, issue 9).
+
+The full one-shot-deviation program of :mod:`.revenue` has, for every agent
+:math:`i`, period :math:`t`, information state :math:`s`, true type
+:math:`\theta` and report :math:`r`, the row
+
+.. math::
+
+    a_i(s,\theta,r) \;=\; V_{i,t}(s,\theta) - E_i(s,\theta,r),\qquad
+    E_i(s,\theta,r) = \sum_c w(s,c)\Big[u_i(x(k),\theta) - p_i(k)
+        + \delta\,\big(P_{i,t}V_{i,t+1}\big)(s'(k),\theta)\Big],\; k=k(s,r,c)
+
+with :math:`a = 0` for :math:`r=\theta` ("value") and :math:`a\ge0` otherwise
+("IC").  With :math:`n` types and one agent there are :math:`n^{t}\,n(n-1)` IC
+rows at period :math:`t`, but at the optimum few bind — with persistent
+(first-order stochastically ordered) types typically only the adjacent
+downward ones (Battaglini 2005; Courty & Li 2000; Pavan, Segal & Toikka 2014,
+"local" IC).  Constraint generation (cutting planes; Dantzig, Fulkerson &
+Johnson 1954; Kelley 1960) exploits this:
+
+1. solve the *relaxed* program: all "value" rows (they define :math:`V`),
+   participation, lottery and budget rows, and only the adjacent downward IC
+   rows (``initial="adjacent_down"``; ``"adjacent"`` adds the upward ones,
+   ``"none"`` starts with no IC row);
+2. evaluate *every* IC row's activity :math:`a_i(s,\theta,r)` at the relaxed
+   optimum — period by period, in chunks of states, from the node values
+   :math:`u_i(x(k),\theta)-p_i(k)` and the continuation :math:`P_{i,t}V_{i,t+1}`
+   (never materialising the full IC matrix);
+3. append the rows violated by more than ``tol × payoff scale`` to the *same*
+   HiGHS model (``addRows``: the old basis stays valid, new rows enter as basic
+   slacks, and the dual simplex re-optimises warm);
+4. repeat until no ungenerated row is violated.
+
+Since the relaxed program has the same columns and a subset of the rows, its
+optimal dual, padded with zeros on the ungenerated rows, is dual feasible for
+the full program with the same reduced costs; the final primal satisfies every
+full row, so the pair is optimal for the full program (complementary slackness
+holds trivially on the zero-dual rows).  :func:`solve_revenue_cg` returns that
+pair as a :class:`~dmd_opt.solution.Solution` *of the full program* (row
+activities of all rows from step 2, duals zero off the generated rows, the basis
+with ungenerated rows' slacks basic), so the audit and the certificate checker
+verify it against the full constraint set.  The full :class:`~dmd_opt.program.Program`
+itself is built only when it is asked for (audit, certificate, ``result.program``).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..environment import Environment
+from ..errors import ModelError
+from ..program import Program
+from ..solution import BASIS_CODES, Solution
+from .. import validation as V
+from .revenue import RevenueResult, _completions, decode, revenue_program
+
+INITIAL = ("adjacent_down", "adjacent", "none")
+_CHUNK = 1 << 21          # states × reports × completions × types evaluated at once in the row check
+
+
+# ---------------------------------------------------------------------------------------
+# the value / IC rows of one (agent, period), for any subset of (s, θ, r)
+# ---------------------------------------------------------------------------------------
+class _Block:
+    """Lazy access to agent ``i``'s value and IC rows at period ``t``.
+
+    Holds the completion tables of :func:`.revenue._completions` (node, next
+    state, weight per state × report × completion) — O(nodes), like the columns —
+    and the offsets of this block's rows in the full program.
+    """
+
+    def __init__(self, env: Environment, lay, i: int, t: int, private: bool, value_off: int, ic_off: int):
+        self.env, self.lay, self.i, self.t = env, lay, i, t
+        self.n = env.n_types(i, t)
+        self.node, self.nxt, self.w = _completions(lay.tree, i, t, private)
+        self.S, self.C = self.w.shape
+        self.value_off, self.ic_off = value_off, ic_off
+        self.present = np.zeros((self.S, self.n, self.n), bool)     # IC rows already in the LP
+
+    @property
+    def n_value(self) -> int:
+        return self.S * self.n
+
+    @property
+    def n_ic(self) -> int:
+        return self.S * self.n * (self.n - 1)
+
+    def full_rows(self, s, th, r) -> np.ndarray:
+        """Row numbers in the full program (value rows where r == θ)."""
+        n = self.n
+        return np.where(r == th, self.value_off + s * n + th,
+                        self.ic_off + (s * n + th) * (n - 1) + r - (r > th))
+
+    def coo(self, s, th, r):
+        """COO triplets (local row = position in s/θ/r, column, value) of the rows (s, θ, r).
+
+        The same coefficients as :func:`.revenue._add_ic_block`, for a subset of rows.
+        """
+        env, lay, i, t = self.env, self.lay, self.i, self.t
+        T, N, delta = lay.tree.T, lay.tree.N, env.discount
+        n = self.n
+        m = len(s)
+        row = np.arange(m)[:, None]                                               # (m,1)
+        nd = self.node[s, r]                                                      # (m,C)
+        W = self.w[s]                                                             # (m,C)
+        R, Cc, Vv = [row[:, 0]], [lay.V0 + lay.v_off[i][t] + s * n + th], [np.ones(m)]
+        if env.quantity is not None:
+            v = env.type_values(i, t)[th][:, None]
+            R.append(np.broadcast_to(row, nd.shape).ravel())
+            Cc.append((lay.X0 + lay.x_off[t] + nd * N + i).ravel())
+            Vv.append((-W * v).ravel())
+        else:
+            A = lay.alloc_width[t]
+            u = env.utility(i, t)                                                 # (A, n)
+            R.append(np.broadcast_to(row[:, :, None], nd.shape + (A,)).ravel())
+            Cc.append((lay.X0 + lay.x_off[t] + nd[:, :, None] * A + np.arange(A)).ravel())
+            Vv.append((-W[:, :, None] * u.T[th][:, None, :]).ravel())
+        R.append(np.broadcast_to(row, nd.shape).ravel())
+        Cc.append((lay.P0 + lay.p_off[t] + nd * N + i).ravel())
+        Vv.append(W.ravel())
+        if t < T - 1:
+            P = env.transition(i, t)
+            n2 = P.shape[1]
+            nx = self.nxt[s, r]                                                   # (m,C)
+            R.append(np.broadcast_to(row[:, :, None], nx.shape + (n2,)).ravel())
+            Cc.append((lay.V0 + lay.v_off[i][t + 1] + nx[:, :, None] * n2 + np.arange(n2)).ravel())
+            Vv.append((-delta * W[:, :, None] * P[th][:, None, :]).ravel())
+        rows, cols, vals = np.concatenate(R), np.concatenate(Cc), np.concatenate(Vv)
+        keep = vals != 0
+        return rows[keep], cols[keep], vals[keep]
+
+    def activities(self, x: np.ndarray, s0: int = 0, s1: int | None = None) -> np.ndarray:
+        """(s1−s0, θ, r) activities :math:`V(s,\\theta) - E(s,\\theta,r)` of all rows of states s0..s1."""
+        env, lay, i, t = self.env, self.lay, self.i, self.t
+        T, N, delta, n = lay.tree.T, lay.tree.N, env.discount, self.n
+        s1 = self.S if s1 is None else s1
+        nd = self.node[s0:s1]                                                     # (S', r, C)
+        K = lay.tree.n_nodes(t)
+        if env.quantity is not None:
+            q = x[lay.X0 + lay.x_off[t]: lay.X0 + lay.x_off[t] + K * N].reshape(K, N)[:, i]
+            flow = q[:, None] * env.type_values(i, t)[None, :]                    # (K, θ)
+        else:
+            A = lay.alloc_width[t]
+            xa = x[lay.X0 + lay.x_off[t]: lay.X0 + lay.x_off[t] + K * A].reshape(K, A)
+            flow = xa @ env.utility(i, t)                                         # (K, θ)
+        pay = x[lay.P0 + lay.p_off[t]: lay.P0 + lay.p_off[t] + K * N].reshape(K, N)[:, i]
+        G = flow[nd] - pay[nd][..., None]                                         # (S', r, C, θ)
+        if t < T - 1:
+            P = env.transition(i, t)
+            n2 = P.shape[1]
+            vo = lay.V0 + lay.v_off[i][t + 1]
+            Vn = x[vo: vo + lay.v_states[i][t + 1] * n2].reshape(-1, n2)
+            G = G + delta * (Vn @ P.T)[self.nxt[s0:s1]]
+        E = np.einsum("sc,srct->str", self.w[s0:s1], G, optimize=True) \
+            if self.C > 1 else G[:, :, 0, :].transpose(0, 2, 1) * self.w[s0:s1][:, :, None]
+        vo = lay.V0 + lay.v_off[i][t]
+        Vt = x[vo + s0 * n: vo + s1 * n].reshape(-1, n)
+        return Vt[:, :, None] - E
+
+    def chunks(self):
+        step = max(1, _CHUNK // max(1, self.n * self.n * self.C))
+        for s0 in range(0, self.S, step):
+            yield s0, min(self.S, s0 + step)
+
+
+def _initial_mask(env: Environment, i: int, t: int, n: int, initial: str) -> np.ndarray:
+    """(θ, r) pairs of the starting IC rows: adjacent in the order of the type values."""
+    m = np.zeros((n, n), bool)
+    if initial == "none" or n < 2:
+        return m
+    order = np.argsort(env.type_values(i, t), kind="stable")
+    upper, lower = order[1:], order[:-1]      # lower[k]: the next lower type of upper[k]
+    m[upper, lower] = True                    # downward: the higher type reports the next lower one
+    if initial == "adjacent":
+        m[lower, upper] = True
+    return m
+
+
+# ---------------------------------------------------------------------------------------
+# the solve loop
+# ---------------------------------------------------------------------------------------
+def solve_revenue_cg(env: Environment, participation: str = "interim", disclosure: str = "public",
+                     objective: Any = "revenue", fixed_allocation: Any = None, budget_balance: bool = False,
+                     backend: str = "highs", solver: str | None = None, options: dict | None = None,
+                     verify: bool = True, basis: bool = False, initial: str = "adjacent_down",
+                     tol: float = 1e-9, max_rounds: int = 200, warm: bool = True) -> "CGRevenueResult":
+    """Solve the revenue program of :func:`.revenue.revenue_program` by constraint generation.
+
+    Same arguments as :func:`.revenue.solve_revenue`, plus
+
+    initial : ``"adjacent_down" | "adjacent" | "none"`` — the IC rows of the first round.
+    tol : a row is violated when its activity is below ``−tol × payoff scale``.
+    max_rounds : give up (status ``iteration_limit``) after this many rounds.
+    warm : ``True`` keeps one HiGHS model and appends rows (warm dual simplex);
+        ``False`` re-solves each round from scratch (with presolve).
+
+    The result's ``solution`` is a Solution of the *full* program (see the module
+    docstring); ``solution.info["cg"]`` holds rounds, rows generated and the time
+    of each round.  The full Program is built on first access to ``result.program``.
+    """
+    if backend != "highs":
+        raise ModelError("backend", "constraint generation (method='cg') runs on HiGHS only")
+    V.choice(initial, "initial", INITIAL)
+    tol = V.real(tol, "tol", lo=0)
+    max_rounds = V.integer(max_rounds, "max_rounds", lo=1)
+    opts = {"participation": participation, "disclosure": disclosure, "objective": objective,
+            "fixed_allocation": fixed_allocation, "budget_balance": budget_balance,
+            "backend": backend, "solver": solver, "method": "cg"}
+    hopts = dict(options or {})
+    if solver is not None:
+        hopts.setdefault("solver", solver)
+
+    t0 = time.perf_counter()
+    skel = revenue_program(env, participation, disclosure, objective, fixed_allocation, budget_balance,
+                           value_ic_rows=False)
+    lay = skel.meta["layout"]
+    private = disclosure == "private" and lay.tree.N > 1
+    blocks, off = [], 0
+    for i in range(lay.tree.N):
+        for t in range(lay.tree.T):
+            b = _Block(env, lay, i, t, private, 0, 0)
+            b.value_off, b.ic_off = off, off + b.n_value
+            off += b.n_value + b.n_ic
+            blocks.append(b)
+    n_value_ic = off
+    n_full = n_value_ic + skel.n_rows
+    # relaxed program: skeleton rows, then every value row and the initial IC rows
+    relaxed, n_skel = skel, skel.n_rows
+    full_index = [n_value_ic + np.arange(skel.n_rows)]
+    for b in blocks:
+        S, n = b.S, b.n
+        s = np.repeat(np.arange(S), n)
+        th = np.tile(np.arange(n), S)
+        r_, c_, v_ = b.coo(s, th, th)
+        relaxed.add_constraints("value", S * n, r_, c_, v_, 0.0, 0.0, agent=b.i, period=b.t,
+                                history=s, true_type=th, report=th)
+        full_index.append(b.full_rows(s, th, th))
+        pair = _initial_mask(env, b.i, b.t, n, initial)
+        if pair.any():
+            ths, rs = np.nonzero(pair)
+            s = np.repeat(np.arange(S), len(ths))
+            th, r = np.tile(ths, S), np.tile(rs, S)
+            r_, c_, v_ = b.coo(s, th, r)
+            relaxed.add_constraints("IC", len(s), r_, c_, v_, 0.0, np.inf, agent=b.i, period=b.t,
+                                    history=s, true_type=th, report=r)
+            b.present[:, ths, rs] = True
+            full_index.append(b.full_rows(s, th, r))
+    build = time.perf_counter() - t0
+
+    from ..solvers.highs import _STATUS, _to_highs, solve_highs
+    import highspy
+    eps = tol * env.payoff_scale
+    rounds: list[dict] = []
+    h = sgn = None
+    sol_rel = None
+    status, words = "error", ""
+    extra_rows = []                           # COO parts of rows appended in later rounds (for cold re-solves)
+    for rnd in range(max_rounds):
+        tr = time.perf_counter()
+        if warm:
+            if h is None:
+                h, sgn = _to_highs(relaxed)
+                for k, v in hopts.items():
+                    if h.setOptionValue(k, v) == highspy.HighsStatus.kError:
+                        raise ModelError("options", f"HiGHS does not accept option {k}={v!r}")
+            h.run()
+            ms = h.getModelStatus()
+            words = h.modelStatusToString(ms)
+            status = _STATUS.get(str(ms).split(".")[-1], "error")
+            info = h.getInfo()
+            if status == "optimal" and info.primal_solution_status != 2:
+                status = "inaccurate"
+            iters = int(info.simplex_iteration_count)
+            x = np.asarray(h.getSolution().col_value) if status in ("optimal", "inaccurate") else None
+        else:
+            sol_rel = solve_highs(relaxed, options=hopts, basis=basis)
+            status, words, x = sol_rel.status, sol_rel.solver_status, sol_rel.x
+            iters = sol_rel.info.get("simplex_iterations", 0)
+        ts = time.perf_counter()
+        rec = {"round": rnd + 1, "rows": int(sum(len(f) for f in full_index)), "solve_s": ts - tr,
+               "simplex_iterations": iters, "status": status}
+        if status not in ("optimal", "inaccurate") or x is None:
+            rec.update(check_s=0.0, violated=0, max_violation=None)
+            rounds.append(rec)
+            break
+        # row check, block by block, chunk by chunk: violated ungenerated rows
+        new_s, worst = [], 0.0
+        add = []
+        for b in blocks:
+            if b.n < 2:
+                continue
+            for s0, s1 in b.chunks():
+                a = b.activities(x, s0, s1)
+                bad = (a < -eps) & ~b.present[s0:s1]
+                if bad.any():
+                    worst = max(worst, float(-a[bad].min()))
+                    s, th, r = np.nonzero(bad)
+                    add.append((b, s + s0, th, r))
+        new_rows = sum(len(a[1]) for a in add)
+        rec.update(check_s=time.perf_counter() - ts, violated=int(new_rows), max_violation=worst)
+        rounds.append(rec)
+        if not new_rows:
+            break
+        # append the violated rows
+        ta = time.perf_counter()
+        R, Cc, Vv, base = [], [], [], 0
+        for b, s, th, r in add:
+            r_, c_, v_ = b.coo(s, th, r)
+            R.append(r_ + base)
+            Cc.append(c_)
+            Vv.append(v_)
+            base += len(s)
+            b.present[s, th, r] = True
+            full_index.append(b.full_rows(s, th, r))
+            if not warm:
+                relaxed.add_constraints("IC", len(s), r_, c_, v_, 0.0, np.inf, agent=b.i, period=b.t,
+                                        history=s, true_type=th, report=r)
+        if warm:
+            rows, cols, vals = np.concatenate(R), np.concatenate(Cc), np.concatenate(Vv)
+            M = sp.csr_matrix((vals, (rows, cols)), shape=(base, relaxed.n_vars))
+            M.sum_duplicates()
+            h.addRows(base, np.zeros(base), np.full(base, highspy.kHighsInf), int(M.nnz),
+                      M.indptr.astype(np.int32), M.indices.astype(np.int32), M.data.astype(float))
+        rec["add_s"] = time.perf_counter() - ta
+    else:
+        status, words = "iteration_limit", f"constraint generation stopped after {max_rounds} rounds"
+
+    # the Solution of the full program
+    fidx = np.concatenate(full_index)
+    sol = Solution(status, words, "highs", build_seconds=build,
+                   solve_seconds=float(sum(r["solve_s"] for r in rounds)))
+    if status in ("optimal", "inaccurate", "iteration_limit") and x is not None:
+        if warm:
+            hs = h.getSolution()
+            rel_act, rel_dual = np.asarray(hs.row_value), np.asarray(hs.row_dual) * sgn if hs.dual_valid else None
+            col_dual = sgn * np.asarray(hs.col_dual) if hs.dual_valid else None
+        else:
+            rel_act, rel_dual, col_dual = sol_rel.row_activity, sol_rel.row_dual, sol_rel.col_dual
+        act = np.empty(n_full)
+        for b in blocks:
+            for s0, s1 in b.chunks():
+                a = b.activities(x, s0, s1)
+                act[b.value_off + s0 * b.n: b.value_off + s1 * b.n] = np.diagonal(a, axis1=1, axis2=2).ravel()
+                if b.n > 1:
+                    off_diag = ~np.eye(b.n, dtype=bool)
+                    k = b.n * (b.n - 1)
+                    act[b.ic_off + s0 * k: b.ic_off + s1 * k] = a[:, off_diag].ravel()
+        act[n_value_ic:] = rel_act[:n_skel]
+        sol.x = np.asarray(x, float)
+        sol.row_activity = act
+        sol.objective = relaxed.objective_value(sol.x)
+        if rel_dual is not None:
+            y = np.zeros(n_full)
+            y[fidx] = rel_dual
+            sol.row_dual, sol.col_dual = y, col_dual
+        if basis:
+            hb = h.getBasis() if warm else None
+            if warm and hb.valid:
+                from ..solvers.highs import _bname
+                cs = np.array([BASIS_CODES[_bname(v)] for v in hb.col_status], np.int8)
+                rs = np.array([BASIS_CODES[_bname(v)] for v in hb.row_status], np.int8)
+            elif not warm and sol_rel.basis is not None:
+                cs, rs = sol_rel.basis["col_status"], sol_rel.basis["row_status"]
+            else:
+                cs = rs = None
+            if cs is not None:
+                full_rs = np.full(n_full, BASIS_CODES["basic"], np.int8)
+                full_rs[fidx] = rs
+                sol.basis = {"col_status": cs, "row_status": full_rs}
+    elif status in ("infeasible", "infeasible_or_unbounded", "unbounded"):
+        # A relaxation that is infeasible proves the full program infeasible, but the Farkas
+        # ray must be one of the full program: solve it once, in full (small in practice).
+        return _fallback(env, opts, options, verify, basis, rounds, status)
+    generated = int(sum(int(b.present.sum()) for b in blocks))
+    sol.info["cg"] = {"rounds": len(rounds), "rows_full": int(n_full), "rows_final": int(len(fidx)),
+                      "ic_rows_full": int(sum(b.n_ic for b in blocks)), "ic_rows_generated": generated,
+                      "initial": initial, "warm": warm, "tol": eps, "per_round": rounds}
+    t2 = time.perf_counter()
+    mech = ver = None
+    if sol.x is not None and status in ("optimal", "inaccurate"):
+        mech = decode(env, relaxed, sol)
+    t3 = time.perf_counter()
+    if mech is not None and verify:
+        from ..verify import verify as run_verify
+        ver = run_verify(mech)
+    t4 = time.perf_counter()
+    timings = {"build": build, "solve": t2 - t0 - build, "decode": t3 - t2, "verify": t4 - t3,
+               "solver_only": sol.solve_seconds}
+    res = CGRevenueResult(status, words, sol.objective if mech is not None else None, env, None, sol, mech, ver,
+                          opts, timings)
+    res._relaxed = relaxed
+    return res
+
+
+def _fallback(env, opts, options, verify, basis, rounds, status):
+    from .revenue import solve_revenue
+    res = solve_revenue(env, opts["participation"], opts["disclosure"], opts["objective"], opts["fixed_allocation"],
+                        opts["budget_balance"], backend="highs", solver=opts["solver"], options=options,
+                        verify=verify, basis=basis)
+    res.solution.info["cg"] = {"rounds": len(rounds), "per_round": rounds, "fallback":
+                               f"relaxed program {status}; solved the full program instead"}
+    res.options["method"] = "cg"
+    return res
+
+
+class CGRevenueResult(RevenueResult):
+    """A :class:`.revenue.RevenueResult` whose full Program is built on first use."""
+
+    @property
+    def program(self) -> Program:
+        if getattr(self, "_program", None) is None:
+            o = self.options
+            self._program = revenue_program(self.env, o["participation"], o["disclosure"], o["objective"],
+                                            o["fixed_allocation"], o["budget_balance"])
+        return self._program
+
+    @program.setter
+    def program(self, value) -> None:
+        self._program = value
+
+    @property
+    def cg(self) -> dict:
+        """Rounds, rows generated and time per round (``solution.info["cg"]``)."""
+        return self.solution.info.get("cg", {})
+
+    def summary(self) -> list[str]:
+        lines = super().summary()
+        cg = self.cg
+        if "ic_rows_generated" in cg:
+            lines.append(f"constraint generation: {cg['rounds']} rounds, {cg['ic_rows_generated']} of "
+                         f"{cg['ic_rows_full']} IC rows generated; rounds (s): "
+                         + ", ".join(f"{r['solve_s'] + r.get('check_s', 0):.3g}" for r in cg["per_round"]))
+        return lines
