@@ -124,10 +124,12 @@ def test_blocks_match_loops_and_numpy_svd(spanning):
     assert rep.sup_pinv_norm == pytest.approx(max(np.linalg.norm(np.linalg.pinv(b.M), 2) for b in rep.blocks))
 
 
-@pytest.mark.parametrize("name", ["liu_spanning", "liu_spanning_fails", "liu_convex_independence"])
-def test_hull_margins_match_brute_force_and_nnls(name):
+@pytest.mark.parametrize("name,method", [("liu_spanning", "active_set"), ("liu_spanning_fails", "active_set"),
+                                         ("liu_convex_independence", "active_set"),
+                                         ("liu_spanning", "qp"), ("liu_convex_independence", "qp")])
+def test_hull_margins_match_brute_force_and_nnls(name, method):
     env = C.from_dict(_raw(name))
-    rep = C.diagnose(env)
+    rep = C.diagnose(env, method=method)
     for b in rep.blocks:
         for k in range(b.M.shape[1]):
             others = [j for j in range(b.M.shape[1]) if j != k]
@@ -152,6 +154,17 @@ def test_which_condition_fails_where():
     assert ci.min_ci_margin > 0.1
     d = ci.to_dict()
     assert d["spanning"] is False and d["convex_independence"] is True and d["failures"]["spanning"]
+
+
+def test_active_set_projection_random_against_brute_force():
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        m, n = rng.integers(2, 6), rng.integers(1, 6)
+        A = rng.dirichlet(np.ones(m), size=n).T
+        b = rng.dirichlet(np.ones(m)) if rng.random() < 0.7 else A @ rng.dirichlet(np.ones(n))
+        d, lam, ok = C.diagnostics.project_to_hull(A, b)
+        assert ok and lam.min() >= 0 and lam.sum() == pytest.approx(1)
+        assert d == pytest.approx(_hull_brute(A, b), abs=1e-10)
 
 
 def test_hull_qp_second_backend():
@@ -183,6 +196,18 @@ def test_vcg_transfers_solve_their_equations(spanning):
                         np.testing.assert_allclose(tg[t][i][a, o], env.others_utility(i)[a, prof], atol=1e-14)
                     # minimum norm: p is in the row space of Mᵀ (= range of M)
                     np.testing.assert_allclose(M @ np.linalg.lstsq(M, p, rcond=None)[0], p, atol=1e-9)
+
+
+def test_vcg_transfer_norm_within_pinv_bound(spanning):
+    """‖p‖₂ ≤ ‖(Mᵀ)⁺‖₂ ‖ũ‖₂ / δ with ‖(Mᵀ)⁺‖ = ‖M⁺‖ from the diagnostics (Assumption 3's D̄)."""
+    env, pol, last = spanning
+    vt = C.vcg_transfers(env, pol, last)
+    diag = C.diagnose(env, pol)
+    tg = C.targets(env, pol, last)
+    for b in diag.blocks:
+        p = vt.p[b.step][b.agent][b.decision, b.others]
+        bound = b.pinv_norm * np.linalg.norm(tg[b.step][b.agent][b.decision, b.others]) / env.discount
+        assert np.linalg.norm(p) <= bound * (1 + 1e-12)
 
 
 def test_vcg_mechanism_is_periodic_expost_ic_and_naive_team_is_not(spanning):
