@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from hypothesis import assume, given, settings, strategies as st
@@ -90,3 +92,35 @@ def test_rank_deficient_failure_is_reported(seed, n, horizon):
         assert np.max(np.abs(MT @ x - b)) * env.discount == pytest.approx(f["residual"], rel=1e-6, abs=1e-12)
     with pytest.raises(ValueError):
         C.vcg_mechanism(env, pol, vt, last)
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 10_000), n=st.sampled_from([2, 3]), horizon=st.sampled_from([1, 2, 3]))
+def test_ex_post_last_period_either_works_or_is_refused(seed, n, horizon):
+    """Decision-dependent random kernels with last_period = "ex_post": when the static last-period
+    rule is ex-post implementable the mechanism is periodic ex-post IC; otherwise the reported
+    cycle really is a profitable chain of misreports (checked by brute force)."""
+    env = _env(seed, n, horizon)
+    env.last_period, env.last_decision = "ex_post", None
+    pol = C.efficient_policy(env)
+    d = pol.at(env.horizon - 1)
+    last = C.last_period_transfers(env, d)
+    # brute force: is there a cycle of misreports with positive total gain for some (i, θ^{-i})?
+    profitable = False
+    for i in range(env.N):
+        for o in range(env.n_others(i)):
+            ks = env.profile_of(i)[o]
+            gain = np.array([[env.utility[i][d[ks[r]], ks[s]] - env.utility[i][d[ks[s]], ks[s]]
+                              for r in range(n)] for s in range(n)])
+            for L in range(2, n + 1):
+                for cyc in itertools.permutations(range(n), L):
+                    if cyc[0] == min(cyc) and sum(gain[cyc[k], cyc[(k + 1) % L]] for k in range(L)) > 1e-9:
+                        profitable = True
+    assert last.ok == (not profitable)
+    if not last.ok:
+        assert all(c["gain"] > 0 for c in last.cycles)
+        return
+    vt = C.vcg_transfers(env, pol, last)
+    assume(vt.ok)
+    mech = C.vcg_mechanism(env, pol, vt, last)
+    assert C.periodic_expost(mech).max_regret <= 1e-9 * (1 + vt.max_abs)

@@ -111,7 +111,7 @@ class ReportTransfers:
 
     @property
     def max_abs(self) -> float:
-        return max(float(np.max(np.abs(p))) for row in self.p for p in row) if self.p else float("nan")
+        return max((float(np.max(np.abs(p))) for row in self.p for p in row), default=0.0) if self.p is not None else float("nan")
 
     def residuals(self, policy, last=None) -> dict:
         """Independent check of the defining (in)equalities from the decoded transfers."""
@@ -132,7 +132,12 @@ def solve_report(env: ContingentEnvironment, policy, last=None, backend: str = "
                  solver: str | None = None, blocks: str = "used", options: dict | None = None) -> ReportTransfers:
     from ..solvers import solve
     prog = report_program(env, policy, last, blocks)
-    sol = solve(prog, backend=backend, solver=solver, options=options)
+    if prog.n_vars == 0:            # one period: no transfer follows any report
+        from ..solution import Solution
+        sol = Solution("optimal", "empty program (no transition, no contingent transfer)", "none", 0.0,
+                       np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0))
+    else:
+        sol = solve(prog, backend=backend, solver=solver, options=options)
     p = None
     if sol.x is not None and sol.status == "optimal":
         p = [[prog.values(sol.x, f"p_{t}_{i}") for i in range(env.N)] for t in range(env.steps)]

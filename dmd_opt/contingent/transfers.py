@@ -79,11 +79,11 @@ class VCGTransfers:
 
     @property
     def max_residual(self) -> float:
-        return max(float(np.max(r)) for row in self.residual for r in row)
+        return max((float(np.max(r)) for row in self.residual for r in row), default=0.0)
 
     @property
     def max_abs(self) -> float:
-        return max(float(np.max(np.abs(p))) for row in self.p for p in row)
+        return max((float(np.max(np.abs(p))) for row in self.p for p in row), default=0.0)
 
     def to_dict(self) -> dict:
         e = self.env
