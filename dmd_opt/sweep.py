@@ -256,7 +256,7 @@ def _num(v):
 # ---------------------------------------------------------------------------------------
 def sweep(model, grid, scheduler=None, n_workers: int = 2, threads_per_worker: int = 1,
           processes: bool = True, progress: bool = True, out=None, metrics: Callable | None = None,
-          retries: int = 0):
+          retries: int = 0, connect_timeout: str = "10s"):
     """Solve ``model`` at every point of ``grid`` on dask.distributed; returns a DataFrame.
 
     Parameters
@@ -270,13 +270,14 @@ def sweep(model, grid, scheduler=None, n_workers: int = 2, threads_per_worker: i
     out : write the table as Parquet to this path (atomically)
     metrics : optional picklable ``f(result) -> dict`` of extra columns per point
     retries : dask retries per point (for flaky workers; model errors are not retried)
+    connect_timeout : how long to try reaching a scheduler given by address
     """
     import pandas as pd
     from distributed import Client, LocalCluster, as_completed
 
     raw = _full_raw(model)
     points = grid_points(grid)
-    client, cluster = _client(scheduler, n_workers, threads_per_worker, processes)
+    client, cluster = _client(scheduler, n_workers, threads_per_worker, processes, connect_timeout)
     rows: list[dict | None] = [None] * len(points)
     try:
         futures = {client.submit(run_point, raw, p, metrics, key=f"dmd-opt-point-{k}-{_token(raw, p)}",
@@ -325,13 +326,13 @@ def _cell(v):
     return json.dumps(v)
 
 
-def _client(scheduler, n_workers, threads_per_worker, processes):
+def _client(scheduler, n_workers, threads_per_worker, processes, connect_timeout="10s"):
     from distributed import Client, LocalCluster
     if scheduler is not None and not isinstance(scheduler, str):
         return scheduler, None                                    # a Client the caller owns
     if isinstance(scheduler, str):
         try:
-            return Client(scheduler, timeout="10s"), None
+            return Client(scheduler, timeout=connect_timeout), None
         except OSError as exc:
             raise ModelError("scheduler", f"cannot connect to {scheduler}: {exc}") from None
     if not isinstance(n_workers, int) or n_workers < 1:

@@ -99,3 +99,25 @@ def test_bad_base_model_fails_fast(tmp_path):
     p.write_text('horizon = 1\n[[agents]]\ntypes = [1, 2]\ninitial = [0.5, 0.6]\n[decisions]\nkind = "allocate"\n')
     with pytest.raises(ModelError, match="initial"):
         sweep(p, {"discount": [0.5]}, n_workers=1, processes=False, progress=False)
+
+
+def test_sweep_on_a_scheduler_address_and_a_client(models_dir):
+    """``scheduler="tcp://…"`` connects to an existing cluster (here a local one on TCP);
+    a Client is used as given and left open."""
+    from distributed import Client, LocalCluster
+    with LocalCluster(n_workers=1, processes=False, protocol="tcp", host="127.0.0.1",
+                      dashboard_address=None) as cluster:
+        assert cluster.scheduler_address.startswith("tcp://")
+        df = sweep(models_dir / "static_monopoly.toml", {"solve.participation": ["interim", "ex_ante"]},
+                   scheduler=cluster.scheduler_address, progress=False)
+        assert df["ok"].all()
+        assert df["revenue"].tolist() == pytest.approx([4 / 3, 2.0])
+        with Client(cluster) as client:
+            df2 = sweep(models_dir / "static_monopoly.toml", {"discount": [0.5]}, scheduler=client, progress=False)
+            assert df2["ok"].all() and client.status == "running"
+
+
+def test_unreachable_scheduler_is_a_clear_error(models_dir):
+    with pytest.raises(ModelError, match="scheduler"):
+        sweep(models_dir / "static_monopoly.toml", {"discount": [0.5]}, scheduler="tcp://127.0.0.1:1",
+              progress=False, connect_timeout="1s")
