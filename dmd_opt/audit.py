@@ -48,13 +48,17 @@ PROMISE_PREFIXES = ("PK", "promise")
 
 
 def row_name(labels: dict, r: int) -> str:
-    """A readable label of row ``r``: family and every applicable label (0-based indices)."""
+    """A readable label of row ``r``: family and every applicable label.
+
+    Periods are printed 1-based (the math's t = 1, 2, …); agents, histories and
+    type indices as in the Program's labels (0-based).
+    """
     parts = [str(labels["family"][r])]
     for k, word in (("agent", "agent"), ("period", "period"), ("history", "history"),
                     ("true_type", "true type"), ("report", "report")):
         v = int(labels[k][r])
         if v >= 0:
-            parts.append(f"{word} {v}")
+            parts.append(f"{word} {v + 1 if k == 'period' else v}")
     return f"row {r} (" + ", ".join(parts) + ")"
 
 
@@ -308,21 +312,37 @@ class Audit:
         return to_jsonable(out)
 
     def rich_table(self, limit: int = 40):
-        """A rich Table of the binding inequality rows (largest |dual| first)."""
+        """A rich Table of the binding inequality rows, largest |dual| first.
+
+        Columns: t = period (1-based), hist = history id, θ→r = true type → report
+        (type indices), pattern = down/up(ward) adj(acent)/non-adj.
+
+        For an infeasible program: the rows of the Farkas ray, largest multiplier first.
+        """
         from rich.table import Table
         C = self.columns
-        idx = np.nonzero(C["binding"] & (C["lo"] != C["hi"]))[0]
+        if self.farkas:
+            idx = np.nonzero(C["binding"])[0]
+            title = f"rows of the Farkas ray ({idx.size}; showing {min(limit, idx.size)})"
+        else:
+            idx = np.nonzero(C["binding"] & (C["lo"] != C["hi"]))[0]
+            title = f"binding inequality rows ({idx.size}; showing {min(limit, idx.size)})"
         idx = idx[np.argsort(-np.abs(C["dual"][idx]), kind="stable")]
-        t = Table(title=f"binding inequality rows ({idx.size}; showing {min(limit, idx.size)})")
-        for col in ("row", "family", "agent", "period", "history", "true type", "report", "pattern", "slack", "dual"):
-            t.add_column(col, justify="right" if col not in ("family", "pattern") else "left")
+        t = Table(title=title, pad_edge=False)
+        for col in ("row", "family", "agent", "t", "hist", "θ→r", "pattern", "slack",
+                    "multiplier" if self.farkas else "dual"):
+            t.add_column(col, justify="left" if col in ("family", "pattern") else "right", no_wrap=True)
         for r in idx[:limit].tolist():
             pat = ""
             if C["family"][r] == "IC":
-                adj = "adjacent" if abs(int(C["true_type"][r]) - int(C["report"][r])) == 1 else "non-adjacent"
-                pat = f"{self.direction(r)} {adj}"
-            lab = [str(int(C[k][r])) if int(C[k][r]) >= 0 else "" for k in LABEL_FIELDS]
-            t.add_row(str(r), str(C["family"][r]), *lab, pat, f"{C['slack'][r]:.2e}", f"{C['dual'][r]:.6g}")
+                adj = "adj" if abs(int(C["true_type"][r]) - int(C["report"][r])) == 1 else "non-adj"
+                pat = f"{self.direction(r).replace('ward', '')} {adj}"
+            th, rep = int(C["true_type"][r]), int(C["report"][r])
+            tr = f"{th}→{rep}" if th >= 0 and rep >= 0 else (str(th) if th >= 0 else "")
+            a, per, h = (int(C[k][r]) for k in ("agent", "period", "history"))
+            slack = "" if not np.isfinite(C["slack"][r]) else f"{C['slack'][r]:.0e}"
+            t.add_row(str(r), str(C["family"][r]), str(a) if a >= 0 else "", str(per + 1) if per >= 0 else "",
+                      str(h) if h >= 0 else "", tr, pat, slack, f"{C['dual'][r]:.5g}")
         return t
 
 
