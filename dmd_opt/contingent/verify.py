@@ -63,9 +63,13 @@ class PeriodicExPostReport:
 def _cont(mech: ContingentMechanism, t: int, G_next: np.ndarray, i: int) -> np.ndarray:
     """(R_s, R_θ): δ Σ_θ' μ(θ'|a(s), θ) [G_{t+1}(θ') − p_{t+1}(s, θ')] for reported s, true θ."""
     env = mech.env
-    K = env.kernel(t)[mech.dec(t)]                   # (R_s, R_θ, R')
+    K, dec = env.kernel(t), mech.dec(t)
     X = G_next[None, :] - mech.pay(t + 1)[:, :, i]   # (R_s, R')
-    return env.discount * np.einsum("sqn,sn->sq", K, X)
+    out = np.empty((X.shape[0], env.R))
+    for a in np.unique(dec):                         # rows reported with decision a: X_S K[a]^T
+        S = dec == a
+        out[S] = X[S] @ K[a].T
+    return env.discount * out
 
 
 def periodic_expost(mech: ContingentMechanism) -> PeriodicExPostReport:
