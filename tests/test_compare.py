@@ -284,3 +284,52 @@ def test_plot_result_for_other_families(tmp_path, models_dir):
     res = solve_model(load(models_dir / "liu_spanning.toml"))
     files = plot_result(res, tmp_path / "cont")
     assert [p.name for p in files] == ["diagnostics.png"]
+
+
+# ---- properties on random small environments -------------------------------------------
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@st.composite
+def small_env(draw):
+    N = draw(st.integers(1, 2))
+    T = draw(st.integers(1, 3)) if N == 1 else draw(st.integers(1, 2))
+    n = draw(st.integers(2, 3))
+    agents = []
+    for i in range(N):
+        vals = sorted(draw(st.lists(st.integers(1, 9), min_size=n, max_size=n, unique=True)))
+        w0 = np.array(draw(st.lists(st.integers(1, 5), min_size=n, max_size=n)), float)
+        ag = {"types": [float(v) for v in vals], "initial": (w0 / w0.sum()).tolist()}
+        if T > 1:
+            P = np.array(draw(st.lists(st.lists(st.integers(1, 5), min_size=n, max_size=n),
+                                       min_size=n, max_size=n)), float)
+            ag["transition"] = (P / P.sum(axis=1, keepdims=True)).tolist()
+        agents.append(ag)
+    cost = draw(st.sampled_from([0.0, 1.5]))
+    return Environment.from_dict({"horizon": T, "discount": 0.9, "agents": agents,
+                                  "decisions": {"kind": "allocate", "cost": cost}})
+
+
+@settings(max_examples=15, deadline=None)
+@given(small_env())
+def test_comparison_identities_on_random_environments(env):
+    from dmd_opt.compare import comparison
+    cmp = comparison(env, efficient=())
+    df = cmp.table().set_index("mechanism")
+    tol = 1e-6 * env.payoff_scale
+    W = expected_efficient_surplus(env)
+    for name, row in df.iterrows():
+        assert row["status"] == "optimal"
+        assert row["welfare"] == pytest.approx(row["revenue"] + row["rents_expected"], abs=tol)
+        assert row["deadweight_loss"] >= -tol
+        assert row["max_ic_regret"] <= tol
+        # the per-period surplus losses add up to the deadweight loss
+        d = df.attrs["distortion_by_period"]
+        assert d[d["mechanism"] == name]["discounted_surplus_loss"].sum() == pytest.approx(W - row["welfare"], abs=tol)
+    r = df["revenue"]
+    assert r["optimal (ex_ante)"] >= r["optimal (interim)"] - tol >= r["optimal (periodic)"] - 2 * tol
+    assert r["efficient, max revenue (interim)"] <= r["optimal (interim)"] + tol
+    assert df.loc["efficient, max revenue (interim)", "deadweight_loss"] == pytest.approx(0.0, abs=tol)
+    # ex-ante participation with independent private values: full surplus extraction (an
+    # efficient IC mechanism — e.g. the team mechanism — plus an up-front fee; Courty–Li 2000)
+    assert r["optimal (ex_ante)"] == pytest.approx(W, abs=tol)
