@@ -95,8 +95,9 @@ def _none_inf(a: np.ndarray) -> list:
 
 
 def build_pyomo(prog: Program) -> pyo.ConcreteModel:
-    """The pyomo model of ``prog`` (see module docstring); ``m._dmd_rows`` holds
-    the Program row index of every constraint, ``m._dmd_x`` the variables.
+    """The pyomo model of ``prog`` (see module docstring); ``m._dmd_x`` lists the
+    variables by column, ``m._dmd_cons`` the constraints and ``m._dmd_rows``
+    their Program rows.
 
     Each row's relational expression is made directly (equality, one-sided
     or ranged) rather than from a ``(lo, body, hi)`` tuple, which pyomo would
@@ -150,6 +151,7 @@ def _build(prog: Program) -> pyo.ConcreteModel:
     m.rc = pyo.Suffix(direction=pyo.Suffix.IMPORT)
     m._dmd_x = xs
     m._dmd_rows = live
+    m._dmd_cons = list(m.rows.values())  # ConstraintData of Program row m._dmd_rows[k]
     return m
 
 
@@ -158,7 +160,7 @@ def _load_back(m, x, row_dual, col_dual) -> None:
     for v, val in zip(m._dmd_x, x.tolist()):
         v.set_value(val, skip_validation=True)
     if row_dual is not None:
-        cons = list(m.rows.values())
+        cons = m._dmd_cons
         m.dual.update(zip(cons, row_dual[m._dmd_rows].tolist()))
     if col_dual is not None:
         m.rc.update(zip(m._dmd_x, col_dual.tolist()))
@@ -190,7 +192,7 @@ def _read_linear_rows(m, pos: dict):
     if not set(map(type, chain.from_iterable(args))) <= {MonomialTermExpression}:
         return None  # constants, bare variables or products inside a body
     lo, hi = _bound_array(lbs, -np.inf), _bound_array(ubs, np.inf)
-    con_row = dict(zip(map(id, m.rows.values()), m._dmd_rows.tolist()))
+    con_row = dict(zip(map(id, m._dmd_cons), m._dmd_rows.tolist()))
     row_of = np.fromiter((con_row.get(i, -1) for i in map(id, cons)), np.int64, len(cons))
     lens = np.fromiter(map(len, args), np.int64, len(args))
     nnz = int(lens.sum())
@@ -217,7 +219,7 @@ def _pyomo_compiler_rows(m, pos: dict):
     """The same arrays from pyomo's ``LinearStandardFormCompiler`` (mixed form;
     a ranged row comes back as two one-sided rows)."""
     from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
-    con_row = dict(zip(map(id, m.rows.values()), m._dmd_rows.tolist()))
+    con_row = dict(zip(map(id, m._dmd_cons), m._dmd_rows.tolist()))
     m.obj.deactivate()  # the objective may be quadratic: it is read separately
     try:
         sf = LinearStandardFormCompiler().write(m, mixed_form=True, set_sense=None)
@@ -446,7 +448,7 @@ def _solve_interface(prog: Program, m, name: str, options: dict | None, t0: floa
         sol.objective = prog.objective_value(x)
         if duals is not None:
             y = np.zeros(prog.n_rows)
-            y[m._dmd_rows] = [duals.get(c, 0.0) for c in m.rows.values()]
+            y[m._dmd_rows] = [duals.get(c, 0.0) for c in m._dmd_cons]
             sol.row_dual = y
             if rcs is not None:
                 sol.col_dual = np.array([rcs.get(v, 0.0) for v in m._dmd_x], float)
