@@ -113,8 +113,9 @@ class MarkovMechanism:
         return self._present_value(lambda t: self._util(t, i)[None, :] - self.payments[t][:, :, i])
 
     def budget_imbalance(self) -> float:
-        """max over (previous, current) profiles and periods of |Σ_i p_i|."""
-        return max(float(np.max(np.abs(p.sum(axis=2)))) for p in self.payments)
+        """max over (previous, current) profiles and periods of |Σ_i p_i − c(a)| (net of cost)."""
+        return max(float(np.max(np.abs(p.sum(axis=2) - self._cost(t)[None, :])))
+                   for t, p in enumerate(self.payments))
 
     # ---- conversion -------------------------------------------------------------------------
     def to_tree(self, env=None):

@@ -24,8 +24,9 @@ agent :math:`i` (others truthful), this module computes by dynamic programming:
   :math:`U^{ep}_t(h,c,\theta) = \max_r [\dots]` (Bergemann–Välimäki 2010 §3: truth-telling
   is a best response for every realisation of the current types).  Regret
   :math:`U^{ep} - V^{ep}` at every (history, others' current types, own type).
-* **Budget**: the largest per-node (per-period) imbalance :math:`|\sum_i p_{i,t}|` and its
-  expectation; IR by truthful values.
+* **Budget**: the largest per-node (per-period) imbalance :math:`|\sum_i p_{i,t} - c_t(a_t)|`
+  (payments net of the principal's cost: 0 means the designer exactly breaks even in that
+  period) and the expected discounted surplus (= revenue); IR by truthful values.
 
 Transitions may depend on the public decision (then the allocation must be
 deterministic, since the tree does not record a randomised decision), and types may
@@ -120,7 +121,7 @@ class ExPostReport:
             f"ex ante {self.ex_ante_regret:.3g})",
             f"ex-post IC regret: within-period (on path) {self.expost_max_regret_on_path:.3g}, "
             f"periodic (every history) {self.expost_max_regret:.3g}",
-            f"budget: max per-period |Σ p| {self.budget_max_imbalance:.3g}, expected surplus {self.budget_expected:.6g}",
+            f"budget: max per-period |Σ p − c| {self.budget_max_imbalance:.3g}, expected designer surplus {self.budget_expected:.6g}",
             f"revenue {self.revenue:.6g}, welfare {self.welfare:.6g}"]
 
 
@@ -217,12 +218,12 @@ def verify_tree(mech) -> ExPostReport:
     T, N, d = len(alloc), model.N, model.discount
     probs = node_probabilities(model, alloc)
     agents = [_tree_agent(model, alloc, pay, probs, i) for i in range(N)]
-    per = [float(np.max(np.abs(p.sum(axis=1)))) for p in pay]
     cost = [alloc[t] @ model.costs[t] for t in range(T)]
+    per = [float(np.max(np.abs(pay[t].sum(axis=1) - cost[t]))) for t in range(T)]
     util = [sum(np.sum(alloc[t] * _node_utility(model, t, j, alloc[t].shape[0]), axis=1) for j in range(N))
             for t in range(T)]
-    exp_budget = sum(d ** t * float(probs[t] @ pay[t].sum(axis=1)) for t in range(T))
     revenue = sum(d ** t * float(probs[t] @ (pay[t].sum(axis=1) - cost[t])) for t in range(T))
+    exp_budget = revenue
     welfare = sum(d ** t * float(probs[t] @ (util[t] - cost[t])) for t in range(T))
     return ExPostReport(agents, max(per), per, exp_budget, revenue, welfare, model.scale, "tree")
 
@@ -314,9 +315,9 @@ def verify_markov(mech) -> ExPostReport:
         return verify_tree(mech)
     _check_deterministic(model, mech.allocation)
     agents = [_markov_agent(mech, i) for i in range(model.N)]
-    per = [float(np.max(np.abs(p.sum(axis=2)))) for p in mech.payments]
-    exp_budget = mech._present_value(lambda t: mech.payments[t].sum(axis=2))
-    return ExPostReport(agents, max(per), per, exp_budget, mech.revenue(), mech.welfare(), model.scale, "markov")
+    per = [float(np.max(np.abs(mech.payments[t].sum(axis=2) - mech._cost(t)[None, :]))) for t in range(2)]
+    rev = mech.revenue()
+    return ExPostReport(agents, max(per), per, rev, rev, mech.welfare(), model.scale, "markov")
 
 
 def _markov_agent(mech, i: int) -> AgentExPost:

@@ -55,6 +55,16 @@ def test_balanced_is_exactly_budget_balanced(solved, name):
         if r is None:
             continue
         assert r.budget_max_imbalance <= 1e-12, (name, mech)
+        # directly from the rules: Σ_i p_i = c_t(a_t) at every history (or Markov state)
+        mm = solved[name].mechanisms[mech]
+        model = solved[name].model
+        if model.stationary:
+            for t, p in enumerate(mm.payments):
+                np.testing.assert_allclose(p.sum(axis=2), np.broadcast_to(mm.allocation[t] @ model.costs[0],
+                                                                          p.shape[:2]), atol=1e-12)
+        else:
+            for t, (x, p) in enumerate(zip(mm.allocation, mm.payments)):
+                np.testing.assert_allclose(p.sum(axis=1), x @ model.costs[t], atol=1e-12)
 
 
 @pytest.mark.parametrize("name", ["athey_segal_trade", "repeated_auction_markov", "licensing_pivot",
@@ -248,7 +258,9 @@ def test_self_enforcement_report(solved):
     rep = self_enforcement_report(m)
     P = m.kernel(0)[rep.policy, np.arange(m.R(0)), :]
     np.testing.assert_allclose(rep.invariant @ P, rep.invariant, atol=1e-12)
-    u = np.stack([m.agent_utility(i, 0)[np.arange(m.R(0)), rep.policy] for i in range(m.N)], axis=1)
+    # utilities net of an equal share of the seller's cost 0.5 per sale
+    c = m.costs[0][rep.policy] / m.N
+    u = np.stack([m.agent_utility(i, 0)[np.arange(m.R(0)), rep.policy] - c for i in range(m.N)], axis=1)
     np.testing.assert_allclose(rep.u_bar, rep.invariant @ u, atol=1e-12)
     # C bounds the centred discounted sums at arbitrary δ (Lemma 1 / (6.2))
     for d in (0.37, 0.9, 0.995, 0.99999):

@@ -32,7 +32,8 @@ def agv_tree(mech, name: str = "static AGV (applied dynamically)"):
     if not m.independent:
         raise ValueError("the AGV construction is defined for independent types")
     T, d, N = len(alloc), m.discount, m.N
-    tr = [-p for p in pay]
+    share = [(alloc[t] @ m.costs[t]) / N for t in range(T)]     # equal cost shares, as in balanced.py
+    tr = [sh[:, None] - p for sh, p in zip(share, pay)]
     probs = node_probabilities(m, alloc)
     # E[Ψ_i | node] = past transfers + δ^t × continuation
     past = [np.zeros((1, N))]
@@ -82,7 +83,7 @@ def agv_tree(mech, name: str = "static AGV (applied dynamically)"):
             gam[t][:, i] = d ** (-t) * (E_t[own] - base)
             E_last = E_t
             own_prev, w_prev = own, w
-    pays = [-_balance([g[:, j] for j in range(N)]) for g in gam]
+    pays = [share[t][:, None] - _balance([gam[t][:, j] for j in range(N)]) for t in range(T)]
     if m.env is None:
         from ..markov_mechanism import JointTreeMechanism
         return JointTreeMechanism(m, alloc, pays, name=name)

@@ -16,7 +16,12 @@ transfer is
 
 .. math::  \psi^B_{i,t} = \gamma_{i,t} - \frac{1}{N-1}\sum_{j\ne i}\gamma_{j,t}, \qquad \sum_i \psi^B_{i,t} = 0
 
-at every history.  With independent types truthful reporting remains a BNE
+at every history.  A principal's cost :math:`c_t(a)` is shared equally: the transfers being
+balanced are :math:`\psi_i = c_t/N - p_i` and the balanced payments are
+:math:`p^B_i = c_t/N - \psi^B_i`, so :math:`\sum_i p^B_{i,t} = c_t(a_t)` — the designer
+exactly breaks even in every period (with ``c ≡ 0``: :math:`\sum_i p^B_i = 0`).  Each
+agent's payoff changes by a term its reports cannot move in expectation, as in
+Proposition 2.  With independent types truthful reporting remains a BNE
 (Proposition 2); with correlated types it need not — the conditional law of the
 others' types then depends on ``j``'s own type, and we use that conditional law
 (the natural extension), which the verifier shows to fail (the shipped counter-example).
@@ -83,7 +88,10 @@ def balanced_markov(base: MarkovMechanism | None = None, model=None, name: str =
     if m.N < 2:
         raise ValueError("balancing needs at least two agents")
     d = m.discount
-    tr = [-p for p in base.payments]                                      # transfers to agents
+    # transfers net of an equal share of the principal's cost: p_i = c/N − ψ_i (see module doc)
+    share = [(x @ m.costs[0 if m.stationary else min(t, len(m.costs) - 1)]) / m.N
+             for t, x in enumerate(base.allocation)]
+    tr = [sh[None, :, None] - p for sh, p in zip(share, base.payments)]
     if m.stationary:
         S = m.R(0)
         P = base._chain(0)                                                # (S, S)
@@ -108,7 +116,7 @@ def balanced_markov(base: MarkovMechanism | None = None, model=None, name: str =
     pays = []
     for t, (C, law, shape) in enumerate(zip(Cs, laws, shapes)):
         gam = [incentive_payment(C[:, :, j], law, shape, j) for j in range(m.N)]
-        pays.append(-_balance(gam))
+        pays.append(share[t][None, :, None] - _balance(gam))
     return MarkovMechanism(m, list(base.allocation), pays, name=name,
                            meta={**base.meta, "balanced_from": base.name,
                                  "construction": "balanced team mechanism, Markov form (Athey-Segal (6.1))"})
@@ -124,7 +132,8 @@ def balanced_tree(mech, name: str = "balanced (history form)"):
     if m.N < 2:
         raise ValueError("balancing needs at least two agents")
     T, d = len(alloc), m.discount
-    tr = [-p for p in pay]
+    share = [(alloc[t] @ m.costs[t]) / m.N for t in range(T)]
+    tr = [sh[:, None] - p for sh, p in zip(share, pay)]
     laws = [m.initial[None, :]]
     for t in range(1, T):
         prof = np.arange(alloc[t - 1].shape[0]) % m.R(t - 1)
@@ -139,7 +148,7 @@ def balanced_tree(mech, name: str = "balanced (history form)"):
             C += d * np.einsum("kr,krn->kn", laws[t + 1], C_next.reshape(K, Rn, m.N))
         H = laws[t].shape[0]
         gam = [incentive_payment(C[:, j].reshape(H, -1), laws[t], m.shape(t), j).ravel() for j in range(m.N)]
-        new[t] = -_balance(gam)
+        new[t] = share[t][:, None] - _balance(gam)
         C_next = C
     if isinstance(mech, TreeMechanism):
         return TreeMechanism(mech.env, alloc, new, disclosure="public", name=name,

@@ -7,7 +7,8 @@ themselves: each pays the others :math:`z_{i,j} = \gamma_j^B/(N-1) + A_i` and an
 assumption (v)).  The report computes the objects of the proof:
 
 * λ — the invariant distribution of the profile chain under χ*;
-* :math:`\bar u_i = E_\lambda[u_i(\chi^*(\theta),\theta_i)]`;
+* :math:`\bar u_i = E_\lambda[u_i(\chi^*(\theta),\theta_i)]` (a principal's cost, if any, is
+  shared equally: :math:`u_i - c/N`);
 * C — the uniform-in-δ bound of (6.2),
   :math:`C = \sup_{\delta,\theta_0,j} |E[\sum_t\delta^t(u_j-\bar u_j)\mid\theta_0]|`, evaluated as the
   maximum over a grid of δ in (0, 1) (dense near 1) and the exact δ → 1 limit
@@ -128,10 +129,15 @@ def self_enforcement_report(model, delta: float | None = None, policy: Efficient
     P = m.kernel(0)[sigma, np.arange(S), :]
     ergodic = _ergodic_sets(P)
     lam = invariant_distribution(P)
-    u = np.stack([m.agent_utility(i, 0)[np.arange(S), sigma] for i in range(N)], axis=1)   # (S, N)
+    # a principal's cost is borne by the agents in equal shares: ũ_i = u_i − c/N (no outside
+    # budget in a self-enforcing arrangement; with c ≡ 0 these are the paper's u_i)
+    cost = m.costs[0]
+    ut = [m.utilities[0][i] - cost[:, None] / N for i in range(N)]                       # (A, n_i)
+    dig = m.digits(0)
+    u = np.stack([ut[i][sigma, dig[:, i]] for i in range(N)], axis=1)                   # (S, N)
     ubar = lam @ u
     C = uniform_bound(P, u - ubar[None, :], lam)
-    M = max(float(np.max(np.abs(m.utilities[0][i]))) for i in range(N))
+    M = max(float(np.max(np.abs(ut[i]))) for i in range(N))
     K = 2 * C / (N - 1) + M / N
     A = ubar / N + K
     tot = float(ubar.sum())
@@ -164,7 +170,7 @@ def self_enforcement_report(model, delta: float | None = None, policy: Efficient
     net = [out[t].sum(axis=-2) - out[t].sum(axis=-1) for t in (0, 1)]  # (P_t, S, N)
     util = u                                                            # (S, N) on schedule
     Dv = np.linalg.solve(np.eye(S) - delta * P, np.einsum("sq,sqn->sn", P, net[1] + util[None]))
-    best_a = np.stack([np.max(m.utilities[0][i][:, m.digits(0)[:, i]], axis=0) for i in range(N)], axis=1)  # (S, N)
+    best_a = np.stack([np.max(ut[i][:, dig[:, i]], axis=0) for i in range(N)], axis=1)   # (S, N)
     for t in (0, 1):
         V = net[t] + util[None] + delta * Dv[None]                     # (P_t, S, N)
         incoming = out[t].sum(axis=-2)                                  # Σ_j z_{j,i}
@@ -187,7 +193,8 @@ def _gammas(team, md: JointModel) -> list[np.ndarray]:
     """Incentive payments γ_j (Athey–Segal (6.1)) of the team mechanism: [(1, S, N), (S, S, N)]."""
     from .balanced import incentive_payment
     S, d = md.R(0), md.discount
-    tr = [-p for p in team.payments]
+    share = [(x @ md.costs[0]) / md.N for x in team.allocation]
+    tr = [sh[None, :, None] - p for sh, p in zip(share, team.payments)]   # as in balanced.py
     P = team._chain(0)
     D = np.linalg.solve(np.eye(S) - d * P, np.einsum("sq,sqn->sn", P, tr[1]))
     Cs = [tr[0][0][None] + d * D[None], tr[1] + d * D[None]]

@@ -86,7 +86,7 @@ class EfficientVerification:
     def summary_lines(self) -> list[str]:
         lines = []
         for k, v in self.reports.items():
-            lines.append(f"[{k}] claims {', '.join(self.claims[k])}")
+            lines.append(f"{k}: claims {', '.join(self.claims[k])}")
             lines += ["  " + s for s in v.summary_lines()]
         f = self.failures()
         lines.append("all claims verified" if not f else "failed: " + "; ".join(f))
@@ -155,7 +155,7 @@ class EfficientResult:
                 continue
             lines.append(f"{k:17s} revenue {rep.revenue:10.5g}  welfare {rep.welfare:10.5g}  "
                          f"BIC regret {rep.bayes_max_regret_on_path:.2g}  ex-post regret {rep.expost_max_regret:.2g}  "
-                         f"max |Σp| {rep.budget_max_imbalance:.2g}")
+                         f"max |Σp−c| {rep.budget_max_imbalance:.2g}")
         if self.verification is not None:
             f = self.verification.failures()
             lines.append("verifier: every claimed property holds" if not f else "verifier: " + "; ".join(f))
