@@ -195,10 +195,16 @@ def test_random_lps_exact_certificate_matches_highs(n_types, seed):
                                  "decisions": {"kind": "allocate"}})
     prog = revenue_program(env)
     s = solve(prog)
-    res = check_certificate(make_certificate(prog, s), program=prog)
+    cert = make_certificate(prog, s)
+    res = check_certificate(cert, program=prog)
     assert res.ok and res.method == "exact", res.verdict
     best = max(v * probs[vals >= v].sum() for v in vals)
     assert res.details["exact_optimum"] == pytest.approx(best, abs=1e-9)
+    # soundness of the rigorous mode: its safe dual bound (an upper bound for a max
+    # program) is never below the exact optimum
+    rig = check_certificate(cert, program=prog, force="rigorous")
+    assert rig.ok and rig.method == "rigorous"
+    assert rig.details["dual_bound"] >= res.details["exact_optimum"] - 1e-13 * max(1.0, best)
 
 
 def test_cli_style_result_certificate_roundtrip(tmp_path):

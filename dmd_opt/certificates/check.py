@@ -122,11 +122,15 @@ def check_certificate(path, *, model=None, program: Program | None = None, tol: 
         return CheckResult(False, f"REFUSED: {exc}", "refused", None, seconds=time.perf_counter() - t0)
     except ModelError as exc:
         return CheckResult(False, f"REFUSED: {exc}", "refused", None, seconds=time.perf_counter() - t0)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        return CheckResult(False, f"REFUSED: malformed certificate ({type(exc).__name__}: {exc})", "refused", None,
+                           seconds=time.perf_counter() - t0)
     status = cert.get("status")
     fp = prog.fingerprint()
-    if fp != cert["program"].get("fingerprint"):
+    if not isinstance(cert.get("program"), dict) or fp != cert["program"].get("fingerprint"):
+        rec = cert.get("program") if isinstance(cert.get("program"), dict) else {}
         return CheckResult(False, "REFUSED: the program rebuilt from the model has fingerprint "
-                           f"{fp[:12]}…, the certificate was made for {str(cert['program'].get('fingerprint'))[:12]}… "
+                           f"{fp[:12]}…, the certificate was made for {str(rec.get('fingerprint'))[:12]}… "
                            "(different model data or options)", "refused", status,
                            seconds=time.perf_counter() - t0)
     vals = cert["arrays"]["values"]
@@ -141,6 +145,8 @@ def check_certificate(path, *, model=None, program: Program | None = None, tol: 
                               "(only optimal and infeasible certificates can be verified)", "failed", status)
     except _Failed as exc:
         res = CheckResult(False, f"FAILED: {exc}", "failed", status, dict(exc.details))
+    except (KeyError, TypeError, ValueError) as exc:
+        res = CheckResult(False, f"FAILED: malformed certificate ({type(exc).__name__}: {exc})", "failed", status)
     res.status = status
     res.seconds = time.perf_counter() - t0
     res.details.setdefault("rows", prog.n_rows)
