@@ -28,20 +28,20 @@ def _raw(name):
     return raw
 
 
+def _setup(name):
+    env = C.from_dict(_raw(name))
+    pol = C.efficient_policy(env)
+    return env, pol, C.last_period_transfers(env, pol.at(env.horizon - 1))
+
+
 @pytest.fixture(scope="module")
 def spanning():
-    env = C.from_dict(_raw("liu_spanning"))
-    pol = C.efficient_policy(env)
-    last = C.last_period_transfers(env, pol.at(env.horizon - 1))
-    return env, pol, last
+    return _setup("liu_spanning")
 
 
 @pytest.fixture(scope="module")
 def ci_model():
-    env = C.from_dict(_raw("liu_convex_independence"))
-    pol = C.efficient_policy(env)
-    last = C.last_period_transfers(env, pol.at(env.horizon - 1))
-    return env, pol, last
+    return _setup("liu_convex_independence")
 
 
 # ------------------------------------------------------------------ independent helpers
