@@ -390,3 +390,31 @@ def test_model_kind_end_to_end():
         from dmd_opt.io import dumps
         assert dumps(d)
         assert any("periodic ex-post" in s for s in res.summary())
+
+
+def test_report_lp_all_blocks_and_stationary(ci_model):
+    env, pol, last = ci_model
+    used = C.solve_report(env, pol, last, blocks="used")
+    every = C.solve_report(env, pol, last, blocks="all")     # Lemma A.3 for every (a, θ^{-i})
+    assert every.status == "optimal" and every.program.n_rows > used.program.n_rows
+    assert every.solution.objective >= used.solution.objective - 1e-9
+    assert C.periodic_expost(C.report_mechanism(env, pol, every, last)).max_regret <= 1e-9
+    raw = _raw("liu_winner_pay_auction")                        # stationary, infinite horizon
+    res = solve_model({"kind": "contingent", **raw}, method="report")
+    assert res.status == "optimal" and res.verification.max_regret <= 1e-9
+
+
+def test_cli_solve_verify_json(tmp_path):
+    import json
+    from typer.testing import CliRunner
+    from dmd_opt.cli import app
+    runner = CliRunner()
+    out = runner.invoke(app, ["solve", str(MODELS / "liu_spanning.toml"), "--json"])
+    assert out.exit_code == 0, out.output
+    d = json.loads(out.output)
+    assert d["status"] == "optimal" and d["diagnostics"]["spanning"] is True
+    assert d["verification"]["periodic_expost_max_regret"] <= 1e-9
+    out = runner.invoke(app, ["verify", str(MODELS / "liu_convex_independence.toml")])
+    assert out.exit_code == 0 and "PASSED" in out.output
+    out = runner.invoke(app, ["solve", str(MODELS / "liu_spanning_fails.toml")])
+    assert out.exit_code != 0 and "infeasible" in out.output
