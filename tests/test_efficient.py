@@ -114,8 +114,7 @@ def test_learning_model_experiments(solved):
 @pytest.mark.parametrize("name", ["athey_segal_trade", "repeated_auction_markov", "licensing_pivot",
                                   "learning_exploration"])
 def test_pivot_payments_are_flow_marginal_contributions(name):
-    m = from_environment(Environment.from_dict(
-        {k: v for k, v in dio.read_toml(MODELS / f"{name}.toml").items() if k not in ("kind", "solve")}))
+    m = dio.load(str(MODELS / f"{name}.toml")).data
     pol = efficient_policy(m)
     others = [others_welfare(m, i) for i in range(m.N)]
     piv = pivot_mechanism(m, policy=pol)
@@ -123,6 +122,25 @@ def test_pivot_payments_are_flow_marginal_contributions(name):
         mc = marginal_contributions(m, pol, others, t)
         u = np.stack([m.agent_utility(i, t)[np.arange(m.R(t)), pol.at(t)] for i in range(m.N)], axis=1)
         np.testing.assert_allclose(piv.payments[e][0], u - mc, atol=1e-10)
+
+
+@pytest.mark.parametrize("name", ["athey_segal_trade", "repeated_auction_markov", "licensing_pivot",
+                                  "learning_exploration"])
+def test_pivot_is_individually_rational(solved, name):
+    """Continuation payoff = marginal contribution W − W_−i ≥ 0 at every reachable state
+    (Bergemann–Välimäki 2010, Thm 2); in the trading example only with the exclusion
+    x = 0 for W_−i (pivot_outside)."""
+    for a in solved[name].verification.reports["pivot"].agents:
+        assert a.ir_min_on_path >= -1e-9
+
+
+def test_trading_pivot_without_exclusion_is_not_ir():
+    data = dio.read_toml(MODELS / "athey_segal_trade.toml")
+    data.pop("pivot_outside")
+    res = dio.solve_model(dio.load(data), mechanism="pivot")
+    assert min(a.ir_min_on_path for a in res.verification.reports["pivot"].agents) < -0.1
+    with pytest.raises(ModelError, match=r"pivot_outside\[0\]\[0\]"):
+        dio.load(dict(data, pivot_outside=[["x=7"], []]))
 
 
 def _second_price_check(mech, m, cost):

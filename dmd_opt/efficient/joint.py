@@ -116,6 +116,9 @@ class JointModel:
         w = -np.broadcast_to(self.costs[self._p(t)], (self.R(t), self.n_decisions(t))).copy()
         for i in range(self.N):
             w += self.agent_utility(i, t)
+        allowed = self.meta.get("allowed")
+        if allowed is not None:          # decisions infeasible in this (sub-)model
+            w[:, ~allowed[self._p(t)]] = -np.inf
         return w
 
     def transition_matrix(self, t: int) -> sp.csr_matrix:
@@ -131,9 +134,23 @@ class JointModel:
 
     # ---- sub-models --------------------------------------------------------------------
     def without(self, i: int) -> "JointModel":
-        """The others-only model (agent ``i`` removed; same decisions and cost)."""
+        """The others-only model (agent ``i`` removed; same decisions and cost).
+
+        ``meta["outside_options"][i]`` (decision indices), when given, restricts the others'
+        problem to the decisions feasible without agent ``i`` (e.g. no trade without the
+        seller); by default every decision stays available (Bergemann–Välimäki's setting,
+        where excluding i just drops its utility)."""
         keep = [j for j in range(self.N) if j != i]
-        return self.subset(keep)
+        sub = self.subset(keep)
+        outside = self.meta.get("outside_options")
+        if outside is not None and outside[i] is not None:
+            allowed = []
+            for t in range(len(self.costs)):
+                mask = np.zeros(self.n_decisions(t), bool)
+                mask[np.asarray(outside[i], dtype=np.int64)] = True
+                allowed.append(mask)
+            sub.meta = {**sub.meta, "allowed": allowed}
+        return sub
 
     def subset(self, keep: Sequence[int]) -> "JointModel":
         if not self.independent:

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import validation as V
 from ..environment import Environment
 from ..errors import ModelError
 from ..efficient import joint as J
@@ -45,10 +46,36 @@ CLAIMS = {"team": ("bayes", "expost"), "pivot": ("bayes", "expost"), "balanced":
 
 
 def parse(data: dict) -> J.JointModel:
-    """Validate the file's fields into a :class:`~dmd_opt.efficient.joint.JointModel`."""
+    """Validate the file's fields into a :class:`~dmd_opt.efficient.joint.JointModel`.
+
+    Optional ``pivot_outside``: one list of decision labels per agent — the decisions the
+    others can take without that agent (its exclusion in the pivot's :math:`W_{-i}`); an
+    empty list or omitted agent entry keeps every decision.
+    """
+    data = dict(data)
+    outside = data.pop("pivot_outside", None)
     if "joint_initial" in data or "joint_transition" in data:
-        return J.correlated_from_dict(data)
-    return J.from_environment(Environment.from_dict(data))
+        m = J.correlated_from_dict(data)
+    else:
+        m = J.from_environment(Environment.from_dict(data))
+    if outside is not None:
+        rows = V.sequence(outside, "pivot_outside")
+        if len(rows) != m.N:
+            raise ModelError("pivot_outside", f"gives {len(rows)} agents, the model has {m.N}")
+        labels = list(m.decision_labels[0])
+        if any(tuple(lab) != tuple(labels) for lab in m.decision_labels):
+            raise ModelError("pivot_outside", "needs the same decision labels in every period")
+        opts = []
+        for i, row in enumerate(rows):
+            names = V.sequence(row, f"pivot_outside[{i}]", nonempty=False) if row else []
+            idx = []
+            for k, nm in enumerate(names):
+                if nm not in labels:
+                    raise ModelError(f"pivot_outside[{i}][{k}]", f"unknown decision {nm!r}")
+                idx.append(labels.index(nm))
+            opts.append(idx or None)
+        m.meta["outside_options"] = opts
+    return m
 
 
 @dataclass
