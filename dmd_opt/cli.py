@@ -210,6 +210,7 @@ def compare(file: Path = typer.Argument(..., help="model file (TOML) describing 
             json_out: bool = typer.Option(False, "--json", help="print a JSON object instead of tables"),
             plot: Optional[Path] = typer.Option(None, help="write comparison plots into this folder"),
             frontier: int = typer.Option(0, help="also trace the revenue–welfare frontier with this many points"),
+            horizon: Optional[int] = typer.Option(None, help="use this many periods (truncates a stationary model)"),
             output: Optional[Path] = typer.Option(None, help="also write the JSON here (atomically)")):
     """Revenue-optimal (each participation notion) vs efficient mechanisms: revenue, welfare, rents, deadweight loss, distortion, binding rows, budget.
 
@@ -224,7 +225,9 @@ def compare(file: Path = typer.Argument(..., help="model file (TOML) describing 
         parts = _csv(participation, "participation")
         effs = [] if efficient.strip().lower() == "none" else _csv(efficient, "efficient")
         cmp = comparison(env, parts, effs, disclosure=disclosure or opts.get("disclosure", "public"),
-                         backend=backend or opts.get("backend", "highs"), solver=solver or opts.get("solver"))
+                         backend=backend or opts.get("backend", "highs"), solver=solver or opts.get("solver"),
+                         horizon=horizon)
+        env = cmp.env
         data = cmp.to_dict()
         fr = None
         if frontier > 0:

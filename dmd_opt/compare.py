@@ -300,7 +300,7 @@ def efficient_mechanism(env: Environment, kind: str) -> TreeMechanism:
 def comparison(env: Environment, participation: Iterable[str] = PARTICIPATIONS,
                efficient: Iterable[str] = ("pivot", "team", "balanced"), disclosure: str = "public",
                seller_efficient: bool = True, backend: str = "highs", solver: str | None = None,
-               tol: float = 1e-7) -> "Comparison":
+               tol: float = 1e-7, horizon: int | None = None) -> "Comparison":
     """Solve and build every mechanism of the comparison (see module docstring).
 
     ``seller_efficient`` adds the revenue-maximising mechanism among those with the
@@ -308,9 +308,14 @@ def comparison(env: Environment, participation: Iterable[str] = PARTICIPATIONS,
     welfare end of the revenue–welfare frontier with the most revenue).
     Failures of single mechanisms (an infeasible program, an efficient construction
     that needs N ≥ 2 …) are recorded in their row with the message; the others proceed.
+    ``horizon`` replaces the environment's horizon (e.g. truncates a stationary
+    infinite-horizon environment to ``horizon`` periods, whose tree the programs need).
     """
     from .programs.revenue import PARTICIPATION, _check_env, solve_revenue
     from .verify import verify
+    if horizon is not None:
+        from . import validation as V
+        env = env.with_updates(horizon=V.integer(horizon, "horizon", lo=1))
     _check_env(env)
     participation = tuple(participation)
     efficient = tuple(efficient)

@@ -90,6 +90,19 @@ def test_verify_and_compare(models_dir, tmp_path):
     assert any(p.endswith("frontier.png") for p in data["plots"])
 
 
+def test_compare_truncates_stationary_models(models_dir):
+    pytest.importorskip("dmd_opt.efficient")
+    r = invoke("compare", models_dir / "repeated_auction_markov.toml", "--json")
+    assert r.exit_code == 2 and "horizon" in r.output               # infinite horizon: no tree
+    r = invoke("compare", models_dir / "repeated_auction_markov.toml", "--horizon", "2", "--participation",
+               "ex_ante,interim", "--efficient", "pivot", "--json")
+    assert r.exit_code == 0, r.output
+    rows = {m["mechanism"]: m for m in json.loads(r.stdout)["mechanisms"]}
+    # ex ante: full surplus extraction; pivot: efficient, so no deadweight loss
+    assert rows["optimal (ex_ante)"]["revenue"] == pytest.approx(rows["pivot"]["welfare"], abs=1e-7)
+    assert abs(rows["pivot"]["deadweight_loss"]) < 1e-9
+
+
 def test_sweep_json_records_failure(models_dir, tmp_path):
     out = tmp_path / "s.parquet"
     r = invoke("sweep", models_dir / "static_monopoly.toml", "--param", "solve.participation=interim,ex_ante,often",
