@@ -182,6 +182,8 @@ def test_vcg_transfers_solve_their_equations(spanning):
     env, pol, last = spanning
     vt = C.vcg_transfers(env, pol, last)
     assert vt.ok and not vt.failures and vt.max_residual <= 1e-9
+    df = vt.frame()
+    assert len(df) == env.steps * env.N * env.n_decisions * 9 and df.residual.max() <= 1e-9
     tg = C.targets(env, pol, last)
     for t in range(env.steps):
         for i in range(env.N):

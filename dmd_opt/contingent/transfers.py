@@ -85,6 +85,20 @@ class VCGTransfers:
     def max_abs(self) -> float:
         return max((float(np.max(np.abs(p))) for row in self.p for p in row), default=0.0)
 
+    def frame(self):
+        """Long table (pandas): step, agent, decision, others' signals now and next, transfer, residual."""
+        import pandas as pd
+        e = self.env
+        rows = []
+        for t, row in enumerate(self.p):
+            for i, p in enumerate(row):
+                for a, o, o2 in np.ndindex(*p.shape):
+                    rows.append({"step": t, "agent": e.agent_names[i], "decision": e.decisions[a],
+                                 "others_now": e.label_others(i, o), "others_next": e.label_others(i, o2),
+                                 "transfer": float(p[a, o, o2]), "residual": float(self.residual[t][i][a, o]),
+                                 "used_by_policy": bool(self.used[t][i][a, o])})
+        return pd.DataFrame(rows)
+
     def to_dict(self) -> dict:
         e = self.env
         return {"status": self.status, "max_residual": self.max_residual, "max_abs_transfer": self.max_abs,
