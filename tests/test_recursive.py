@@ -147,3 +147,32 @@ def test_model_files_and_bad_input():
 def test_shipped_model_files_load():
     for f in ("thomas_worrall", "thomas_worrall_cara", "guo_horner", "guo_horner_iid", "guo_horner_finite"):
         assert load(f"models/{f}.toml").kind in ("thomas_worrall", "guo_horner")
+
+
+def test_inverse_marginal_cost_martingale(tw_log):
+    """Thomas–Worrall's first-order condition: the promise-keeping multiplier C'(v) equals
+    E_k C'(w_k) (the IC multipliers cancel in expectation).  C'(v) is read from the labelled
+    promise-keeping row's dual; C'(w_k) is the slope of the segment the continuation lottery
+    mixes over.  So C'(v_t) is a martingale — the engine of immiseration."""
+    r = tw_log
+    m = r.model
+    v, C = r.grid, r.cost
+    slope = np.diff(C) / np.diff(v)
+    pk_dual = r.binding()["promise_keeping_dual"][:, 0]
+    _, lam = r._lotteries()
+    checked = 0
+    for i in range(2, v.size - 2):
+        sl = []
+        for k in range(m.K):
+            sup = np.nonzero(lam[i, k] > 1e-7)[0]
+            if sup.size != 2 or sup[1] != sup[0] + 1:
+                break
+            sl.append(slope[sup[0]])
+        else:
+            assert m.prob @ np.array(sl) == pytest.approx(pk_dual[i], rel=1e-6, abs=1e-9)
+            checked += 1
+    assert checked >= 10
+    # the multiplier is the derivative of the cost function
+    assert np.all(np.diff(pk_dual) > 0)
+    mid = 0.5 * (slope[:-1] + slope[1:])
+    assert np.all(np.abs(pk_dual[1:-1] - mid) <= np.abs(np.diff(slope)) + 1e-9)

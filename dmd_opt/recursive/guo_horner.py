@@ -407,6 +407,10 @@ class GHResult:
         st, sol = self.finite["steps"][-1]
         return binding_by_state(st, sol)
 
+    def audit(self):
+        """Constraint audit of the last Bellman LP (every state and regime, labelled rows)."""
+        return self.binding()["audit"]
+
     # ---- reporting --------------------------------------------------------------------------
     def to_dict(self) -> dict:
         m = self.model

@@ -299,6 +299,10 @@ class TWResult:
             self._binding = binding_by_state(self.vi.stacked, self.vi.solution)
         return self._binding
 
+    def audit(self):
+        """Constraint audit of the final Bellman LP (every grid point, labelled rows)."""
+        return self.binding()["audit"]
+
     def ic_binding_share(self) -> dict[str, float]:
         """Share of grid points at which each IC row binds, keyed 'k->j'."""
         b = self.binding()
