@@ -183,3 +183,8 @@ def frontier(env, participation: str = "interim", disclosure: str = "public", n:
             pass
     table = pd.DataFrame(rows)
     return Frontier(table, points, W_star, method, participation)
+
+
+from .compare import _callable_module  # noqa: E402
+
+_callable_module(__name__, frontier)   # ``dmd_opt.frontier(env)`` works whether the name is bound to the module or the function
