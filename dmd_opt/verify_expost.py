@@ -328,7 +328,7 @@ def _markov_agent(mech, i: int) -> AgentExPost:
     Rm = S // n
     x = mech.allocation[1]
     # law of the current profile given (previous report profile s, own true previous type p)
-    kp_later = _kp(m, 1, i, x) if True else None                      # (S, n, n, Rm) using kernel(0)
+    kp_later = _kp(m, 1, i, x)                                        # (S, n, n, Rm) using kernel(0)
     kp_init = np.broadcast_to(_kp(m, 0, i, None), (1, n, n, Rm))
     kp = np.concatenate([kp_later, kp_init], axis=0)                  # (S+1, n_p, n, Rm); s = S is "start"
     b = _beliefs(kp)

@@ -80,13 +80,10 @@ def _balance(gammas: list[np.ndarray]) -> np.ndarray:
     return psi
 
 
-def balanced_markov(base: MarkovMechanism | None = None, model=None, name: str = "balanced") -> MarkovMechanism:
-    """Balanced transfers (6.1) for a Markov mechanism (default: the team mechanism of ``model``)."""
-    if base is None:
-        base = team_mechanism(model)
+def markov_incentive_payments(base: MarkovMechanism) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """γ_j of (6.1) for a Markov mechanism: per payment entry an array (P_t, R_t, N) indexed by
+    the previous and current profile, and the per-agent cost shares c_t(a)/N (R_t,)."""
     m: JointModel = base.model
-    if m.N < 2:
-        raise ValueError("balancing needs at least two agents")
     d = m.discount
     # transfers net of an equal share of the principal's cost: p_i = c/N − ψ_i (see module doc)
     share = [(x @ m.costs[0 if m.stationary else min(t, len(m.costs) - 1)]) / m.N
@@ -98,10 +95,8 @@ def balanced_markov(base: MarkovMechanism | None = None, model=None, name: str =
         # D(θ) = E[ψ(θ, θ') + δ D(θ') | θ]  — expected PV of transfers from next period on
         rhs = np.einsum("sq,sqn->sn", P, tr[1])
         D = np.linalg.solve(np.eye(S) - d * P, rhs)                        # (S, N)
-        C0 = tr[0][0] + d * D                                            # (S, N) first period
-        C1 = tr[1] + d * D[None, :, :]                                   # (S_prev, S, N)
+        Cs = [(tr[0][0] + d * D)[None], tr[1] + d * D[None, :, :]]      # first period, later periods
         laws = [m.initial[None, :], P]
-        Cs = [C0[None], C1]
         shapes = [m.shape(0), m.shape(0)]
     else:
         T = m.horizon
@@ -113,10 +108,20 @@ def balanced_markov(base: MarkovMechanism | None = None, model=None, name: str =
             if t > 0:
                 D = np.einsum("sq,sqn->sn", laws[t], Cs[t])               # (R_{t-1}, N)
         shapes = [m.shape(t) for t in range(T)]
-    pays = []
-    for t, (C, law, shape) in enumerate(zip(Cs, laws, shapes)):
-        gam = [incentive_payment(C[:, :, j], law, shape, j) for j in range(m.N)]
-        pays.append(share[t][None, :, None] - _balance(gam))
+    gammas = [np.stack([incentive_payment(C[:, :, j], law, shape, j) for j in range(m.N)], axis=-1)
+              for C, law, shape in zip(Cs, laws, shapes)]
+    return gammas, share
+
+
+def balanced_markov(base: MarkovMechanism | None = None, model=None, name: str = "balanced") -> MarkovMechanism:
+    """Balanced transfers (6.1) for a Markov mechanism (default: the team mechanism of ``model``)."""
+    if base is None:
+        base = team_mechanism(model)
+    m: JointModel = base.model
+    if m.N < 2:
+        raise ValueError("balancing needs at least two agents")
+    gammas, share = markov_incentive_payments(base)
+    pays = [sh[None, :, None] - _balance([g[..., j] for j in range(m.N)]) for g, sh in zip(gammas, share)]
     return MarkovMechanism(m, list(base.allocation), pays, name=name,
                            meta={**base.meta, "balanced_from": base.name,
                                  "construction": "balanced team mechanism, Markov form (Athey-Segal (6.1))"})

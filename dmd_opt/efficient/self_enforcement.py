@@ -30,6 +30,7 @@ import numpy as np
 from scipy.sparse.csgraph import connected_components
 
 from ..errors import ModelError
+from .balanced import markov_incentive_payments
 from .joint import JointModel
 from .policy import EfficientPolicy, _as_model, efficient_policy
 from .team import team_mechanism
@@ -148,7 +149,7 @@ def self_enforcement_report(model, delta: float | None = None, policy: Efficient
         thr = None
     # direct check at δ with the balanced team mechanism of the same policy
     team = team_mechanism(md, policy=EfficientPolicy(md, [sigma], [policy.value(0)], policy.method, 0))
-    gam = _gammas(team, md)   # the γ_j^B of (6.1), from which the balanced transfers are built
+    gam, _ = markov_incentive_payments(team)   # the γ_j^B of (6.1): [(1, S, N), (S, S, N)]
     out = {}
     margin = np.inf
     zmin = np.inf
@@ -187,19 +188,3 @@ def self_enforcement_report(model, delta: float | None = None, policy: Efficient
     return SelfEnforcementReport(sigma, policy.method, policy.info.get("delta_threshold"), ergodic, lam, ubar,
                                  C, M, K, A, thr, delta, bool(margin >= -1e-9), float(margin),
                                  bool(zmin >= -1e-9), float(zmin), worst)
-
-
-def _gammas(team, md: JointModel) -> list[np.ndarray]:
-    """Incentive payments γ_j (Athey–Segal (6.1)) of the team mechanism: [(1, S, N), (S, S, N)]."""
-    from .balanced import incentive_payment
-    S, d = md.R(0), md.discount
-    share = [(x @ md.costs[0]) / md.N for x in team.allocation]
-    tr = [sh[None, :, None] - p for sh, p in zip(share, team.payments)]   # as in balanced.py
-    P = team._chain(0)
-    D = np.linalg.solve(np.eye(S) - d * P, np.einsum("sq,sqn->sn", P, tr[1]))
-    Cs = [tr[0][0][None] + d * D[None], tr[1] + d * D[None]]
-    laws = [md.initial[None, :], P]
-    out = []
-    for C, law in zip(Cs, laws):
-        out.append(np.stack([incentive_payment(C[:, :, j], law, md.shape(0), j) for j in range(md.N)], axis=-1))
-    return out
