@@ -338,6 +338,74 @@ plot_function(np.arange(len(df)), {"smallest singular value": df["sigma_min"],
 ]
 
 # ---------------------------------------------------------------------------------------
+NOTEBOOKS["06_recursive_contracts"] = [
+    ("md", r"""# Recursive contracts with promised utility
+
+The state is the utility promised to the agent; each Bellman step is an LP (Phelan–Townsend
+lotteries over transfer/continuation grids), iterated to a sup-norm tolerance.
+
+* **Thomas–Worrall (1990)**: a risk-averse agent with i.i.d. income and a risk-neutral lender
+  who cannot observe income. The cost $C(v)$ of delivering promised utility $v$ is convex
+  and increasing; transfers fall and continuation promises rise with reported income; the
+  high-income IC binds; promised utility drifts down — **immiseration**.
+* **Guo–Hörner (2018)**: allocation without money. A principal who earns $a(v-c)$ promises
+  future allocations instead of payments; promised utility is absorbed at 0 or at the upper
+  bound — **polarisation**."""),
+    ("setup", ""),
+    ("code", """\
+tw = solve_model(load(MODELS / "thomas_worrall.toml"))
+print("\\n".join(tw.summary()))"""),
+    ("code", """\
+v, b, w = tw.grid, tw.transfers, tw.continuations        # b[k], w[k]: policy after reporting income k
+inner = slice(len(v) // 10, -len(v) // 10)
+assert np.all(b[0, inner] > b[1, inner])                 # transfers decrease in income
+assert np.all(w[1, inner] > w[0, inner])                 # continuation promises increase in income
+slopes = np.diff(tw.cost) / np.diff(v)                   # (the grid is not evenly spaced)
+assert np.all(slopes > 0) and np.all(np.diff(slopes) > -1e-6)   # C increasing and convex
+from dmd_opt.plots import plot_function
+plot_function(v, {"C(v)": tw.cost, "first best": tw.model.first_best_cost(v)}, ylabel="cost to the lender",
+              title="Thomas–Worrall cost function")"""),
+    ("code", """\
+from dmd_opt.plots import plot_paths
+paths = tw.paths if tw.paths is not None else tw.simulate(T=300, n_paths=500)
+assert np.median(paths[:, -1]) < np.median(paths[:, 0])          # immiseration: promises drift down
+plot_paths(paths, bounds=(v[0],), title="promised utility (Thomas–Worrall): immiseration")"""),
+    ("md", r"""## CARA: the closed form as an independent check
+
+With $u(c) = -e^{-\gamma c}$ the cost is $C(v) = A - \ln(v/v^*)/(\gamma(1-\beta))$, so *differences*
+$C(v) - C(v_0) = -\ln(v/v_0)/(\gamma(1-\beta))$ need no constant. On the interior of the grid the
+value iteration matches them up to grid error."""),
+    ("code", """\
+cara = solve_model(load(MODELS / "thomas_worrall_cara.toml"))
+v, C = cara.grid, cara.cost
+gamma, beta = 1.0, cara.model.beta
+i0 = len(v) // 2
+err = (C - C[i0]) + np.log(v / v[i0]) / (gamma * (1 - beta))
+print("largest interior deviation from the closed form:", np.abs(err[8:-8]).max())
+assert np.abs(err[8:-8]).max() < 0.02"""),
+    ("md", "## Guo–Hörner: polarisation"),
+    ("code", """\
+gh = solve_model(load(MODELS / "guo_horner_iid.toml"))
+print("\\n".join(gh.summary()))
+U, V = gh.states, gh.values[0]
+# independent bound: each unit of the agent's utility earns the principal at most (1 - c/H)
+# (allocating to H), so V(U) <= U (1 - c/H), with equality while promises are small
+H, c = 2.0, 1.0
+assert np.all(V <= U * (1 - c / H) + 1e-7)
+assert np.allclose(V[U <= 0.5], U[U <= 0.5] * (1 - c / H), atol=1e-6)
+assert abs(V[-1] - (0.5 * 0.5 + 0.5 * 2.0 - c)) < 1e-6     # at the top: always allocate, E[v] - c
+assert gh.absorbed["interior"] < 0.01                       # polarisation
+plot_function(U, {"V(U)": V, "U (1 - c/H)": U * (1 - c / H)}, ylabel="principal's value",
+              title="Guo–Hörner value function (i.i.d.)")"""),
+    ("code", """\
+gp = solve_model(load(MODELS / "guo_horner.toml"))          # persistent types
+print({k: gp.absorbed[k] for k in ("at_zero", "at_upper", "interior")})
+assert gp.absorbed["interior"] < 0.01
+plot_paths(gp.paths[:, :] if gp.paths.ndim == 2 else gp.paths[..., 0], bounds=(0.0, gp.absorbed["upper"]),
+           title="promised utility (Guo–Hörner): polarisation")"""),
+]
+
+# ---------------------------------------------------------------------------------------
 NOTEBOOKS["07_certificates_and_audit"] = [
     ("md", """# Audit and solver-independent certificates
 
