@@ -24,43 +24,46 @@ def _nodes(T):
     return [list(itertools.product(range(2), repeat=t)) for t in range(T)]
 
 
-def tree_lp(T):
-    """Exact optimum over all randomised mechanisms a(h, report) on the report tree
-    (i.i.d. types, one-shot IC at every history with truthful continuation)."""
+def tree_lp(T, P=None, prior=None):
+    """Exact optimum over all randomised mechanisms a(report history) on the report tree,
+    types i.i.d. (default) or Markov with transition ``P`` and initial law ``prior``; one-shot
+    IC at every history and true type with truthful continuation (with Markov types the
+    continuation utility depends on the *true* current type through P)."""
+    P = np.array([PQ, PQ]) if P is None else np.asarray(P)
+    prior = PQ if prior is None else np.asarray(prior)
     idx, n = {}, 0
-    for t, hs in enumerate(_nodes(T)):
+    for hs in _nodes(T):
         for h in hs:
             for r in range(2):
                 idx[h + (r,)] = n
                 n += 1
-    # continuation utility of a truthful agent from node h (before his type is drawn):
-    # EU(h) = sum_th q_th [(1-b) th a(h,th) + b EU(h th)] -- a linear form in a
-    def eu(h):
+
+    def U(h, x):   # truthful utility from node h when the current type is x (linear form)
         vec = np.zeros(n)
         if len(h) == T:
             return vec
-        for th in range(2):
-            vec[idx[h + (th,)]] += PQ[th] * (1 - BETA) * TH[th]
-            vec += PQ[th] * BETA * eu(h + (th,))
+        vec[idx[h + (x,)]] += (1 - BETA) * TH[x]
+        for y in range(2):
+            vec += BETA * P[x, y] * U(h + (x,), y)
         return vec
-    A, b = [], []
+
+    A = []
     for hs in _nodes(T):
         for h in hs:
             for th in range(2):
                 r = 1 - th
-                # (1-b) th a(h,th) + b EU(h th) >= (1-b) th a(h,r) + b EU(h r)
                 row = np.zeros(n)
                 row[idx[h + (th,)]] += (1 - BETA) * TH[th]
                 row[idx[h + (r,)]] -= (1 - BETA) * TH[th]
-                row += BETA * (eu(h + (th,)) - eu(h + (r,)))
+                for y in range(2):
+                    row += BETA * P[th, y] * (U(h + (th,), y) - U(h + (r,), y))
                 A.append(-row)
-                b.append(0.0)
     c = np.zeros(n)
     for key, j in idx.items():
         t = len(key) - 1
-        prob = np.prod([PQ[x] for x in key])
+        prob = prior[key[0]] * np.prod([P[key[i], key[i + 1]] for i in range(t)])
         c[j] = -prob * (1 - BETA) * BETA ** t * (TH[key[-1]] - C)
-    res = linprog(c, A_ub=np.array(A), b_ub=np.array(b), bounds=[(0, 1)] * n, method="highs")
+    res = linprog(c, A_ub=np.array(A), b_ub=np.zeros(len(A)), bounds=[(0, 1)] * n, method="highs")
     assert res.status == 0
     return -res.fun
 
@@ -172,6 +175,21 @@ def test_finite_horizon_values_by_backward_induction_tiny_grid():
         assert V2[i] >= best - 1e-9
         if i in (0, len(g2) - 1):
             assert V2[i] == pytest.approx(best, abs=1e-9)
+
+
+@pytest.mark.parametrize("T", [1, 2, 3])
+def test_markov_finite_horizon_matches_tree_lp(T):
+    """Persistent types: backward induction over the vector state (U_L, U_H) against the
+    exact history-tree LP with Markov types (scipy HiGHS)."""
+    p = 0.8
+    m = GuoHorner.create(L, H, C, BETA, p=p, n_grid=21, horizon=T)
+    res = m.solve()
+    assert res.status == "optimal"
+    exact = tree_lp(T, P=m.P, prior=m.prior)
+    assert res.objective <= exact + 1e-9
+    assert res.objective >= exact - 0.03 * abs(exact)
+    if T == 1:
+        assert res.objective == pytest.approx(exact, abs=1e-9)
 
 
 def test_iid_polarisation_and_convergence():
