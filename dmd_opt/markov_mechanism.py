@@ -131,6 +131,36 @@ class MarkovMechanism:
         return TreeMechanism(env, alloc, pay, disclosure="public", name=self.name,
                              meta={**self.meta, "markov": self})
 
+    def to_frame(self):
+        """Long table: one row per (period entry, previous profile, current profile) with the
+        decision lottery, the cost and each agent's payment."""
+        import pandas as pd
+        m = self.model
+        frames = []
+        for t in range(len(self.payments)):
+            tt = 0 if m.stationary else t
+            Pn, R, _ = self.payments[t].shape
+            prev, cur = np.divmod(np.arange(Pn * R), R)
+            lab = [self._profile_label(tt, k) for k in range(R)]
+            plab = ["start"] if t == 0 else [self._profile_label(0 if m.stationary else tt - 1, k)
+                                             for k in range(Pn)]
+            df = pd.DataFrame({"period": ("first" if t == 0 else "later") if m.stationary else t + 1,
+                               "previous": [plab[k] for k in prev], "profile": [lab[k] for k in cur]})
+            for a, nm in enumerate(m.decision_labels[tt]):
+                df[f"x[{nm}]"] = self.allocation[t][cur, a]
+            df["cost"] = self._cost(t)[cur]
+            for i, nm in enumerate(m.agent_names):
+                df[f"p[{nm}]"] = self.payments[t][prev, cur, i]
+            frames.append(df)
+        return pd.concat(frames, ignore_index=True)
+
+    def _profile_label(self, t: int, k: int) -> str:
+        m = self.model
+        d = m.digits(t)[k]
+        if m.env is not None:
+            return "(" + ",".join(m.env.type_labels(i, t)[d[i]] for i in range(m.N)) + ")"
+        return "(" + ",".join(f"{m.type_values[t][i][d[i]]:g}" for i in range(m.N)) + ")"
+
     def to_dict(self) -> dict:
         m = self.model
         out = {"name": self.name, "stationary": m.stationary, "periods": []}

@@ -185,6 +185,8 @@ def _beliefs(kp: np.ndarray) -> np.ndarray:
 
 
 # ------------------------------------------------------------------ finite horizon: the tree
+MAX_TREE_NODES = 5_000_000
+
 def tree_view(mech):
     """(model, allocation list, payments list) of a TreeMechanism / JointTreeMechanism /
     finite-horizon MarkovMechanism."""
@@ -215,6 +217,11 @@ def verify_tree(mech) -> ExPostReport:
     """Bayesian and ex-post IC, budget and IR of a finite-horizon mechanism on the history tree."""
     model, alloc, pay = tree_view(mech)
     _check_deterministic(model, alloc)
+    nodes = sum(a.shape[0] for a in alloc)
+    if nodes > MAX_TREE_NODES:
+        from .errors import ModelError
+        raise ModelError("horizon", f"the history tree has {nodes:.3g} nodes; the ex-post verifier handles up to "
+                         f"{MAX_TREE_NODES:.0e} (shorten the horizon or use a stationary model)")
     T, N, d = len(alloc), model.N, model.discount
     probs = node_probabilities(model, alloc)
     agents = [_tree_agent(model, alloc, pay, probs, i) for i in range(N)]

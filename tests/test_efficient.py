@@ -314,3 +314,23 @@ def test_result_is_json_ready(solved):
         json.dumps(dio.to_jsonable(d))
         assert d["objective"] == pytest.approx(res.objective)
         assert res.summary() and all(isinstance(s, str) for s in res.summary())
+
+
+def test_cli_solve_and_verify():
+    from typer.testing import CliRunner
+    from dmd_opt.cli import app
+    runner = CliRunner()
+    out = runner.invoke(app, ["solve", str(MODELS / "learning_exploration.toml"), "--json"])
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.output)
+    assert data["kind"] == "efficient" and data["objective"] == pytest.approx(2.205)
+    assert runner.invoke(app, ["verify", str(MODELS / "licensing_pivot.toml")]).exit_code == 0
+    bad = runner.invoke(app, ["verify", str(MODELS / "correlated_counterexample.toml"), "--json"])
+    assert bad.exit_code == 1 and json.loads(bad.output)["passed"] is False
+
+
+def test_markov_mechanism_frame(solved):
+    mech = solved["repeated_auction_markov"].mechanisms["balanced"]
+    df = mech.to_frame()
+    assert len(df) == mech.model.R(0) * (1 + mech.model.R(0))
+    assert np.allclose(df.filter(like="p[").sum(axis=1), df["cost"], atol=1e-12)

@@ -34,6 +34,9 @@ from ..environment import Environment
 from ..errors import ModelError
 
 
+MAX_PROFILES = 4096
+
+
 def _kron_all(mats: Sequence[np.ndarray]) -> np.ndarray:
     out = np.ones((1, 1))
     for m in mats:
@@ -191,6 +194,11 @@ def from_environment(env: Environment) -> JointModel:
                          "('allocate' or 'table'); discretise the quantity model into a table")
     N = env.n_agents
     periods = env.periods
+    for t in range(periods):
+        R = int(np.prod(env.profile_shape(t), dtype=np.int64))
+        if R > MAX_PROFILES:
+            raise ModelError("agents", f"{R} type profiles in period {t + 1}: the joint type state (product of "
+                             f"the agents' types) is limited to {MAX_PROFILES} profiles (dense joint kernels)")
     steps = 1 if env.stationary else periods - 1
     shapes = [env.profile_shape(t) for t in range(periods)]
     utils = [[env.utility(i, t) for i in range(N)] for t in range(periods)]
