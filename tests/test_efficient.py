@@ -95,6 +95,17 @@ def test_static_agv_is_not_ic_on_the_trading_example(solved):
     assert solved["athey_segal_trade"].verification.reports["balanced"].bayes_max_regret <= TOL
 
 
+def test_stationary_agv_fails_with_persistent_types_but_not_with_iid_types(solved):
+    assert solved["repeated_auction_markov"].verification.reports["agv"].bayes_max_regret_on_path > 0.1
+    from dmd_opt.efficient import agv_markov
+    iid = Environment.from_dict({"horizon": "infinite", "discount": 0.8, "agents": [
+        {"types": [1, 2, 3], "initial": [0.3, 0.4, 0.3], "transition": [[0.3, 0.4, 0.3]] * 3},
+        {"types": [0.5, 2.5], "initial": [0.6, 0.4], "transition": [[0.6, 0.4]] * 2}],
+        "decisions": {"kind": "allocate", "cost": 0.3}})
+    r = verify_dynamic(agv_markov(team_mechanism(iid)))
+    assert r.bayes_max_regret <= TOL * r.scale and r.budget_max_imbalance <= 1e-12
+
+
 def test_trading_example_efficient_policy_is_the_closed_form(solved):
     """χ1 = θ1, χ2 = min(1, θ1 θ2) on the grid x = k/16 (Athey–Segal Example 1)."""
     pol = solved["athey_segal_trade"].policy

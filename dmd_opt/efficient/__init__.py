@@ -7,8 +7,8 @@ from .policy import EfficientPolicy, efficient_policy, others_welfare
 from .team import team_mechanism
 from .pivot import pivot_mechanism, marginal_contributions
 from .balanced import balanced_markov, balanced_tree
-from .agv import agv_tree
+from .agv import agv_markov, agv_tree
 
 __all__ = ["JointModel", "correlated_from_dict", "from_environment", "EfficientPolicy",
            "efficient_policy", "others_welfare", "team_mechanism", "pivot_mechanism",
-           "marginal_contributions", "balanced_markov", "balanced_tree", "agv_tree"]
+           "marginal_contributions", "balanced_markov", "balanced_tree", "agv_tree", "agv_markov"]

@@ -89,3 +89,51 @@ def agv_tree(mech, name: str = "static AGV (applied dynamically)"):
         return JointTreeMechanism(m, alloc, pays, name=name)
     return TreeMechanism(m.env, alloc, pays, disclosure="public", name=name,
                          meta={"construction": "static AGV transfers applied period by period"})
+
+
+def agv_markov(base, name: str = "static AGV (Markov, applied dynamically)"):
+    r"""Stationary version: agent i's incentive payment is the expected continuation team
+    transfer with the others' current types drawn from their *initial* (prior) law, whatever
+    has been reported,
+
+    .. math::
+
+        A_i(\theta_i) = \sum_{\theta_{-i}} \pi_{-i}(\theta_{-i})\, C_i(\theta_i,\theta_{-i}),\qquad
+        \gamma_{i,t} = A_i(\theta_{i,t}) - E[A_i(\theta'_i)\mid\theta_{i,t-1}, a_{t-1}],
+
+    with :math:`C_i(\theta)` the expected present value of i's team transfers from a period
+    whose profile is θ; balanced as in :func:`dmd_opt.efficient.balanced._balance`.  Needs
+    independent types and a base mechanism whose transfers depend on the current profile only
+    (the team mechanism)."""
+    from ..markov_mechanism import MarkovMechanism
+    m = base.model
+    if not (m.stationary and m.independent):
+        raise ValueError("agv_markov needs a stationary model with independent types")
+    S, N, d = m.R(0), m.N, m.discount
+    share = [(x @ m.costs[0]) / N for x in base.allocation]
+    tr = [sh[None, :, None] - p for sh, p in zip(share, base.payments)]
+    if np.ptp(tr[1], axis=0).max() > 0:
+        raise ValueError("agv_markov needs transfers that depend on the current profile only")
+    P = base._chain(0)
+    D = np.linalg.solve(np.eye(S) - d * P, P @ tr[1][0])                # (S, N)
+    C = tr[1][0] + d * D                                                # (S, N)
+    dig = m.digits(0)
+    x = base.allocation[1]
+    dec = np.argmax(x, axis=1)
+    gam = [np.zeros((1, S, N)), np.zeros((S, S, N))]
+    for i in range(N):
+        shape = m.shape(0)
+        Ci = np.moveaxis(C[:, i].reshape(shape), i, 0).reshape(shape[i], -1)      # (n_i, R_-i)
+        prior = np.ones(())
+        for j in range(N):
+            if j != i:
+                prior = np.multiply.outer(prior, m.agent_initial[j])
+        A = Ci @ prior.ravel()                                           # (n_i,)
+        own = dig[:, i]
+        gam[0][0, :, i] = A[own] - m.agent_initial[i] @ A
+        Pi = m.agent_kernels[0][i]                                       # (|A|, n_i, n_i)
+        expected = (Pi[dec, own, :] @ A)                                 # (S,) by previous profile
+        gam[1][:, :, i] = A[own][None, :] - expected[:, None]
+    pays = [sh[None, :, None] - _balance([g[..., j] for j in range(N)]) for g, sh in zip(gam, share)]
+    return MarkovMechanism(m, list(base.allocation), pays, name=name,
+                           meta={"construction": "static AGV transfers with prior beliefs, stationary"})
