@@ -200,14 +200,13 @@ def plot_paths(paths, path=None, n_show: int = 20, quantiles=(0.1, 0.5, 0.9), bo
     if paths.ndim == 1:
         paths = paths[None, :]
     n, T = paths.shape
-    fig, ax = _figure(2)
+    fig, ax = _figure(3, size=(5.0, 4.0))
     a = ax[0, 0]
     ts = np.arange(T)
     for p in paths[:n_show]:
         a.plot(ts, p, lw=0.7, alpha=0.7)
-    if bounds is not None:
-        for b in bounds:
-            a.axhline(b, color="k", ls=":", lw=0.8)
+    for bound in (bounds or ()):
+        a.axhline(bound, color="k", ls=":", lw=0.8)
     a.set_xlabel("period")
     a.set_ylabel(label)
     a.set_title(title or f"{min(n, n_show)} simulated paths")
@@ -215,14 +214,19 @@ def plot_paths(paths, path=None, n_show: int = 20, quantiles=(0.1, 0.5, 0.9), bo
     for q in quantiles:
         b.plot(ts, np.quantile(paths, q, axis=0), label=f"q{int(round(100 * q))}")
     b.plot(ts, paths.mean(axis=0), "k--", label="mean")
+    for bound in (bounds or ()):
+        b.axhline(bound, color="k", ls=":", lw=0.8)
     b.set_xlabel("period")
     b.set_ylabel(label)
     b.set_title(f"cross-section of {n} paths")
-    inset = b.inset_axes([0.6, 0.55, 0.37, 0.4])
-    inset.hist(paths[:, -1], bins=30, color="grey")
-    inset.set_title(f"t = {T - 1}", fontsize=7)
-    inset.tick_params(labelsize=6)
-    b.legend(fontsize=7, loc="lower left")
+    b.legend(fontsize=7)
+    c = ax[0, 2]
+    for t in sorted({T // 4, T // 2, T - 1}):
+        c.hist(paths[:, t], bins=40, histtype="step", label=f"t = {t}")
+    c.set_xlabel(label)
+    c.set_ylabel("paths")
+    c.set_title("distribution over time")
+    c.legend(fontsize=7)
     return _out(fig, path)
 
 
