@@ -66,7 +66,8 @@ class Template:
     ``rows, cols, vals``: COO over ``m`` local rows; ``lo, hi``: row bounds;
     ``family``: family name per local row; ``true_type``, ``report``: label per
     local row (−1 = n/a).  ``state_rows``: local rows whose ``lo = hi`` is the
-    state's promise (``state_rhs[g]``, shape ``(n_states, len(state_rows))``).
+    state's promise (``state_rhs[g]``, shape ``(n_states, len(state_rows))``; NaN = free row,
+    e.g. the principal's choice of the initial promise).
     Objective: ``c0[r]`` (current payoff in regime ``r``) plus, for every
     continuation column ``cont_cols[l]``, ``cont_w[r, l] * V[cont_next[l], cont_grid[l]]``
     (``cont_w`` already includes the discount factor).
@@ -221,8 +222,9 @@ def stack(t: Template, name: str = "bellman", period: int = 0, agent: int = 0,
     lo = np.tile(t.lo, (B, 1))
     hi = np.tile(t.hi, (B, 1))
     rhs = np.tile(t.state_rhs, (t.n_regimes, 1))
-    lo[:, t.state_rows] = rhs
-    hi[:, t.state_rows] = rhs
+    # a NaN promise leaves the row free: the unconstrained first-period problem
+    lo[:, t.state_rows] = np.where(np.isnan(rhs), -np.inf, rhs)
+    hi[:, t.state_rows] = np.where(np.isnan(rhs), np.inf, rhs)
     rowmap = np.empty((B, m), np.int64)
     blocks = np.arange(B)
     nnz_row = t.rows

@@ -302,32 +302,40 @@ class GHResult:
         return self.finite["grids"][-2] if len(self.finite["grids"]) > 1 else None
 
     def _first_period(self):
-        """(values, choices) of the first period under the prior belief (Markov: one more
-        Bellman step with the prior as the belief; i.i.d.: the value function itself)."""
+        """The principal's first-period problem: the Bellman LP under the prior belief with
+        the promise-keeping rows free (he chooses the initial promise).  Returns
+        (value, local choices, promised utility: ex ante or by current type)."""
         if self._first is None:
             m = self.model
-            if not m.markov:
-                self._first = (self.values[0], self.y[0])
-            else:
-                Vn = self.values if self.finite is None else (self.finite["values"][-2] if len(self.finite["values"]) > 1 else None)
-                t = m._template(self.states, self.cont_states, m.prior[None, :])
-                V, y, _, _ = bellman_step(t, Vn, name="first period")
-                self._first = (V[0], y[0])
+            d = 1 if not m.markov else 2
+            Vn = self.values if self.finite is None else (self.finite["values"][-2] if len(self.finite["values"]) > 1 else None)
+            t = m._template(np.full((1, d), np.nan), self.cont_states, m.prior[None, :])
+            V, y, st, sol = bellman_step(t, Vn, name="first period")
+            if sol.x is None:
+                raise RuntimeError(f"first-period LP failed: {sol.solver_status}")
+            pk = st.rowmap[0, np.nonzero(t.family == "promise_keeping")[0]]
+            self._first = (float(V[0, 0]), y[0, 0], np.asarray(sol.row_activity)[pk])
         return self._first
 
     def initial_values(self) -> np.ndarray:
-        """Principal's value at each state under the prior belief (first period)."""
-        return self._first_period()[0]
+        """Principal's value at each grid state under the prior belief (first period)."""
+        m = self.model
+        if not m.markov:
+            return self.values[0]
+        Vn = self.values if self.finite is None else (self.finite["values"][-2] if len(self.finite["values"]) > 1 else None)
+        V, _, _, _ = bellman_step(m._template(self.states, self.cont_states, m.prior[None, :]), Vn,
+                                  name="first period on the grid")
+        return V[0]
 
     @property
-    def start(self) -> int:
-        """Index of the principal's optimal initial promise."""
-        return int(np.argmax(self.initial_values()))
+    def initial_promise(self) -> np.ndarray:
+        """The optimal initial promise: ex ante (i.i.d.) or by current type (Markov)."""
+        return self._first_period()[2]
 
     @property
     def objective(self) -> float:
-        """The principal's optimal value (over the initial promise)."""
-        return float(np.max(self.initial_values()))
+        """The principal's optimal value (the initial promise chosen freely)."""
+        return self._first_period()[0]
 
     @property
     def ex_ante_states(self) -> np.ndarray:
@@ -358,29 +366,33 @@ class GHResult:
         return LinearNDInterpolator(self.states, self.values[regime])
 
     # ---- simulation -----------------------------------------------------------------------
-    def simulate(self, T: int = 300, n_paths: int = 2000, seed: int = 0, start: int | None = None) -> np.ndarray:
-        """Paths of the current type's promised utility U_t (n_paths, T+1), drawing the next
-        grid point from the optimal continuation lottery.  Sets ``absorbed`` (shares at 0 and Ū)."""
+    def simulate(self, T: int = 300, n_paths: int = 2000, seed: int = 0) -> np.ndarray:
+        """Paths of the promised utility U_t (n_paths, T+1) — ex ante (i.i.d.) or of the current
+        type (Markov) — from the optimal initial promise, drawing the next grid point from the
+        optimal continuation lottery.  Sets ``absorbed`` (shares at 0 and at Ū at the end)."""
         if self.vi is None:
             raise ValueError("simulation needs the infinite-horizon solution")
         m = self.model
         rng = np.random.default_rng(seed)
         S = len(self.states)
-        g = np.full(n_paths, self.start if start is None else int(start))
         typ = rng.choice(2, size=n_paths, p=m.prior)
-        reg = np.zeros(n_paths, np.int64)
         lam = [self.continuation_lotteries(r) for r in range(self.y.shape[0])]
-        lam.append(self.continuation_lotteries(y=self._first_period()[1]))   # first period: prior belief
         cum = [np.cumsum(lm, axis=2) for lm in lam]
-        reg[:] = len(lam) - 1 if m.markov else 0
+        first = np.cumsum(self.continuation_lotteries(y=self._first_period()[1][None, :])[0], axis=1)  # (2, S)
         out = np.empty((n_paths, T + 1))
         U = self.states if not m.markov else None
+        U0 = self.initial_promise
 
         def util(gi, ty):
             return U[gi] if U is not None else self.states[gi, ty]
-        out[:, 0] = util(g, typ)
+        out[:, 0] = U0[0] if not m.markov else U0[typ]
+        g = np.zeros(n_paths, np.int64)
+        reg = np.zeros(n_paths, np.int64)
         for t in range(T):
-            cu = np.stack([cum[r][g[i], typ[i]] for i, r in enumerate(reg)]) if m.markov else cum[0][g, typ]
+            if t == 0:
+                cu = first[typ]
+            else:
+                cu = np.stack([cum[r][g[i], typ[i]] for i, r in enumerate(reg)]) if m.markov else cum[0][g, typ]
             u = rng.random(n_paths)[:, None]
             gn = np.minimum((cu < u * cu[:, -1:]).sum(axis=1), S - 1)
             if m.markov:
@@ -419,7 +431,7 @@ class GHResult:
                              "horizon": m.horizon}
         if self.values is None:
             return d
-        d.update({"objective": self.objective, "initial_promise": self.states[self.start],
+        d.update({"objective": self.objective, "initial_promise": self.initial_promise,
                   "states": self.states, "values": self.values, "allocation": self.allocation(),
                   "continuations": self.continuations()})
         if self.vi is not None:
@@ -441,7 +453,9 @@ class GHResult:
             lines.append(f"  value iteration: {self.vi.iterations} iterations, last sup-norm change "
                          f"{self.vi.sup_norm:.3g}, contraction rate {self.vi.rate():.4f} (beta {m.beta:g}), "
                          f"{self.vi.seconds:.2f} s")
-        lines.append(f"  principal's optimal value {self.objective:.6g} at initial promise {self.states[self.start]}")
+        lines.append(f"  principal's optimal value {self.objective:.6g} at initial promise "
+                     f"{np.array2string(self.initial_promise, precision=5)}"
+                     + (" (ex ante)" if not m.markov else " (U_L, U_H)"))
         S = len(self.states)
         idx = np.unique(np.linspace(0, S - 1, min(S, 6)).round().astype(int))
         lines.append("  state: V, allocation a_L, a_H; continuation after report L, H:")
