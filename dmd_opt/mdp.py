@@ -500,7 +500,9 @@ def blackwell_optimal(R, P, sigma0=None, max_iter: int = 1_000, max_states: int 
     ``values`` is the gain (long-run average reward, the x^{-1} Laurent coefficient of
     v in x = 1−δ); ``info`` has ``bias`` (x^0 coefficient), exact ``numerators``/
     ``denominator`` polynomials, and ``delta_threshold`` = largest root in (0, 1) of
-    any nonzero advantage numerator — above it the policy is δ-optimal (numeric roots).
+    any nonzero advantage numerator — above it the policy is δ-optimal (roots isolated
+    rigorously by arb ball arithmetic up to degree 24, reported at the ball midpoint; floating
+    companion-matrix roots above).
     Exact arithmetic is O(S^4) per iteration; refused above ``max_states`` states.
     """
     import flint
@@ -553,10 +555,14 @@ def blackwell_optimal(R, P, sigma0=None, max_iter: int = 1_000, max_states: int 
             continue
         while g(1) == 0:  # D vanishes at δ = 1; those roots are not switching points
             g = g // flint.fmpq_poly([-1, 1])
-        coeffs = [float(c) for c in g.coeffs()]
-        roots = np.roots(coeffs[::-1]) if len(coeffs) > 1 else np.array([])
-        for z in roots:
-            if abs(z.imag) < 1e-9 and 0 < z.real < 1:
-                thr = max(thr, float(z.real))
+        if g.degree() < 1:
+            continue
+        if g.degree() <= 24:
+            # rigorous root isolation (arb balls); a real root's imaginary part contains 0
+            roots = [float(z.real.mid()) for z, _m in g.complex_roots() if z.imag.contains(0)]
+        else:   # high degree: isolation gets slow; floating-point companion-matrix roots
+            z = np.roots([float(c) for c in reversed(g.coeffs())])
+            roots = [float(r.real) for r in z if abs(r.imag) < 1e-9]
+        thr = max([thr] + [x for x in roots if 0 < x < 1])
     return MDPResult(np.array(sigma, dtype=np.int64), gain, it, "blackwell", converged,
                      {"bias": bias, "numerators": N, "denominator": D, "delta_threshold": thr})
