@@ -273,6 +273,11 @@ def test_stationary_policy_methods_agree(solved):
         p = efficient_policy(m, meth)
         assert np.array_equal(p.at(0), ref.at(0)), meth
         np.testing.assert_allclose(p.value(0), ref.value(0), atol=1e-8)
+    lp2 = dio.solve_model(str(MODELS / "licensing_pivot.toml"), horizon_method="lp", backend="cvxpy",
+                          mechanism="team")
+    assert np.array_equal(lp2.policy.at(0), ref.at(0)) and lp2.objective == pytest.approx(ref.expected_welfare())
+    with pytest.raises(ModelError, match="solve.participation"):
+        dio.solve_model(str(MODELS / "licensing_pivot.toml"), participation="interim")
     # licensing at δ = 0.85 is below the Blackwell threshold: the patient policy builds up
     # firm A more often; above the threshold it is the δ-optimal policy
     bw = efficient_policy(m, "blackwell")

@@ -71,7 +71,8 @@ def _as_model(m) -> JointModel:
     return m if isinstance(m, JointModel) else from_environment(m)
 
 
-def efficient_policy(model, method: str = "policy_iteration", tol: float = 1e-10) -> EfficientPolicy:
+def efficient_policy(model, method: str = "policy_iteration", tol: float = 1e-10, backend: str = "highs",
+                     solver: str | None = None) -> EfficientPolicy:
     """Efficient policy for an Environment or :class:`JointModel` (see module docstring)."""
     m = _as_model(model)
     if method not in METHODS:
@@ -94,7 +95,7 @@ def efficient_policy(model, method: str = "policy_iteration", tol: float = 1e-10
     elif method == "modified_policy_iteration":
         res = mdp.modified_policy_iteration(R, P, delta, tol=tol)
     elif method == "lp":
-        res = mdp.lp_solve(R, P, delta)
+        res = mdp.lp_solve(R, P, delta, backend=backend, solver=solver)
         if res.policy is None:
             raise ModelError("solve.horizon_method", f"the MDP LP failed: {res.info.get('status')}")
     else:

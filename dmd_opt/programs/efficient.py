@@ -15,6 +15,8 @@ counter-example, the same fields plus ``joint_initial`` / ``joint_transition``
     ``true`` to add the Athey–Segal Proposition 3 report (stationary models).
 ``delta``
     evaluate the self-enforcement direct check at this discount factor.
+``backend``, ``solver``
+    the LP backend for ``horizon_method = "lp"`` (highs | cvxpy | pyomo).
 
 The result carries χ*, each mechanism (finite horizons: a
 :class:`~dmd_opt.mechanism.TreeMechanism`; stationary: a
@@ -38,7 +40,7 @@ from ..efficient import joint as J
 from ..efficient.policy import METHODS, EfficientPolicy, efficient_policy
 
 MECHANISMS = ("pivot", "team", "balanced", "balanced_history", "agv")
-OPTIONS = ("mechanism", "horizon_method", "self_enforcement", "delta")
+OPTIONS = ("mechanism", "horizon_method", "self_enforcement", "delta", "backend", "solver")
 
 # the property each construction claims, checked by the verifier (the static AGV mechanism is
 # the counter-example: only its budget balance is claimed; its IC regret is reported)
@@ -275,9 +277,19 @@ def available(model: J.JointModel) -> tuple[str, ...]:
 
 
 def solve(model: J.JointModel, mechanism: str = "all", horizon_method: str = "policy_iteration",
-          self_enforcement: bool = False, delta: float | None = None) -> EfficientResult:
-    """Solve an ``efficient`` model (see module docstring)."""
+          self_enforcement: bool = False, delta: float | None = None, backend: str = "highs",
+          solver: str | None = None, **other) -> EfficientResult:
+    """Solve an ``efficient`` model (see module docstring).  ``backend``/``solver`` serve the
+    ``lp`` horizon method; revenue-program options (participation, disclosure …) do not apply."""
     from ..verify_expost import verify_dynamic
+    for k, v in other.items():
+        if v is not None:
+            raise ModelError(f"solve.{k}", f"is not an option of efficient models; allowed: {', '.join(OPTIONS)}")
+    if delta is not None:
+        from .. import validation as Val
+        delta = Val.real(delta, "solve.delta", lo=0, hi=1, lo_open=True, hi_open=True)
+    if not isinstance(self_enforcement, bool):
+        raise ModelError("solve.self_enforcement", "expected true or false")
     if horizon_method not in METHODS:
         raise ModelError("solve.horizon_method", f"unknown method {horizon_method!r}; choose one of {', '.join(METHODS)}")
     avail = available(model)
@@ -294,7 +306,7 @@ def solve(model: J.JointModel, mechanism: str = "all", horizon_method: str = "po
     opts = {"mechanism": mechanism, "horizon_method": horizon_method, "self_enforcement": self_enforcement,
             "delta": delta}
     try:
-        policy = efficient_policy(model, method=horizon_method)
+        policy = efficient_policy(model, method=horizon_method, backend=backend, solver=solver)
     except ValueError as exc:
         return EfficientResult("error", None, model, None, options=opts, message=str(exc))
     if not policy.info.get("converged", True):
