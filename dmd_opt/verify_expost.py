@@ -215,6 +215,9 @@ def node_probabilities(model: JointModel, alloc: list[np.ndarray]) -> list[np.nd
 
 def verify_tree(mech) -> ExPostReport:
     """Bayesian and ex-post IC, budget and IR of a finite-horizon mechanism on the history tree."""
+    if getattr(mech, "disclosure", "public") != "public":
+        raise ValueError("verify_tree assumes public disclosure of reports; use dmd_opt.verify.verify "
+                         "for private disclosure")
     model, alloc, pay = tree_view(mech)
     _check_deterministic(model, alloc)
     nodes = sum(a.shape[0] for a in alloc)
