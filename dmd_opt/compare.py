@@ -67,7 +67,7 @@ def node_surplus(mech: TreeMechanism, t: int) -> np.ndarray:
 
 
 def allocation_gap(mech: TreeMechanism, bench: TreeMechanism, t: int, tol: float = 1e-9) -> np.ndarray:
-    """(K_t,) how far the allocation is from the efficient one at every node.
+    r"""(K_t,) how far the allocation is from the efficient one at every node.
 
     Quantity models: :math:`\sum_i (q^*_i - q_i)` (positive = downward distortion,
     Mussa–Rosen/Battaglini).  Finite decisions: the probability of a decision that is
@@ -85,7 +85,7 @@ def allocation_gap(mech: TreeMechanism, bench: TreeMechanism, t: int, tol: float
 
 
 def decision_surplus(env: Environment, tree, t: int) -> np.ndarray:
-    """(K_t, |A_t|) surplus :math:`\sum_i u_{i,t}(a, r_i) - c_t(a)` of each decision at each node."""
+    r"""(K_t, |A_t|) surplus :math:`\sum_i u_{i,t}(a, r_i) - c_t(a)` of each decision at each node."""
     last = tree.last_reports(t)
     S = -np.broadcast_to(env.cost(t), (tree.n_nodes(t), env.n_decisions(t))).copy()
     for i in range(env.n_agents):
@@ -360,10 +360,10 @@ def comparison(env: Environment, participation: Iterable[str] = PARTICIPATIONS,
 
 def seller_efficient_result(env: Environment, participation: str = "interim", disclosure: str = "public",
                             backend: str = "highs", solver: str | None = None):
-    """The revenue-maximising mechanism among the welfare-maximising ones.
+    r"""The revenue-maximising mechanism among the welfare-maximising ones.
 
     Finite decisions: the revenue program with one labelled ``"welfare_floor"`` row
-    :math:`W \ge W^* - 10^{-9}\max(1,|W^*|)` (:func:`dmd_opt.frontier.floored_program`),
+    :math:`W \ge W^* - 10^{-12}\max(1,|W^*|)` (:func:`dmd_opt.frontier.floored_program`),
     so ties between efficient decisions may be broken — or randomised — in the seller's
     favour (in the handicap auction, by the handicapped values).  Quantity models (whose
     efficient quantities are unique with a strictly convex cost): the allocation is fixed at

@@ -182,13 +182,13 @@ def test_markov_finite_horizon_matches_tree_lp(T):
     """Persistent types: backward induction over the vector state (U_L, U_H) against the
     exact history-tree LP with Markov types (scipy HiGHS)."""
     p = 0.8
-    m = GuoHorner.create(L, H, C, BETA, p=p, n_grid=21, horizon=T)
+    m = GuoHorner.create(L, H, C, BETA, p=p, n_grid=11, horizon=T)
     res = m.solve()
     assert res.status == "optimal"
     exact = tree_lp(T, P=m.P, prior=m.prior)
     assert res.objective <= exact + 1e-9
-    assert res.objective >= exact - 0.03 * abs(exact)
-    if T == 1:
+    assert res.objective >= exact - 0.02 * abs(exact)      # measured: 1.0% at T = 3 on 11 points
+    if T <= 2:   # the lens grid contains the optimal promises
         assert res.objective == pytest.approx(exact, abs=1e-9)
 
 

@@ -10,10 +10,11 @@ assumption (v)).  The report computes the objects of the proof:
 * :math:`\bar u_i = E_\lambda[u_i(\chi^*(\theta),\theta_i)]` (a principal's cost, if any, is
   shared equally: :math:`u_i - c/N`);
 * C — the uniform-in-δ bound of (6.2),
-  :math:`C = \sup_{\delta,\theta_0,j} |E[\sum_t\delta^t(u_j-\bar u_j)\mid\theta_0]|`, evaluated as the
-  maximum over a grid of δ in (0, 1) (dense near 1) and the exact δ → 1 limit
-  :math:`(I - P + \Pi)^{-1}(u_j - \bar u_j)` (deviation matrix; Puterman App. A) — a numerical
-  evaluation of the supremum, not a certified bound;
+  :math:`C = \sup_{\delta,\theta_0,j} |E[\sum_t\delta^t(u_j-\bar u_j)\mid\theta_0]|`, computed
+  exactly (:func:`exact_uniform_bound`: rational functions of δ, supremum at δ = 0, δ → 1 or a
+  critical point) up to 30 states; otherwise (and as a cross-check, ``C_grid``) the maximum over
+  a grid of δ in (0, 1) dense near 1 and the δ → 1 limit :math:`(I - P + \Pi)^{-1}(u_j - \bar u_j)`
+  (deviation matrix; Puterman App. A), a numerical evaluation rather than a bound;
 * :math:`M = \max|u_i|`, :math:`K = 2C/(N-1) + M/N`, :math:`A_i = \bar u_i/N + K`;
 * the sufficient threshold: :math:`\delta/(1-\delta) > N(C + 2NK + 2M)/\sum_i\bar u_i`;
 * a **direct check** at a given δ: for every reachable (previous, current) profile and
@@ -25,8 +26,10 @@ assumption (v)).  The report computes the objects of the proof:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 import numpy as np
+import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
 from ..errors import ModelError
@@ -55,12 +58,14 @@ class SelfEnforcementReport:
     side_payments_nonnegative: bool
     min_side_payment: float
     worst: dict = field(default_factory=dict)
+    C_method: str = "exact"
+    C_grid: float = float("nan")
 
     def to_dict(self) -> dict:
         return {"policy": self.policy.tolist(), "policy_method": self.policy_method,
                 "blackwell_threshold": self.blackwell_threshold, "ergodic_sets": self.ergodic_sets,
                 "invariant_distribution": self.invariant.tolist(), "u_bar": self.u_bar.tolist(),
-                "C": self.C, "M": self.M, "K": self.K, "A": self.A.tolist(),
+                "C": self.C, "C_method": self.C_method, "C_grid": self.C_grid, "M": self.M, "K": self.K, "A": self.A.tolist(),
                 "sufficient_delta_threshold": self.delta_threshold, "delta": self.delta,
                 "off_schedule_deviations_deterred": self.deterred, "margin": self.margin,
                 "side_payments_nonnegative": self.side_payments_nonnegative,
@@ -70,7 +75,7 @@ class SelfEnforcementReport:
         thr = "n/a (invariant surplus ≤ 0)" if self.delta_threshold is None else f"{self.delta_threshold:.6g}"
         return [f"χ* by {self.policy_method}; ergodic sets {self.ergodic_sets}; "
                 f"ū = {np.array2string(self.u_bar, precision=4)}",
-                f"C = {self.C:.6g}, M = {self.M:.6g}, K = {self.K:.6g}, A = {np.array2string(self.A, precision=4)}",
+                f"C = {self.C:.6g} ({self.C_method}), M = {self.M:.6g}, K = {self.K:.6g}, A = {np.array2string(self.A, precision=4)}",
                 f"sufficient δ threshold (Prop. 3 proof): {thr}",
                 f"direct check at δ = {self.delta:g}: off-schedule deviations "
                 f"{'deterred' if self.deterred else 'NOT deterred'} (margin {self.margin:.4g}); "
@@ -110,6 +115,58 @@ def uniform_bound(P: np.ndarray, g: np.ndarray, lam: np.ndarray, grid: int = 400
     return best
 
 
+def exact_uniform_bound(P: np.ndarray, u: np.ndarray, max_states: int = 30) -> tuple[float, np.ndarray]:
+    """C = sup over δ ∈ [0, 1), θ₀, j of |[(I − δP)^{-1}(u_j − ū_j)](θ₀)|, computed exactly.
+
+    P and u are rationalised (rows renormalised); λ and ū are then exact, so each
+    f_θ(δ) = N_θ(δ)/D(δ) is a rational function bounded on [0, 1] (single ergodic set).
+    After cancelling gcd(N_θ, D) its supremum is attained at δ = 0, at the limit δ → 1, or at a
+    real root in (0, 1) of N'D − ND' (isolated with arb balls; values at the ball midpoints).
+    Returns (C, λ).  Raises ValueError when the chain has no unique invariant law or the
+    state space is too large for exact arithmetic."""
+    import flint
+
+    from ..mdp import _exact_data, _exact_policy_polys
+    S, N = u.shape
+    if S > max_states:
+        raise ValueError(f"{S} states > {max_states} for exact arithmetic")
+    Rq, Pq = _exact_data(u[:, :1], sp.csr_matrix(P))   # rationalised, rows summing to 1 exactly
+    M = flint.fmpq_mat(S, S)
+    for s in range(S):
+        for c, pv in Pq[s]:
+            M[c, s] = M[c, s] + pv                     # Pᵀ
+        M[s, s] = M[s, s] - 1
+    for s in range(S):
+        M[S - 1, s] = 1                                # replace one equation by Σλ = 1
+    rhs = flint.fmpq_mat(S, 1, [0] * (S - 1) + [1])
+    lam = M.solve(rhs)                                 # raises ZeroDivisionError if singular
+    from ..mdp import _to_q
+    best = 0.0
+    for j in range(N):
+        uq = [_to_q(u[s, j]) for s in range(S)]
+        ubar = sum((lam[s, 0] * uq[s] for s in range(S)), flint.fmpq(0))
+        g = [[uq[s] - ubar] for s in range(S)]
+        Ns, D = _exact_policy_polys(g, Pq, S, 1, [0] * S)
+        for n in Ns:
+            if n.is_zero():
+                continue
+            h = n.gcd(D)
+            nn, dd = n // h, D // h
+            if dd(1) == 0:
+                raise ValueError("the centred discounted sum is unbounded as δ → 1 (no unique invariant law)")
+            crit = nn.derivative() * dd - nn * dd.derivative()
+            pts = [flint.fmpq(0), flint.fmpq(1)]
+            if crit.degree() >= 1:
+                for z, _m in crit.complex_roots():
+                    if z.imag.contains(0):
+                        x = float(z.real.mid())
+                        if 0 < x < 1:
+                            q = Fraction(x).limit_denominator(10**15)
+                            pts.append(flint.fmpq(q.numerator, q.denominator))
+            best = max(best, max(abs(float(nn(x) / dd(x))) for x in pts))
+    return best, np.array([float(lam[s, 0]) for s in range(S)])
+
+
 def self_enforcement_report(model, delta: float | None = None, policy: EfficientPolicy | None = None,
                             method: str = "blackwell") -> SelfEnforcementReport:
     """Athey–Segal Proposition 3 quantities and a direct check at ``delta`` (default: the model's)."""
@@ -137,7 +194,12 @@ def self_enforcement_report(model, delta: float | None = None, policy: Efficient
     dig = m.digits(0)
     u = np.stack([ut[i][sigma, dig[:, i]] for i in range(N)], axis=1)                   # (S, N)
     ubar = lam @ u
-    C = uniform_bound(P, u - ubar[None, :], lam)
+    C_grid = uniform_bound(P, u - ubar[None, :], lam)
+    try:
+        C, _ = exact_uniform_bound(P, u)
+        c_method = "exact"
+    except (ValueError, ZeroDivisionError):
+        C, c_method = C_grid, "grid"
     M = max(float(np.max(np.abs(ut[i]))) for i in range(N))
     K = 2 * C / (N - 1) + M / N
     A = ubar / N + K
@@ -187,4 +249,4 @@ def self_enforcement_report(model, delta: float | None = None, policy: Efficient
                      "deviation_value": float(off[k])}
     return SelfEnforcementReport(sigma, policy.method, policy.info.get("delta_threshold"), ergodic, lam, ubar,
                                  C, M, K, A, thr, delta, bool(margin >= -1e-9), float(margin),
-                                 bool(zmin >= -1e-9), float(zmin), worst)
+                                 bool(zmin >= -1e-9), float(zmin), worst, c_method, C_grid)

@@ -82,13 +82,13 @@ def build_thomas_worrall(model: ThomasWorrall, **opts):
 
 def build_guo_horner(model: GuoHorner, **opts):
     if model.horizon is not None:
-        g = model.grid(1)
+        g = model.grid(1) if not model.markov else model.lens_grid(1, None)
         if model.markov:
             g = g[model.feasible(g, None)]
         t = model._template(g, None, model._beliefs())
         V = np.zeros((1, 1))
     else:
-        g = model.grid()
+        g = model.grid() if not model.markov else model.lens_grid()
         if model.markov:
             g = g[model.self_generating(g)]
         t = model._template(g, g, model._beliefs())

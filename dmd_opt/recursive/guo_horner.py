@@ -30,9 +30,11 @@ keeping for each current type — "threat keeping") and
 :math:`U_\theta \ge (1-\beta)\theta a_{\theta'} + \beta\, P(\cdot\mid\theta)\cdot W_{\theta'}`
 (IC; by the one-shot deviation principle, the continuation of a liar is what
 the continuation contract promises to his *next* type).  The vector state lives
-on an :math:`n\times n` grid restricted to its largest self-generating subset
-(Abreu–Pearce–Stacchetti on the grid: drop grid points whose promise-keeping
-rows cannot be met with continuations in the current set, until none drops).
+on a grid adapted to the feasible set (:meth:`GuoHorner.lens_grid`: the set is
+a thin lens around the diagonal from 0 to :math:`(\bar U_L, \bar U_H)`)
+restricted to its largest self-generating subset (Abreu–Pearce–Stacchetti on
+the grid: drop grid points whose promise-keeping rows cannot be met with
+continuations in the current set, until none drops).
 
 Continuations are lotteries over grid points, so :math:`V` is the concave
 piecewise-linear interpolant (hypograph of the concave envelope — off-grid
@@ -220,6 +222,34 @@ class GuoHorner:
         gl, gh = np.meshgrid(np.linspace(0, uL, n), np.linspace(0, uH, n), indexing="ij")
         return np.column_stack([gl.ravel(), gh.ravel()])
 
+    def lens_grid(self, h: int | None = None, cont: np.ndarray | None = None) -> np.ndarray:
+        """Markov promise grid adapted to the feasible set, a thin lens around the diagonal from
+        (0, 0) to (Ū_L, Ū_H): points (s, κ s + d), κ = Ū_H/Ū_L, with s on n points of [0, Ū_L] and
+        d on n points (and 0) spanning the feasible d-range of a coarse rectangular grid widened by
+        one coarse cell.  (A rectangular n×n grid puts only O(n) points inside the lens.)"""
+        n = self.n_grid
+        uL, uH = self.upper(h)
+        kappa = uH / uL
+        nc = max(11, n // 2)
+        gl, gh = np.meshgrid(np.linspace(0, uL, nc), np.linspace(0, uH, nc), indexing="ij")
+        coarse = np.column_stack([gl.ravel(), gh.ravel()])
+        if h is None:
+            ok = np.zeros(len(coarse), bool)
+            ok[self.self_generating(coarse)] = True
+        else:
+            ok = self.feasible(coarse, cont)
+        d = coarse[ok, 1] - kappa * coarse[ok, 0]
+        cell = max(uH, kappa * uL) / (nc - 1)
+        dd = np.unique(np.append(np.linspace(d.min() - cell, d.max() + cell, n), 0.0))
+        ss = np.linspace(0, uL, n)
+        S, D = np.meshgrid(ss, dd, indexing="ij")
+        pts = np.column_stack([S.ravel(), (kappa * S + D).ravel()])
+        tol = 1e-12 * max(1.0, uH)
+        inside = (pts[:, 1] >= -tol) & (pts[:, 1] <= uH + tol)
+        pts = pts[inside]
+        pts[:, 1] = np.clip(pts[:, 1], 0.0, uH)
+        return pts
+
     def feasible(self, states: np.ndarray, cont: np.ndarray | None, tol: float = 1e-9) -> np.ndarray:
         """Which states can keep their promises with continuations in ``cont`` (elastic LP)."""
         t = self._template(states, cont, self._beliefs()[:1], elastic=True)
@@ -243,7 +273,7 @@ class GuoHorner:
         return self.solve_finite(self.horizon) if self.horizon is not None else self.solve_infinite(tol, max_iter, progress)
 
     def solve_infinite(self, tol: float = 1e-8, max_iter: int = 5000, progress: bool = False) -> "GHResult":
-        grid = self.grid()
+        grid = self.grid() if not self.markov else self.lens_grid()
         keep = np.arange(len(grid)) if not self.markov else self.self_generating(grid)
         states = grid[keep]
         t = self._template(states, states, self._beliefs())
@@ -258,7 +288,7 @@ class GuoHorner:
         cont, Vn = None, None
         status, message = "optimal", f"backward induction over {T} periods"
         for h in range(1, T + 1):
-            g = self.grid(h)
+            g = self.grid(h) if not self.markov else self.lens_grid(h, cont)
             if self.markov:
                 g = g[self.feasible(g, cont)]
             t = self._template(g, cont, self._beliefs())
@@ -377,7 +407,7 @@ class GHResult:
         S = len(self.states)
         typ = rng.choice(2, size=n_paths, p=m.prior)
         lam = [self.continuation_lotteries(r) for r in range(self.y.shape[0])]
-        cum = [np.cumsum(lm, axis=2) for lm in lam]
+        cum = np.stack([np.cumsum(lm, axis=2) for lm in lam])          # (regimes, S, 2, S)
         first = np.cumsum(self.continuation_lotteries(y=self._first_period()[1][None, :])[0], axis=1)  # (2, S)
         out = np.empty((n_paths, T + 1))
         U = self.states if not m.markov else None
@@ -392,7 +422,7 @@ class GHResult:
             if t == 0:
                 cu = first[typ]
             else:
-                cu = np.stack([cum[r][g[i], typ[i]] for i, r in enumerate(reg)]) if m.markov else cum[0][g, typ]
+                cu = cum[reg, g, typ]
             u = rng.random(n_paths)[:, None]
             gn = np.minimum((cu < u * cu[:, -1:]).sum(axis=1), S - 1)
             if m.markov:
