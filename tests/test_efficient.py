@@ -300,6 +300,7 @@ def test_self_enforcement_report(solved):
     for d in (0.37, 0.9, 0.995, 0.99999):
         dev = np.linalg.solve(np.eye(m.R(0)) - d * P, u - rep.u_bar)
         assert np.max(np.abs(dev)) <= rep.C * (1 + 1e-9)
+    assert rep.C_method == "exact" and rep.C == pytest.approx(rep.C_grid, rel=1e-6)
     N = m.N
     assert rep.K == pytest.approx(2 * rep.C / (N - 1) + rep.M / N)
     X = N * (rep.C + 2 * N * rep.K + 2 * rep.M) / rep.u_bar.sum()
@@ -350,3 +351,19 @@ def test_markov_mechanism_frame(solved):
     df = mech.to_frame()
     assert len(df) == mech.model.R(0) * (1 + mech.model.R(0))
     assert np.allclose(df.filter(like="p[").sum(axis=1), df["cost"], atol=1e-12)
+
+
+def test_exact_uniform_bound():
+    from dmd_opt.efficient.self_enforcement import exact_uniform_bound
+    # periodic chain: f(δ) = g/(1+δ), supremum 0.5 at δ = 0
+    C, lam = exact_uniform_bound(np.array([[0.0, 1.0], [1.0, 0.0]]), np.array([[1.0], [0.0]]))
+    assert C == pytest.approx(0.5, abs=1e-15) and np.allclose(lam, 0.5)
+    # random unichain: the exact supremum dominates a fine grid and is attained near it
+    rng = np.random.default_rng(5)
+    P = np.round(rng.dirichlet(np.ones(5), size=5), 3)
+    P[:, -1] = 1 - P[:, :-1].sum(axis=1)
+    u = np.round(rng.normal(size=(5, 2)), 2)
+    C, lam = exact_uniform_bound(P, u)
+    g = u - lam @ u
+    vals = [np.max(np.abs(np.linalg.solve(np.eye(5) - d * P, g))) for d in np.linspace(0, 0.9999, 20001)]
+    assert max(vals) <= C * (1 + 1e-9) and max(vals) >= C * (1 - 1e-3)
