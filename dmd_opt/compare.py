@@ -228,11 +228,13 @@ def binding_summary(result, tol: float = 1e-7):
     tv = prog.meta.get("type_values")
     if len(ic):
         ag, t, th, r = (np.asarray(C[k])[ic] for k in ("agent", "period", "true_type", "report"))
-        if tv is not None:
-            vt = np.array([tv[i][s][x] for i, s, x in zip(ag, t, th)])
-            vr = np.array([tv[i][s][x] for i, s, x in zip(ag, t, r)])
-        else:
-            vt, vr = th, r
+        vt, vr = th.astype(float), r.astype(float)
+        if tv is not None:                          # type values, one (agent, period) block at a time
+            key = ag.astype(np.int64) * (int(t.max()) + 1) + t
+            for k in np.unique(key):
+                m = key == k
+                vals = np.asarray(tv[int(ag[m][0])][int(t[m][0])], float)
+                vt[m], vr[m] = vals[th[m]], vals[r[m]]
         direction[ic] = np.where(vt > vr, "downward", np.where(vt < vr, "upward", "same value"))
         adjacent[ic] = np.where(np.abs(th - r) == 1, "adjacent", "non-adjacent")
     df = pd.DataFrame({"family": fam[keep], "agent": np.asarray(C["agent"])[keep],
