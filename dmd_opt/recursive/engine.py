@@ -425,3 +425,17 @@ def binding_by_state(st: Stacked, sol: Solution, tol: float = 1e-7) -> dict[str,
     pk = np.nonzero(t.family == "promise_keeping")[0]
     out["promise_keeping_dual"] = a.columns["dual"][st.rowmap[:, pk]]
     return out
+
+
+def cross_section(paths: np.ndarray, dates=None, quantiles=(0.1, 0.5, 0.9)) -> list[dict]:
+    """Mean and quantiles of simulated paths (n_paths, T+1) at given dates (default: 0, T/4, T/2, T)."""
+    paths = np.asarray(paths, float)
+    T = paths.shape[1] - 1
+    dates = sorted({0, T // 4, T // 2, T}) if dates is None else [int(d) for d in dates]
+    out = []
+    for d in dates:
+        x = paths[:, d]
+        row = {"period": d, "mean": float(x.mean())}
+        row.update({f"q{int(round(100 * q))}": float(np.quantile(x, q)) for q in quantiles})
+        out.append(row)
+    return out

@@ -54,7 +54,7 @@ import numpy as np
 
 from ..errors import ModelError
 from ..validation import integer, mapping, real
-from .engine import Template, TemplateBuilder, VIResult, bellman_step, binding_by_state, value_iteration
+from .engine import Template, TemplateBuilder, VIResult, bellman_step, binding_by_state, cross_section, value_iteration
 
 TYPES = ("L", "H")
 
@@ -449,6 +449,11 @@ class GHResult:
         st, sol = self.finite["steps"][-1]
         return binding_by_state(st, sol)
 
+    def cross_section(self, dates=None, quantiles=(0.1, 0.5, 0.9)) -> list[dict]:
+        if self.paths is None:
+            self.simulate()
+        return cross_section(self.paths, dates, quantiles)
+
     def audit(self):
         """Constraint audit of the last Bellman LP (every state and regime, labelled rows)."""
         return self.binding()["audit"]
@@ -469,6 +474,7 @@ class GHResult:
                       "convergence": [r.sup_change for r in self.vi.record]})
         if self.absorbed is not None:
             d["polarisation"] = self.absorbed
+            d["cross_section"] = cross_section(self.paths)
         return d
 
     def summary(self) -> list[str]:

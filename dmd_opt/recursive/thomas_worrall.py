@@ -69,7 +69,7 @@ import numpy as np
 
 from ..errors import ModelError
 from ..validation import array, choice, distribution, integer, mapping, real
-from .engine import Template, TemplateBuilder, VIResult, binding_by_state, value_iteration
+from .engine import Template, TemplateBuilder, VIResult, binding_by_state, cross_section, value_iteration
 from .utility import Utility
 
 
@@ -310,7 +310,9 @@ class TWResult:
 
     # ---- simulation ------------------------------------------------------------------
     def simulate(self, v0: float | None = None, T: int = 200, n_paths: int = 1000, seed: int = 0) -> np.ndarray:
-        """Promised-utility paths (n_paths, T+1) under the optimal policy (incomes i.i.d. π)."""
+        """Promised-utility paths (n_paths, T+1) under the optimal policy (incomes i.i.d. π),
+        the continuation being the expected continuation promise w_k(v) interpolated between
+        grid points; ``cross_section()`` summarises them by date."""
         m = self.model
         rng = np.random.default_rng(seed)
         v = np.full(n_paths, self.reference_promise if v0 is None else float(v0))
@@ -327,6 +329,11 @@ class TWResult:
             out[:, t + 1] = v
         self.paths = out
         return out
+
+    def cross_section(self, dates=None, quantiles=(0.1, 0.5, 0.9)) -> list[dict]:
+        if self.paths is None:
+            self.simulate()
+        return cross_section(self.paths, dates, quantiles)
 
     # ---- reporting -----------------------------------------------------------------------
     def sample_points(self, n: int = 5) -> np.ndarray:
@@ -351,6 +358,9 @@ class TWResult:
                         for v in pts]}
         if self.vi.solution.x is not None:
             d["IC_binding_share"] = self.ic_binding_share()
+        if self.paths is not None:
+            d["simulation"] = {"paths": int(self.paths.shape[0]), "periods": int(self.paths.shape[1] - 1),
+                               "cross_section": cross_section(self.paths)}
         return d
 
     def summary(self) -> list[str]:
@@ -377,6 +387,11 @@ class TWResult:
         lines.append("  IC binding at share of grid points: " + ", ".join(
             f"income {k} claims {j}: {s:.2f}" for k, (j, s) in
             ((int(key.split('->')[0]), (int(key.split('->')[1]), s)) for key, s in share.items())))
+        if self.paths is not None:
+            lines.append(f"  simulated promised utility ({self.paths.shape[0]} paths; lower end of grid {self.grid[0]:.5g}):")
+            for row in cross_section(self.paths):
+                lines.append(f"    t = {row['period']:4d}: mean {row['mean']:10.5g}, quantiles 10/50/90% "
+                             f"{row['q10']:.5g} / {row['q50']:.5g} / {row['q90']:.5g}")
         return lines
 
     def plot(self, directory) -> list[Path]:
