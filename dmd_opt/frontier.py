@@ -59,11 +59,11 @@ class Frontier:
 
 
 def _coefficients(prog, env):
-    """Revenue and welfare objective vectors (and quadratic diagonals) of a revenue program."""
+    """Linear revenue and welfare objective vectors of a revenue program (LP models)."""
     from .programs.revenue import _objective
     lay = prog.meta["layout"]
-    c_rev, q_rev = _objective(env, lay, 1.0, 0.0, prog.n_vars)
-    c_wel, q_wel = _objective(env, lay, 0.0, 1.0, prog.n_vars)
+    c_rev, _ = _objective(env, lay, 1.0, 0.0, prog.n_vars)
+    c_wel, _ = _objective(env, lay, 0.0, 1.0, prog.n_vars)
     return c_rev, c_wel
 
 

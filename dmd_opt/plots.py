@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import io as _io
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 

@@ -273,7 +273,7 @@ def sweep(model, grid, scheduler=None, n_workers: int = 2, threads_per_worker: i
     connect_timeout : how long to try reaching a scheduler given by address
     """
     import pandas as pd
-    from distributed import Client, LocalCluster, as_completed
+    from distributed import as_completed
 
     raw = _full_raw(model)
     points = grid_points(grid)
