@@ -333,8 +333,11 @@ def sweep(file: Path = typer.Argument(..., help="model file (TOML)"),
         from .io import dumps
         from .sweep import parse_param, sweep as run_sweep
         grid = dict(parse_param(p) for p in param)
-        df = run_sweep(file, grid, scheduler=scheduler, n_workers=workers, processes=not threads,
-                       progress=progress and not json_out, out=out)
+        try:
+            df = run_sweep(file, grid, scheduler=scheduler, n_workers=workers, processes=not threads,
+                           progress=progress and not json_out, out=out)
+        except KeyboardInterrupt:
+            _fail("interrupted" + (f"; the finished points are in {out}" if out is not None else ""), 130)
         records = df.to_dict(orient="records")
         if json_out:
             typer.echo(dumps({"parameters": list(grid), "points": records,

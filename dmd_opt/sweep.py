@@ -256,7 +256,7 @@ def _num(v):
 # ---------------------------------------------------------------------------------------
 def sweep(model, grid, scheduler=None, n_workers: int = 2, threads_per_worker: int = 1,
           processes: bool = True, progress: bool = True, out=None, metrics: Callable | None = None,
-          retries: int = 0, connect_timeout: str = "10s"):
+          retries: int = 0, connect_timeout: str = "10s", checkpoint_seconds: float = 30.0):
     """Solve ``model`` at every point of ``grid`` on dask.distributed; returns a DataFrame.
 
     Parameters
@@ -267,18 +267,21 @@ def sweep(model, grid, scheduler=None, n_workers: int = 2, threads_per_worker: i
         ``"tcp://10.0.0.1:8786"``, or a :class:`distributed.Client`
     n_workers, threads_per_worker, processes : LocalCluster settings
     progress : show a progress bar (rich) on stderr
-    out : write the table as Parquet to this path (atomically)
+    out : write the table as Parquet to this path (atomically) — at the end, every
+        ``checkpoint_seconds`` while the sweep runs, and when it is interrupted (points not
+        finished yet have ``status = "pending"``), so finished points are never lost
     metrics : optional picklable ``f(result) -> dict`` of extra columns per point
     retries : dask retries per point (for flaky workers; model errors are not retried)
     connect_timeout : how long to try reaching a scheduler given by address
     """
-    import pandas as pd
     from distributed import as_completed
 
     raw = _full_raw(model)
     points = grid_points(grid)
+    names = list(points[0].keys()) if isinstance(grid, dict) else sorted({n for p in points for n in p})
     client, cluster = _client(scheduler, n_workers, threads_per_worker, processes, connect_timeout)
     rows: list[dict | None] = [None] * len(points)
+    last_write = time.monotonic()
     try:
         futures = {client.submit(run_point, raw, p, metrics, key=f"dmd-opt-point-{k}-{_token(raw, p)}",
                                  pure=False, retries=retries): k for k, p in enumerate(points)}
@@ -293,6 +296,13 @@ def sweep(model, grid, scheduler=None, n_workers: int = 2, threads_per_worker: i
                                "objective": None, "seconds": None}
                 if bar is not None:
                     bar[0].update(bar[1], advance=1)
+                if out is not None and time.monotonic() - last_write > checkpoint_seconds:
+                    write_parquet(_frame(points, rows, names), out)
+                    last_write = time.monotonic()
+        except BaseException:                 # interrupted: keep what has finished
+            if out is not None:
+                write_parquet(_frame(points, rows, names), out)
+            raise
         finally:
             if bar is not None:
                 bar[0].stop()
@@ -300,17 +310,23 @@ def sweep(model, grid, scheduler=None, n_workers: int = 2, threads_per_worker: i
         if cluster is not None:
             client.close()
             cluster.close()
+    df = _frame(points, rows, names)
+    if out is not None:
+        write_parquet(df, out)
+    return df
+
+
+def _frame(points, rows, names):
+    """The results table: one row per point, parameters first; unfinished points ``pending``."""
+    import pandas as pd
     records = []
     for k, (p, r) in enumerate(zip(points, rows)):
         rec = {"point": k}
         rec.update({name: _cell(v) for name, v in p.items()})
-        rec.update(r or {"ok": False, "status": "error", "error": "no result"})
+        rec.update(r or {"ok": False, "status": "pending", "error": "not finished", "objective": None})
         records.append(rec)
     df = pd.DataFrame(records)
-    df.attrs["parameters"] = list(points[0].keys()) if isinstance(grid, dict) else \
-        sorted({n for p in points for n in p})
-    if out is not None:
-        write_parquet(df, out)
+    df.attrs["parameters"] = names
     return df
 
 

@@ -121,3 +121,25 @@ def test_unreachable_scheduler_is_a_clear_error(models_dir):
     with pytest.raises(ModelError, match="scheduler"):
         sweep(models_dir / "static_monopoly.toml", {"discount": [0.5]}, scheduler="tcp://127.0.0.1:1",
               progress=False, connect_timeout="1s")
+
+
+def test_interrupted_sweep_keeps_finished_points(models_dir, tmp_path, monkeypatch):
+    """A sweep stopped half way (here: the third result raises KeyboardInterrupt) leaves the
+    finished points in the Parquet file and marks the rest as pending."""
+    import distributed
+    real = distributed.as_completed
+
+    def interrupted(futs):
+        for n, f in enumerate(real(futs)):
+            if n == 2:
+                raise KeyboardInterrupt
+            yield f
+
+    monkeypatch.setattr(distributed, "as_completed", interrupted)
+    out = tmp_path / "partial.parquet"
+    with pytest.raises(KeyboardInterrupt):
+        sweep(models_dir / "static_monopoly.toml", {"discount": [0.5, 0.6, 0.7, 0.8]}, n_workers=1,
+              processes=False, progress=False, out=out)
+    df = pd.read_parquet(out)
+    assert len(df) == 4 and int(df["ok"].sum()) == 2
+    assert set(df.loc[~df["ok"], "status"]) == {"pending"}
