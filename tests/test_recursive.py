@@ -176,3 +176,37 @@ def test_inverse_marginal_cost_martingale(tw_log):
     assert np.all(np.diff(pk_dual) > 0)
     mid = 0.5 * (slope[:-1] + slope[1:])
     assert np.all(np.abs(pk_dual[1:-1] - mid) <= np.abs(np.diff(slope)) + 1e-9)
+
+
+def test_cli_solve_prints_cost_and_writes_plots(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from dmd_opt.cli import app
+    model = tmp_path / "tw.toml"
+    model.write_text('kind = "thomas_worrall"\nincome = [1.0, 2.0]\nprob = [0.5, 0.5]\nbeta = 0.9\n'
+                     '[utility]\nkind = "log"\n[grid]\nn_promise = 15\nn_transfer = 11\n'
+                     '[solve]\nsimulate_periods = 30\nsimulate_paths = 20\n')
+    runner = CliRunner()
+    out = runner.invoke(app, ["solve", str(model), "--plot", str(tmp_path / "plots")])
+    assert out.exit_code == 0, out.output
+    assert "C =" in out.output and "IC binding" in out.output
+    pngs = sorted(p.name for p in (tmp_path / "plots").glob("*.png"))
+    assert pngs == ["tw_continuations.png", "tw_convergence.png", "tw_cost.png", "tw_paths.png", "tw_transfers.png"]
+    js = runner.invoke(app, ["solve", str(model), "--json"])
+    data = json.loads(js.output)
+    assert data["status"] == "optimal" and len(data["cost"]) == 15
+    aud = runner.invoke(app, ["audit", str(model)])
+    assert aud.exit_code == 0 and "binding IC by pattern" in aud.output
+    bad = runner.invoke(app, ["solve", str(model), "--backend", "cvxpy"])
+    assert bad.exit_code != 0 and "solve.backend" in bad.output
+
+
+def test_warm_started_refinement_matches_cold_start():
+    base = ThomasWorrall.create([1.0, 2.0], [0.5, 0.5], 0.9, {"kind": "log"}, n_promise=15, n_transfer=11)
+    coarse = base.solve()
+    warm = coarse.refine(30)
+    cold = base.refined(30).solve()
+    assert warm.vi.iterations < cold.vi.iterations
+    assert np.max(np.abs(warm.cost - cold.cost)) < 1e-6

@@ -86,6 +86,7 @@ class ThomasWorrall:
     name: str = "thomas_worrall"
     promise_spacing: str = "consumption"
     consumption_floor: float = -np.inf
+    n_transfer: int = 0                 # requested transfer-grid size (the lowest common transfer may add one)
 
     # ---- construction ---------------------------------------------------------
     @classmethod
@@ -141,7 +142,7 @@ class ThomasWorrall:
             ce = np.linspace(*u.inverse((1 - beta) * pr), n_promise)
             v = u(ce) / (1 - beta)
             v[0], v[-1] = pr
-        return cls(income, prob, beta, u, b, v, name, promise_spacing, floor)
+        return cls(income, prob, beta, u, b, v, name, promise_spacing, floor, n_transfer)
 
     @classmethod
     def from_dict(cls, raw: dict) -> "ThomasWorrall":
@@ -162,7 +163,7 @@ class ThomasWorrall:
     def refined(self, n_promise: int, n_transfer: int | None = None) -> "ThomasWorrall":
         """The same model on another grid (same ranges)."""
         return ThomasWorrall.create(self.income, self.prob, self.beta, self.utility, n_promise=n_promise,
-                                    n_transfer=n_transfer or self.transfer_grid.size,
+                                    n_transfer=n_transfer or self.n_transfer,
                                     transfer_range=(self.transfer_grid[0], self.transfer_grid[-1]),
                                     promise_range=(self.promise_grid[0], self.promise_grid[-1]),
                                     promise_spacing=self.promise_spacing,
@@ -329,6 +330,11 @@ class TWResult:
             out[:, t + 1] = v
         self.paths = out
         return out
+
+    def refine(self, n_promise: int, n_transfer: int | None = None, tol: float | None = None) -> "TWResult":
+        """Solve the model on a finer grid, warm-started from this cost function (interpolated)."""
+        m = self.model.refined(n_promise, n_transfer)
+        return m.solve(tol=self.vi.tol if tol is None else tol, C0=self.C(m.promise_grid))
 
     def cross_section(self, dates=None, quantiles=(0.1, 0.5, 0.9)) -> list[dict]:
         if self.paths is None:
