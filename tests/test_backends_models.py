@@ -144,3 +144,22 @@ def test_bilateral_trade_is_infeasible_on_every_backend_from_python():
     r = solve_revenue(env, fixed_allocation="efficient", participation="interim", backend="cvxpy",
                       solver="CLARABEL")
     assert r.status == "optimal" and r.objective < 0
+
+
+@pytest.mark.parametrize("backend,solver", [("cvxpy", "CLARABEL"), ("pyomo", "appsi_highs"), ("pyomo", None)])
+def test_cli_backend_and_solver_flags(backend, solver):
+    """`dmd-opt solve FILE --backend … --solver … --json`: Myerson's posted price 2, revenue 4/3."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from dmd_opt.cli import app
+
+    args = ["solve", str(MODELS / "static_monopoly.toml"), "--backend", backend, "--json"]
+    if solver:
+        args += ["--solver", solver]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)
+    assert out["status"] == "optimal"
+    assert abs(out["objective"] - 4 / 3) < 1e-6
