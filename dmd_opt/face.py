@@ -197,6 +197,10 @@ class _Face:
         sgn = np.where(lower_side, -1.0, 1.0)     # a x − t ≥ lo   or   a x + t ≤ hi
         P.add_constraints("face_slack", k, np.concatenate([sub.row, np.arange(k)]),
                           np.concatenate([sub.col, t]), np.concatenate([sub.data, sgn]), lo, hi)
+        return self._max_sum(P, t)
+
+    def _max_sum(self, P: Program, t: np.ndarray):
+        """Solve max Σ t over ``P``; (optimum, x restricted to the original columns) or (None, None)."""
         c = np.zeros(P.n_vars)
         c[t] = 1.0
         P.set_objective(c, "max")
@@ -219,13 +223,7 @@ class _Face:
         P.add_constraints("face_move", k, np.concatenate([np.arange(k), np.arange(k)]),
                           np.concatenate([cols, t]), np.concatenate([np.full(k, direction), -np.ones(k)]),
                           direction * x0[cols], np.inf)
-        c = np.zeros(P.n_vars)
-        c[t] = 1.0
-        P.set_objective(c, "max")
-        s = self.solve(P)
-        if s.status != "optimal":
-            return None, None
-        return s.objective, s.x[: self.prog.n_vars]
+        return self._max_sum(P, t)
 
     def extreme(self, j: int, sense: str):
         P = self.base()
