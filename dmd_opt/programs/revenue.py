@@ -487,16 +487,25 @@ class RevenueResult:
             return lines
         lines += [f"objective: {self.objective:.10g}", f"expected revenue: {self.revenue:.10g}",
                   f"expected welfare: {self.welfare:.10g}"]
+        clean = (lambda v: 0.0 if abs(v) < 1e-12 * self.env.payoff_scale else v)
         for i, a in enumerate(self.verification.agents):
-            rents = ", ".join(f"{lab}: {v:.6g}" for lab, v in zip(self.env.type_labels(i, 0), a.root_values))
+            rents = ", ".join(f"{lab}: {clean(v):.6g}" for lab, v in zip(self.env.type_labels(i, 0), a.root_values))
             lines.append(f"rents of {a.name} by initial type: {rents}")
         for t, xa in enumerate(self.mechanism.allocation_by_period()):
             names = self.mechanism.decision_names(t)
             lines.append(f"period {t + 1} expected allocation: "
-                         + ", ".join(f"{nm}={v:.6g}" for nm, v in zip(names, xa)))
+                         + ", ".join(f"{nm}={clean(v):.6g}" for nm, v in zip(names, xa)))
+        fam = self.program.row_families()
         bc = self.binding_count()
-        lines.append("binding rows: " + ", ".join(f"{k} {v}" for k, v in bc.items()))
-        lines += ["verification: " + s for s in self.verification.summary_lines()]
+        lines.append("binding rows: " + ", ".join(f"{k} {v} of {int(np.sum(fam == k))}" for k, v in bc.items()))
+        ver = self.verification
+        part = self.options.get("participation")
+        lines.append(f"verification: max IC regret {ver.max_regret:.3g} (on path {ver.max_regret_on_path:.3g}, "
+                     f"ex ante {ver.ex_ante_regret:.3g}); payoff scale {ver.scale:g}")
+        if part in ("ex_ante", "interim", "periodic"):
+            lines.append(f"verification: {part} IR violation {ver.ir_violation(part):.3g}")
+        if self.options.get("budget_balance"):
+            lines.append(f"verification: budget max |Σ p| {ver.budget_max_imbalance:.3g}")
         return lines
 
 
