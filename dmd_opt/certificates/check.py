@@ -105,7 +105,7 @@ def col_name(prog: Program, j: int) -> str:
 # ---------------------------------------------------------------------------------------
 def check_certificate(path, *, model=None, program: Program | None = None, tol: float = 1e-6,
                       exact_limit: int = EXACT_LIMIT, force: str | None = None,
-                      exact_seconds: float = 20.0) -> CheckResult:
+                      exact_seconds: float = 8.0) -> CheckResult:
     """Check a certificate file (or dict) without calling any solver; see the module docstring.
 
     ``force="exact"|"rigorous"`` overrides the size rule (for tests and benchmarks);
@@ -215,7 +215,7 @@ def _scale(prog: Program, obj) -> float:
     return max(1.0, float(prog.meta.get("payoff_scale", 1.0) or 1.0), abs(obj) if obj is not None else 0.0)
 
 
-def _check_optimal(prog, cert, vals, tol, exact_limit, force, exact_seconds=20.0) -> CheckResult:
+def _check_optimal(prog, cert, vals, tol, exact_limit, force, exact_seconds=8.0) -> CheckResult:
     if "x" not in vals or "row_dual" not in vals:
         raise _Failed("an optimal certificate needs primal (x) and dual (row_dual) values")
     sgn = 1.0 if prog.sense == "min" else -1.0
@@ -304,7 +304,7 @@ def _worst_dual(prog, y, c, labels) -> str:
     return f"; worst dual residual {bad[j]:.3g} at {col_name(prog, j)} (rows {near})"
 
 
-def _exact_optimal(prog, vals, c, qd, off, sgn, scale, labels, exact_seconds: float = 20.0) -> dict:
+def _exact_optimal(prog, vals, c, qd, off, sgn, scale, labels, exact_seconds: float = 8.0) -> dict:
     """Exact optimum of the LP from the recorded basis (see :mod:`.simplex`)."""
     from .simplex import exact_optimal_basis
     args = (prog.matrix(), c, prog.row_lower, prog.row_upper, prog.col_lower, prog.col_upper,
