@@ -19,16 +19,28 @@ TH = np.array([L, H])
 PQ = np.array([1 - Q, Q])
 
 
+class Par:
+    """Parameters of the reference computations (defaults: the module constants)."""
+
+    def __init__(self, L=L, H=H, c=C, beta=BETA, q=Q):
+        self.BETA, self.C = beta, c
+        self.TH, self.PQ = np.array([L, H]), np.array([1 - q, q])
+
+
+DEFAULT = Par()
+
+
 def _nodes(T):
     """Report histories by period: period t has 2**t nodes (C-order digits)."""
     return [list(itertools.product(range(2), repeat=t)) for t in range(T)]
 
 
-def tree_lp(T, P=None, prior=None):
+def tree_lp(T, P=None, prior=None, par=DEFAULT):
     """Exact optimum over all randomised mechanisms a(report history) on the report tree,
     types i.i.d. (default) or Markov with transition ``P`` and initial law ``prior``; one-shot
     IC at every history and true type with truthful continuation (with Markov types the
     continuation utility depends on the *true* current type through P)."""
+    BETA, C, TH, PQ = par.BETA, par.C, par.TH, par.PQ
     P = np.array([PQ, PQ]) if P is None else np.asarray(P)
     prior = PQ if prior is None else np.asarray(prior)
     idx, n = {}, 0
@@ -72,9 +84,10 @@ class _NotIC(Exception):
     pass
 
 
-def is_ic(a, T):
+def is_ic(a, T, par=DEFAULT):
     """IC at every history and type: by backward induction over report strategies
     (the agent's optimal continuation value from each node), truth must be optimal."""
+    BETA, TH, PQ = par.BETA, par.TH, par.PQ
     def cont(h):   # (optimal, truthful) expected utility before the type is drawn
         if len(h) == T:
             return 0.0, 0.0
@@ -94,7 +107,8 @@ def is_ic(a, T):
     return True
 
 
-def principal(a, T):
+def principal(a, T, par=DEFAULT):
+    BETA, C, TH, PQ = par.BETA, par.C, par.TH, par.PQ
     v = 0.0
     for t, hs in enumerate(_nodes(T + 1)[1:], start=0):
         for key in hs:
@@ -103,13 +117,13 @@ def principal(a, T):
     return v
 
 
-def brute_force(T, levels):
+def brute_force(T, levels, par=DEFAULT):
     keys = [h + (r,) for hs in _nodes(T) for h in hs for r in range(2)]
     best = -np.inf
     for vals in itertools.product(levels, repeat=len(keys)):
         a = dict(zip(keys, vals))
-        if is_ic(a, T):
-            best = max(best, principal(a, T))
+        if is_ic(a, T, par):
+            best = max(best, principal(a, T, par))
     return best
 
 

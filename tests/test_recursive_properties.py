@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 from hypothesis import given, settings, strategies as st
-from scipy.optimize import linprog  # noqa: F401  (used through the helpers below)
-
 from dmd_opt.recursive import GuoHorner, ThomasWorrall
+
+from test_recursive_gh import Par, brute_force, tree_lp
 
 
 @settings(max_examples=15, deadline=None)
@@ -40,18 +40,12 @@ def test_thomas_worrall_properties(K, beta, gamma, spread, w, util):
 @given(L=st.floats(0.1, 0.9), gap=st.floats(0.2, 2.0), cpos=st.floats(0.1, 0.9), beta=st.floats(0.5, 0.95),
        q=st.floats(0.2, 0.8))
 def test_guo_horner_two_periods_bracketed(L, gap, cpos, beta, q):
-    import tests.test_recursive_gh as ref
     H = 1.0 + gap
     c = L + cpos * (H - L)
     m = GuoHorner.create(L, H, c, beta, q=q, n_grid=41, horizon=2)
     rec = m.solve().objective
-    saved = (ref.L, ref.H, ref.C, ref.BETA, ref.Q, ref.TH, ref.PQ)
-    try:
-        ref.L, ref.H, ref.C, ref.BETA, ref.Q = L, H, c, beta, q
-        ref.TH, ref.PQ = np.array([L, H]), np.array([1 - q, q])
-        exact = ref.tree_lp(2)
-        det = ref.brute_force(2, (0.0, 1.0))
-    finally:
-        ref.L, ref.H, ref.C, ref.BETA, ref.Q, ref.TH, ref.PQ = saved
+    par = Par(L, H, c, beta, q)
+    exact = tree_lp(2, par=par)
+    det = brute_force(2, (0.0, 1.0), par=par)
     assert det - 1e-9 <= rec <= exact + 1e-9
     assert rec >= exact - 0.02 * max(abs(exact), 1e-3)
