@@ -172,9 +172,14 @@ def frontier(env, participation: str = "interim", disclosure: str = "public", n:
         ok = [r for r in rows if r.get("revenue") is not None]
         if ok:
             top = max(ok, key=lambda r: (r["revenue"], r["welfare"]))
-            low = max(ok, key=lambda r: (round(r["welfare"], 9), r["revenue"]))
             points[f"optimal ({participation})"] = (top["revenue"], top["welfare"])
-            points[f"efficient, max revenue ({participation})"] = (low["revenue"], low["welfare"])
+        # the welfare end exactly (a weight of 0 on revenue leaves payments undetermined)
+        from .compare import seller_efficient_result
+        low = seller_efficient_result(env, participation=participation, disclosure=disclosure,
+                                      backend=backend, solver=solver)
+        if low.mechanism is not None:
+            record(low.solution, low.mechanism, low.verification, weight=0.0)
+            points[f"efficient, max revenue ({participation})"] = (low.mechanism.revenue(), low.mechanism.welfare())
     for kind in efficient:
         try:
             m = efficient_mechanism(env, kind)
@@ -182,6 +187,8 @@ def frontier(env, participation: str = "interim", disclosure: str = "public", n:
         except (DmdOptError, ValueError, NotImplementedError):
             pass
     table = pd.DataFrame(rows)
+    if method == "weighted" and len(table):
+        table = table.sort_values("weight", kind="stable").reset_index(drop=True)
     return Frontier(table, points, W_star, method, participation)
 
 

@@ -180,6 +180,9 @@ def test_frontier_rows_are_labelled(models_dir):
     fr = frontier(quantity, n=4, efficient=())
     assert fr.method == "weighted"
     assert fr.table["revenue"].max() == pytest.approx(solve_revenue(quantity).revenue, abs=1e-6)
+    low = solve_revenue(quantity, fixed_allocation="efficient")
+    assert fr.points["efficient, max revenue (interim)"] == pytest.approx((low.revenue, low.welfare), abs=1e-9)
+    assert fr.table["weight"].iloc[0] == 0.0 and np.all(np.diff(fr.table["revenue"]) >= -1e-7)
 
 
 def test_plots_write_files(tmp_path, models_dir):
