@@ -388,8 +388,23 @@ class GHResult:
         lam = self.continuation_lotteries(regime)
         return np.einsum("skg,g...->sk...", lam, self.cont_states)
 
+    def allocation_policy(self, k: int, regime: int = 0):
+        """a_k(U) as a function of the promise (i.i.d.: piecewise-linear interpolation)."""
+        if self.model.markov:
+            from scipy.interpolate import LinearNDInterpolator
+            return LinearNDInterpolator(self.states, self.allocation(regime)[:, k])
+        return lambda u: np.interp(u, self.states, self.allocation(regime)[:, k])
+
+    def continuation_policy(self, k: int, regime: int = 0):
+        """Expected continuation promise after report k as a function of the promise."""
+        W = self.continuations(regime)[:, k]
+        if self.model.markov:
+            from scipy.interpolate import LinearNDInterpolator
+            return LinearNDInterpolator(self.states, W)
+        return lambda u: np.interp(u, self.states, W)
+
     def value_function(self, regime: int = 0):
-        """V as an interpolable function (i.i.d.: of U; Markov: nearest grid point)."""
+        """V as an interpolable function (i.i.d.: of U; Markov: linear on a triangulation)."""
         if not self.model.markov:
             return lambda u: np.interp(u, self.states, self.values[regime])
         from scipy.interpolate import LinearNDInterpolator
