@@ -293,28 +293,96 @@ HIGHS_OPTIONS = {"primal_feasibility_tolerance": 1e-9, "dual_feasibility_toleran
                  "simplex_strategy": 4}  # primal simplex: a cost change keeps the basis primal feasible
 
 
-def _highs_solution(h, sgn: float, prog: Program, c: np.ndarray, seconds: float) -> Solution:
-    from ..solvers.highs import _STATUS
-    ms = h.getModelStatus()
-    status = _STATUS.get(str(ms).split(".")[-1], "error")
-    info = h.getInfo()
-    sol = Solution(status, h.modelStatusToString(ms), "highs", solve_seconds=seconds,
-                   info={"simplex_iterations": int(info.simplex_iteration_count)})
-    if status == "optimal":
-        s = h.getSolution()
-        sol.x = np.asarray(s.col_value)
-        sol.row_activity = np.asarray(s.row_value)
-        if s.dual_valid:
-            sol.row_dual = sgn * np.asarray(s.row_dual)
-            sol.col_dual = sgn * np.asarray(s.col_dual)
-        sol.objective = float(c @ sol.x)
-    return sol
+class _HotModel:
+    """The stacked Bellman LP in one highspy model, re-solved after cost changes.
+
+    With ``active`` (a column mask) only those columns are loaded; after every solve the
+    reduced costs of the others are priced out against the row duals (column generation),
+    violating columns are added and the LP re-solved, so the solution returned is optimal
+    for the *full* Program: inactive columns at 0 have non-negative reduced cost.
+    """
+
+    def __init__(self, prog: Program, c: np.ndarray, active: np.ndarray | None, options: dict):
+        import highspy
+        from ..solvers.highs import new_highs
+        self.prog = prog
+        self.sgn = -1.0 if prog.sense == "max" else 1.0
+        self.A = prog.matrix().tocsc()
+        n = prog.n_vars
+        self.cl = np.where(np.isneginf(prog.col_lower), -highspy.kHighsInf, prog.col_lower)
+        self.cu = np.where(np.isposinf(prog.col_upper), highspy.kHighsInf, prog.col_upper)
+        rl = np.where(np.isneginf(prog.row_lower), -highspy.kHighsInf, prog.row_lower)
+        ru = np.where(np.isposinf(prog.row_upper), highspy.kHighsInf, prog.row_upper)
+        self.cols = np.arange(n) if active is None else np.nonzero(active)[0]
+        self.inactive = np.zeros(n, bool)
+        if active is not None:
+            self.inactive[~active] = True
+        sub = self.A[:, self.cols]
+        h = new_highs()
+        h.passModel(int(self.cols.size), prog.n_rows, int(sub.nnz), int(highspy.MatrixFormat.kColwise),
+                    int(highspy.ObjSense.kMinimize), 0.0, self.sgn * c[self.cols], self.cl[self.cols],
+                    self.cu[self.cols], rl, ru, sub.indptr.astype(np.int32), sub.indices.astype(np.int32),
+                    sub.data.astype(float), np.zeros(self.cols.size, np.int32))
+        for k, v in options.items():
+            h.setOptionValue(k, v)
+        self.h = h
+        self.added = 0
+
+    def run(self, c: np.ndarray) -> bool:
+        import highspy
+        h = self.h
+        h.changeColsCost(int(self.cols.size), np.arange(self.cols.size, dtype=np.int32), self.sgn * c[self.cols])
+        while True:
+            h.run()
+            if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+                return False
+            if not self.inactive.any():
+                return True
+            y = np.asarray(h.getSolution().row_dual)
+            idx = np.nonzero(self.inactive)[0]
+            rc = self.sgn * c[idx] - self.A[:, idx].T @ y
+            # inactive columns sit at their lower bound 0: optimal iff reduced cost >= 0
+            bad = idx[rc < -1e-9 * max(1.0, float(np.max(np.abs(c))))]
+            if bad.size == 0:
+                return True
+            sub = self.A[:, bad]
+            h.addCols(int(bad.size), self.sgn * c[bad], self.cl[bad], self.cu[bad], int(sub.nnz),
+                      sub.indptr[:-1].astype(np.int32), sub.indices.astype(np.int32), sub.data.astype(float))
+            self.cols = np.concatenate([self.cols, bad])
+            self.inactive[bad] = False
+            self.added += int(bad.size)
+
+    def x(self) -> np.ndarray:
+        x = np.zeros(self.prog.n_vars)
+        x[self.cols] = np.asarray(self.h.getSolution().col_value)
+        return x
+
+    def solution(self, c: np.ndarray, seconds: float) -> Solution:
+        from ..solvers.highs import _STATUS
+        h = self.h
+        ms = h.getModelStatus()
+        status = _STATUS.get(str(ms).split(".")[-1], "error")
+        info = h.getInfo()
+        sol = Solution(status, h.modelStatusToString(ms), "highs", solve_seconds=seconds,
+                       info={"simplex_iterations": int(info.simplex_iteration_count),
+                             "loaded_columns": int(self.cols.size), "priced_in_columns": self.added})
+        if status == "optimal":
+            s = h.getSolution()
+            sol.x = self.x()
+            sol.row_activity = np.asarray(s.row_value)
+            if s.dual_valid:
+                y = np.asarray(s.row_dual)
+                sol.row_dual = self.sgn * y
+                sol.col_dual = self.sgn * (self.sgn * c - self.A.T @ y)   # reduced costs of every column
+            sol.objective = float(c @ sol.x)
+        return sol
 
 
-def value_iteration(t: Template, V0: np.ndarray | None = None, *, grid_values: np.ndarray | None = None,
+def value_iteration(t: Template, V0: np.ndarray | None = None, *,
                     tol: float = 1e-8, max_iter: int = 5000, progress: bool = False,
                     name: str = "bellman", meta: dict | None = None, options: dict | None = None,
-                    callback: Callable[[int, np.ndarray], None] | None = None) -> VIResult:
+                    callback: Callable[[int, np.ndarray], None] | None = None,
+                    window: int | None = None) -> VIResult:
     """Iterate the Bellman operator of template ``t`` from ``V0`` until the sup-norm
     change is below ``tol``.
 
@@ -322,18 +390,27 @@ def value_iteration(t: Template, V0: np.ndarray | None = None, *, grid_values: n
     HiGHS once; each iteration changes the objective only and re-solves from the
     previous basis.  Returns a :class:`VIResult` whose ``stacked.program`` holds
     the costs of the final iteration (so it *is* the LP whose solution is returned).
+
+    ``window`` (one regime, states = continuation grid): load only continuation
+    columns within ``window`` grid points of each block's own state and price the
+    rest in by reduced cost after every solve (exact for the full Program; fewer
+    columns per simplex iteration).
     """
-    from ..solvers.highs import _to_highs
-    import highspy
     t0 = time.perf_counter()
     st = stack(t, name=name, meta=meta)
     prog = st.program
     V = np.zeros((t.n_regimes, t.n_states)) if V0 is None else np.array(V0, float).reshape(t.n_regimes, t.n_states)
     c = st.costs(V)
     prog.set_objective(c, sense=t.sense)
-    h, sgn = _to_highs(prog)
-    for k, v in {**HIGHS_OPTIONS, **(options or {})}.items():
-        h.setOptionValue(k, v)
+    active = None
+    if window is not None:
+        if t.n_regimes != 1 or t.cont_grid.max(initial=-1) + 1 != t.n_states:
+            raise ValueError("window needs one regime and the state grid as continuation grid")
+        active = np.ones(prog.n_vars, bool)
+        g = np.arange(t.n_states)[:, None]
+        far = np.abs(t.cont_grid[None, :] - g) > int(window)          # (n_states, n_cont)
+        active[st.colmap[:, t.cont_cols][far]] = False
+    model = _HotModel(prog, c, active, {**HIGHS_OPTIONS, **(options or {})})
     record: list[IterationRecord] = []
     bar = None
     if progress:
@@ -344,26 +421,20 @@ def value_iteration(t: Template, V0: np.ndarray | None = None, *, grid_values: n
     status, message = "iteration_limit", f"no convergence to {tol:g} in {max_iter} iterations"
     prev = None
     sol = None
-    all_idx = np.arange(prog.n_vars, dtype=np.int32)
     try:
         for it in range(1, max_iter + 1):
             ts = time.perf_counter()
             if it > 1:
                 c = st.costs(V)
-                h.changeColsCost(prog.n_vars, all_idx, sgn * c)
-            h.run()
-            ms = h.getModelStatus()
-            if ms != highspy.HighsModelStatus.kOptimal:
-                sol = _highs_solution(h, sgn, prog, c, time.perf_counter() - ts)
+            if not model.run(c):
+                sol = model.solution(c, time.perf_counter() - ts)
                 status, message = sol.status if sol.status != "optimal" else "error", \
                     f"Bellman LP at iteration {it}: {sol.solver_status}"
                 break
-            x = np.asarray(h.getSolution().col_value)
-            Vn = st.block_values(c, x)
+            Vn = st.block_values(c, model.x())
             d = float(np.max(np.abs(Vn - V)))
-            info = h.getInfo()
             record.append(IterationRecord(it, d, None if not prev else d / prev,
-                                          time.perf_counter() - ts, int(info.simplex_iteration_count)))
+                                          time.perf_counter() - ts, int(model.h.getInfo().simplex_iteration_count)))
             prev = d
             V = Vn
             if callback is not None:
@@ -377,8 +448,8 @@ def value_iteration(t: Template, V0: np.ndarray | None = None, *, grid_values: n
         if bar is not None:
             bar.stop()
     prog.set_objective(c, sense=t.sense)
-    if sol is None or sol.status == "optimal":
-        sol = _highs_solution(h, sgn, prog, c, sum(r.seconds for r in record))
+    if sol is None:
+        sol = model.solution(c, sum(r.seconds for r in record))
     y = st.local(sol.x) if sol.x is not None else np.zeros((t.n_regimes, t.n_states, t.n_cols))
     return VIResult(status, V, y, st, sol, record, time.perf_counter() - t0, tol, message)
 

@@ -278,8 +278,9 @@ class GuoHorner:
         states = grid[keep]
         t = self._template(states, states, self._beliefs())
         meta = {"model": "guo_horner", "payoff_scale": self.H, "type_values": [[list(self.theta)]]}
+        window = 15 if (not self.markov and len(states) > 40) else None   # column generation (exact)
         vi = value_iteration(t, None, tol=tol, max_iter=max_iter, progress=progress,
-                             name=f"{self.name} Bellman LP", meta=meta)
+                             name=f"{self.name} Bellman LP", meta=meta, window=window)
         return GHResult(self, states, vi.V, vi.y, vi.status, vi.message, vi=vi)
 
     def solve_finite(self, T: int) -> "GHResult":

@@ -218,14 +218,21 @@ class ThomasWorrall:
         return tb.finish([pk], v[:, None], c0, cont_cols, np.zeros_like(cont_cols), cont_grid, cont_w, "min")
 
     def solve(self, tol: float = 1e-8, max_iter: int = 5000, progress: bool = False,
-              C0: np.ndarray | None = None, options: dict | None = None) -> "TWResult":
-        """Value iteration on the promise grid to sup-norm ``tol`` (warm start ``C0``)."""
+              C0: np.ndarray | None = None, options: dict | None = None,
+              window: int | None | str = "auto") -> "TWResult":
+        """Value iteration on the promise grid to sup-norm ``tol`` (warm start ``C0``).
+
+        ``window``: continuation columns loaded initially per grid point (± grid points; the
+        rest are priced in by reduced cost, exact); ``"auto"`` = 15 on grids above 40 points,
+        ``None`` = load every column."""
+        if window == "auto":
+            window = 15 if self.promise_grid.size > 40 else None
         if C0 is None:
             C0 = np.maximum(self.first_best_cost(self.promise_grid), 0.0) * 0.0
         vi = value_iteration(self.template(), np.asarray(C0, float)[None, :], tol=tol, max_iter=max_iter,
                              progress=progress, name=f"{self.name} Bellman LP",
                              meta={"model": "thomas_worrall", "payoff_scale": float(np.max(np.abs(self.transfer_grid))),
-                                   "type_values": [[self.income.tolist()]]}, options=options)
+                                   "type_values": [[self.income.tolist()]]}, options=options, window=window)
         return TWResult(self, vi)
 
 
