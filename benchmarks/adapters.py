@@ -18,7 +18,7 @@ every timing.  The machine is shared (2 cores), so timings are noisy.
 
 Usage::
 
-    python benchmarks/adapters.py                 # full table (~5 min on 2 idle cores)
+    python benchmarks/adapters.py                 # full table (8 min on the shared 2-core machine)
     python benchmarks/adapters.py --quick         # small sizes only (~1 min)
     python benchmarks/adapters.py --clock cpu     # RESULT from CPU seconds (busy machine)
 
