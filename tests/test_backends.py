@@ -283,3 +283,29 @@ def test_options_pass_through():
     assert sol.status == "optimal"
     sol = solve(prog, backend="pyomo", options={"solver": "ipm"})
     assert sol.status == "optimal" and sol.info["ipm_iterations"] > 0
+
+
+def test_pyomo_model_extended_by_the_user_is_honoured_and_loaded():
+    """`build_pyomo` gives a real pyomo model: a constraint added to it is solved, and
+    `load=True` writes x and package-convention duals back into it."""
+    import pyomo.environ as pyo
+
+    from dmd_opt.solvers.pyomo_backend import build_pyomo
+
+    prog, x, *_ = planted_lp(11, 4, 2, 2, "max")
+    # cut x*_0 off: push x_0 below it unless its lower bound is in the way (then above)
+    sense_le = prog.col_lower[0] < x[0] - 0.5
+    cut = float(x[0]) - 0.5 if sense_le else float(x[0]) + 0.5
+    m = build_pyomo(prog)
+    m.extra = pyo.Constraint(expr=m.x[0] <= cut) if sense_le else pyo.Constraint(expr=m.x[0] >= cut)
+    # the same program with the extra row, built directly
+    ext, *_ = planted_lp(11, 4, 2, 2, "max")
+    ext.add_constraints("extra", 1, [0], [0], [1.0], -np.inf if sense_le else cut, cut if sense_le else np.inf)
+    ref = solve(ext)
+    assert ref.objective < solve(prog).objective - 1e-9  # the cut binds
+    for solver in ("highs", "appsi_highs"):
+        sol = solve(prog, backend="pyomo", solver=solver, model=m, load=True)
+        assert sol.status == ref.status == "optimal", solver
+        assert sol.objective == pytest.approx(ref.objective, rel=1e-9, abs=1e-9), solver
+        assert np.allclose([m.x[j].value for j in range(prog.n_vars)], sol.x)
+        assert np.allclose([m.dual[c] for c in m._dmd_cons], sol.row_dual[m._dmd_rows])
