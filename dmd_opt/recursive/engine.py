@@ -35,6 +35,9 @@ iteration (only the continuation *costs* change), so the engine
 * hands that Program to HiGHS once and, between iterations, changes only the
   objective (``changeColsCost``), so every solve is hot-started from the
   previous optimal basis (primal simplex: the old basis stays primal feasible);
+* optionally (``window``) loads only the continuation columns near each block's own
+  promise and prices the others in by reduced cost after every solve (column
+  generation; the optimum is that of the full Program);
 * stops when :math:`\|V_{n+1}-V_n\|_\infty <` ``tol`` and keeps the sup-norm
   change of every iteration — its ratio approaches :math:`\beta`, the modulus of
   the Bellman contraction (Blackwell 1965).

@@ -373,8 +373,8 @@ class GHResult:
         return self.states if not self.model.markov else self.states @ self.model.prior
 
     def allocation(self, regime: int = 0) -> np.ndarray:
-        """a_θ at each state (S, 2)."""
-        return self.y[regime][:, :2]
+        """a_θ at each state (S, 2) (solver round-off clipped to [0, 1])."""
+        return np.clip(self.y[regime][:, :2], 0.0, 1.0) + 0.0
 
     def continuation_lotteries(self, regime: int = 0, y: np.ndarray | None = None) -> np.ndarray:
         """λ_θ(g' | g): (S, 2, G) over the continuation grid ``cont_states``."""
