@@ -165,8 +165,9 @@ def audit(file: Path = typer.Argument(..., help="model file (TOML)"),
         model, res = _solve(file, participation=participation, disclosure=disclosure, backend=backend)
         if not hasattr(res, "audit"):
             _fail(f"models of kind {model.kind!r} have no constraint audit")
-        if res.status != "optimal":
-            _fail(f"no optimal solution to audit (status {res.status})", _status_code(res.status))
+        # Infeasible programs are audited too: the audit then names the rows of the Farkas ray.
+        if res.status not in ("optimal", "infeasible"):
+            _fail(f"no solution to audit (status {res.status})", _status_code(res.status))
         a = res.audit()
         if json_out:
             typer.echo(dumps(a.to_dict()))
@@ -177,6 +178,7 @@ def audit(file: Path = typer.Argument(..., help="model file (TOML)"),
                 con.print(table())
             for line in a.summary_lines():
                 con.print(line)
+        raise typer.Exit(_status_code(res.status))
     _guard(run)
 
 
