@@ -228,3 +228,20 @@ def test_column_generation_window_is_exact():
     assert np.all(sol.col_dual[at_zero] >= -1e-7)        # min program: d cost / d (lower bound) >= 0
     A = prog.matrix()
     assert np.max(np.abs(A @ sol.x - sol.row_activity)) < 1e-8
+
+
+def test_certificate_of_final_bellman_lp(tmp_path):
+    """The final Bellman LP (costs from the last iteration's continuation values, carried as
+    the program option ``continuation_values``) is rebuilt from the model by the checker and
+    its optimality verified without a solver."""
+    from dmd_opt.certificates import check_certificate
+    raw = {"kind": "thomas_worrall", "income": [1.0, 2.0], "prob": [0.5, 0.5], "beta": 0.9,
+           "utility": {"kind": "log"}, "grid": {"n_promise": 12, "n_transfer": 9}}
+    model = load(raw)
+    res = solve_model(model, simulate_periods=0)
+    path = tmp_path / "tw_cert.json"
+    res.certificate(path, model=model)
+    out = check_certificate(path)
+    assert out.ok, out.verdict
+    # the certified LP values are T(V_in): within the stopping tolerance of V_in
+    assert np.max(np.abs(res.cost - res.vi.V_in[0])) < 1e-8

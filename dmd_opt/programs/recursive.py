@@ -37,10 +37,12 @@ from ..recursive.guo_horner import GuoHorner
 from ..recursive.thomas_worrall import ThomasWorrall
 from ..validation import integer, real
 
-OPTIONS = ("tol", "max_iter", "progress", "simulate_periods", "simulate_paths", "seed", "backend", "solver")
+OPTIONS = ("tol", "max_iter", "progress", "simulate_periods", "simulate_paths", "seed", "backend", "solver",
+           "continuation_values")
 
 
 def _common(opts: dict) -> dict:
+    opts = {k: v for k, v in opts.items() if k != "continuation_values"}   # a build option only
     unknown = set(opts) - set(OPTIONS)
     if unknown:
         raise ModelError(f"solve.{sorted(unknown)[0]}", f"unknown option; allowed: {', '.join(OPTIONS)}")
@@ -74,9 +76,21 @@ def solve_guo_horner(model: GuoHorner, **opts):
     return res
 
 
+def _values(opts: dict, shape) -> np.ndarray:
+    V = opts.get("continuation_values")
+    if V is None:
+        return np.zeros(shape)
+    V = np.asarray(V, float)
+    if V.shape != tuple(shape) or not np.all(np.isfinite(V)):
+        raise ModelError("continuation_values", f"expected finite values of shape {shape}, got {V.shape}")
+    return V
+
+
 def build_thomas_worrall(model: ThomasWorrall, **opts):
+    """The stacked Bellman LP with continuation costs from ``continuation_values`` (default 0):
+    a certificate of the final value-iteration LP carries them as a program option."""
     st = stack(model.template(), name=f"{model.name} Bellman LP")
-    st.program.set_objective(st.costs(np.zeros((1, model.promise_grid.size))), sense="min")
+    st.program.set_objective(st.costs(_values(opts, (1, model.promise_grid.size))), sense="min")
     return st.program
 
 
@@ -92,7 +106,7 @@ def build_guo_horner(model: GuoHorner, **opts):
         if model.markov:
             g = g[model.self_generating(g)]
         t = model._template(g, g, model._beliefs())
-        V = np.zeros((t.n_regimes if model.markov else 1, len(g)))
+        V = _values(opts, (t.n_regimes, len(g)))
     st = stack(t, name=f"{model.name} Bellman LP")
     st.program.set_objective(st.costs(V), sense="max")
     return st.program

@@ -274,6 +274,7 @@ class VIResult:
     seconds: float = 0.0
     tol: float = 0.0
     message: str = ""
+    V_in: np.ndarray | None = None   # continuation values in the final LP's costs (V before the last step)
 
     @property
     def iterations(self) -> int:
@@ -378,6 +379,14 @@ class _HotModel:
                 sol.row_dual = self.sgn * y
                 sol.col_dual = self.sgn * (self.sgn * c - self.A.T @ y)   # reduced costs of every column
             sol.objective = float(c @ sol.x)
+            b = h.getBasis()
+            if b.valid:   # the basis behind these duals (inactive columns are nonbasic at 0)
+                from ..solution import BASIS_CODES
+                from ..solvers.highs import _bname
+                col = np.full(self.prog.n_vars, BASIS_CODES["lower"], np.int8)
+                col[self.cols] = [BASIS_CODES[_bname(v)] for v in b.col_status]
+                sol.basis = {"col_status": col,
+                             "row_status": np.array([BASIS_CODES[_bname(v)] for v in b.row_status], np.int8)}
         return sol
 
 
@@ -424,11 +433,13 @@ def value_iteration(t: Template, V0: np.ndarray | None = None, *,
     status, message = "iteration_limit", f"no convergence to {tol:g} in {max_iter} iterations"
     prev = None
     sol = None
+    V_in = V
     try:
         for it in range(1, max_iter + 1):
             ts = time.perf_counter()
             if it > 1:
                 c = st.costs(V)
+            V_in = V
             if not model.run(c):
                 sol = model.solution(c, time.perf_counter() - ts)
                 status, message = sol.status if sol.status != "optimal" else "error", \
@@ -454,7 +465,7 @@ def value_iteration(t: Template, V0: np.ndarray | None = None, *,
     if sol is None:
         sol = model.solution(c, sum(r.seconds for r in record))
     y = st.local(sol.x) if sol.x is not None else np.zeros((t.n_regimes, t.n_states, t.n_cols))
-    return VIResult(status, V, y, st, sol, record, time.perf_counter() - t0, tol, message)
+    return VIResult(status, V, y, st, sol, record, time.perf_counter() - t0, tol, message, V_in)
 
 
 def bellman_step(t: Template, V_next: np.ndarray | None, *, name: str = "bellman", period: int = 0,

@@ -154,6 +154,8 @@ class GuoHorner:
         A = tb.col("allocation")
         tb.bounds("allocation", 0.0, 1.0)
         Lam = tb.col("continuation_lottery") if G else None
+        if G:
+            tb.bounds("continuation_lottery", ub=1.0)   # implied by the lottery rows; keeps columns boxed
         # expected continuation of a type-θ agent at each continuation grid point
         if G:
             EW = np.tile(cont, (2, 1)) if d == 1 else cont @ P.T          # EW[θ, g]
@@ -469,6 +471,21 @@ class GHResult:
         if self.paths is None:
             self.simulate()
         return cross_section(self.paths, dates, quantiles)
+
+    def certificate(self, path=None, model=None):
+        """Solver-independent certificate of the final Bellman LP (all grid points stacked), whose
+        costs use the continuation values ``V_in`` of the last iteration; they travel as the
+        program option ``continuation_values`` so that ``dmd-opt check`` rebuilds the same LP.
+        It certifies T(V_in) = the returned values; with the recorded sup-norm change
+        ‖T(V_in) − V_in‖ < tol it certifies an approximate fixed point."""
+        from .. import certificates
+        if self.vi is None:
+            raise ValueError("certificates are written for the infinite-horizon Bellman LP only")
+        opts = {"continuation_values": np.asarray(self.vi.V_in).tolist()}
+        if path is not None:
+            return certificates.write_certificate(path, self.vi.stacked.program, self.vi.solution, model=model,
+                                                  options=opts)
+        return certificates.make_certificate(self.vi.stacked.program, self.vi.solution, model=model, options=opts)
 
     def audit(self):
         """Constraint audit of the last Bellman LP (every state and regime, labelled rows)."""

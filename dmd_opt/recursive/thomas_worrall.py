@@ -188,13 +188,17 @@ class ThomasWorrall:
         K, b, v, beta, pi = self.K, self.transfer_grid, self.promise_grid, self.beta, self.prob
         nb, nv = b.size, v.size
         tb = TemplateBuilder([("transfer_lottery", (K, nb)), ("continuation_lottery", (K, nv))])
+        # lottery weights are probabilities: the upper bound 1 is implied, but stating it keeps every
+        # column boxed (certificate checkers treat half-bounded columns as free)
+        tb.bounds("transfer_lottery", ub=1.0)
+        tb.bounds("continuation_lottery", ub=1.0)
         cons = self.income[:, None] + b[None, :]                  # consumption of income k with transfer b
         floor = self.consumption_floor
         if np.isfinite(floor):
             # truthful reports only get admissible consumption; a misreport leaving consumption at or
             # below subsistence (true utility -inf) is valued at u(midpoint of subsistence and floor):
             # a finite stand-in above the truth, so the IC rows are (weakly) conservative.
-            tb.bounds("transfer_lottery", ub=np.where(cons >= floor - 1e-12, np.inf, 0.0).ravel())
+            tb.bounds("transfer_lottery", ub=np.where(cons >= floor - 1e-12, 1.0, 0.0).ravel())
             cons = np.maximum(cons, 0.5 * (floor + self.utility.lowest))
         U = self.utility(cons)                                   # U[k, b]
         X, L = tb.col("transfer_lottery"), tb.col("continuation_lottery")
@@ -306,6 +310,19 @@ class TWResult:
         if self._binding is None:
             self._binding = binding_by_state(self.vi.stacked, self.vi.solution)
         return self._binding
+
+    def certificate(self, path=None, model=None):
+        """Solver-independent certificate of the final Bellman LP (all grid points stacked), whose
+        costs use the continuation values ``V_in`` of the last iteration; they travel as the
+        program option ``continuation_values`` so that ``dmd-opt check`` rebuilds the same LP.
+        It certifies T(V_in) = the returned values; with the recorded sup-norm change
+        ‖T(V_in) − V_in‖ < tol it certifies an approximate fixed point."""
+        from .. import certificates
+        opts = {"continuation_values": np.asarray(self.vi.V_in).tolist()}
+        if path is not None:
+            return certificates.write_certificate(path, self.vi.stacked.program, self.vi.solution, model=model,
+                                                  options=opts)
+        return certificates.make_certificate(self.vi.stacked.program, self.vi.solution, model=model, options=opts)
 
     def audit(self):
         """Constraint audit of the final Bellman LP (every grid point, labelled rows)."""
