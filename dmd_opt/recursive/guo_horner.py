@@ -91,7 +91,7 @@ class GuoHorner:
     @classmethod
     def from_dict(cls, raw: dict) -> "GuoHorner":
         raw = mapping(raw, "", required=("L", "H", "c", "beta"),
-                      optional=("q", "persistence", "grid", "horizon", "name", "description", "simulate"))
+                      optional=("q", "persistence", "grid", "horizon", "name", "description"))
         g = mapping(raw.get("grid", {}), "grid", optional=("n",))
         name = raw.get("name", "guo_horner")
         if not isinstance(name, str):

@@ -147,7 +147,7 @@ class ThomasWorrall:
     @classmethod
     def from_dict(cls, raw: dict) -> "ThomasWorrall":
         raw = mapping(raw, "", required=("income", "prob", "beta", "utility"),
-                      optional=("name", "grid", "simulate", "description"))
+                      optional=("name", "grid", "description"))
         g = mapping(raw.get("grid", {}), "grid",
                     optional=("n_promise", "n_transfer", "transfer_range", "promise_range", "promise_spacing",
                                                    "consumption_floor"))
@@ -232,7 +232,7 @@ class ThomasWorrall:
         if window == "auto":
             window = 15 if self.promise_grid.size > 40 else None
         if C0 is None:
-            C0 = np.maximum(self.first_best_cost(self.promise_grid), 0.0) * 0.0
+            C0 = np.zeros(self.promise_grid.size)
         vi = value_iteration(self.template(), np.asarray(C0, float)[None, :], tol=tol, max_iter=max_iter,
                              progress=progress, name=f"{self.name} Bellman LP",
                              meta={"model": "thomas_worrall", "payoff_scale": float(np.max(np.abs(self.transfer_grid))),
