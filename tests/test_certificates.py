@@ -217,3 +217,21 @@ def test_cli_style_result_certificate_roundtrip(tmp_path):
     assert c["program"]["fingerprint"] == r.program.fingerprint()
     assert re.fullmatch(r"[0-9a-f]{64}", c["model"]["fingerprint"])
     assert check_certificate(c).ok
+
+
+def test_rigorous_check_accepts_one_sided_columns_at_their_bound(tmp_path):
+    """Columns in [0, ∞) sitting at 0 with a non-zero reduced cost are not 'free' (regression)."""
+    import numpy as np
+    from dmd_opt.certificates import check_certificate, write_certificate
+    from dmd_opt.program import Program
+    from dmd_opt.solvers import solve
+    p = Program()
+    p.add_variables("w", 3, lb=0.0)
+    p.add_constraints("cap", 1, [0, 0, 0], [0, 1, 2], [1.0, 1.0, 1.0], -np.inf, 1.0)
+    p.set_objective(np.array([1.0, 2.0, 0.5]), "max")
+    s = solve(p, basis=True)
+    f = tmp_path / "c.json"
+    write_certificate(f, p, s)
+    for force in ("exact", "rigorous"):
+        res = check_certificate(f, program=p, force=force)
+        assert res.ok, res.verdict

@@ -159,8 +159,15 @@ def refine_dual(A: sp.csr_matrix, y: np.ndarray, c: np.ndarray, rl, ru, cl, cu, 
     A = sp.csr_matrix(A)
     n = A.shape[1]
     qd = np.zeros(n) if qd is None else qd
-    F = np.nonzero((qd <= 0) & (np.isneginf(cl) | np.isposinf(cu)))[0]
     y = project_dual(y, rl, ru)
+    # Columns whose residual must vanish: free on both sides, or one-sided columns
+    # already (nearly) at zero reduced cost.  A one-sided column at its finite bound
+    # (e.g. a lottery weight at 0) has a signed, non-zero residual: leave it alone.
+    z = c - A.T @ y
+    zmag = max(1.0, float(np.max(np.abs(c)))) if c.size else 1.0
+    free = (np.isneginf(cl) & np.isposinf(cu)) | \
+        ((np.isneginf(cl) | np.isposinf(cu)) & (np.abs(z) <= 1e-9 * zmag))
+    F = np.nonzero((qd <= 0) & free)[0]
     if F.size == 0:
         return y, 0.0
     S = np.nonzero((rl == ru) | (y != 0))[0]
