@@ -4,11 +4,19 @@ For |Θ| ∈ {2, 3, 5} and growing horizons T, builds the revenue program of a
 one-buyer Markov environment (one good each period, persistent values), solves
 it with the HiGHS adapter, decodes the mechanism, and separately times the
 *bare* solver on the very same arrays (``Highs.passModel`` + ``run``, no
-dmd_opt code).  Prints a table and ends with
+dmd_opt code).  The ``cg`` columns time the constraint-generation mode
+(:mod:`dmd_opt.programs.revenue_cg`) end to end — environment → relaxed program →
+rounds of HiGHS + vectorised row check → decoded mechanism and a Solution of the
+full program (the full Program object itself is built only on demand, e.g. for a
+certificate, and is not timed) — with its rounds and generated IC rows; ``cg/full``
+checks that both optima agree.  Past the sizes where the full LP is run
+(``--max-seconds``, or ``--cg-only`` sizes) only the CG mode is run ("—" in the
+full-LP columns).  Prints a table and ends with
 
     RESULT ratio=<total/bare-solve at the largest size with ≥ 1e5 IC rows> rows=<IC rows there>
+           cg_speedup=<bare full-LP time / CG end-to-end time at the largest size the full LP solved in 60 s>
 
-Usage: ``python benchmarks/revenue_tree.py [--quick] [--max-seconds S]``.
+Usage: ``python benchmarks/revenue_tree.py [--quick] [--max-seconds S] [--cg-only 3:13,5:8]``.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ import numpy as np
 
 from dmd_opt.environment import Environment
 from dmd_opt.programs.revenue import decode, revenue_program
+from dmd_opt.programs.revenue_cg import solve_revenue_cg
 from dmd_opt.solvers.highs import _to_highs, solve_highs
 
 
@@ -53,6 +62,19 @@ def bare_solve(prog) -> float:
     return dt
 
 
+def run_cg(n: int, T: int) -> dict:
+    """Constraint generation end to end (no verification, as for the full-LP ``total``)."""
+    env = make_env(n, T)
+    gc.collect()
+    t0 = time.perf_counter()
+    res = solve_revenue_cg(env, participation="interim", verify=False)
+    dt = time.perf_counter() - t0
+    assert res.status == "optimal", res.solver_status
+    info = res.solution.info["cg"]
+    return {"cg": dt, "cg_rounds": info["rounds"], "cg_ic": info["ic_rows_generated"],
+            "cg_objective": res.objective, "ic_rows": ic_rows(n, T), "types": n, "T": T}
+
+
 def run_case(n: int, T: int) -> dict:
     env = make_env(n, T)
     gc.collect()
@@ -68,7 +90,7 @@ def run_case(n: int, T: int) -> dict:
     total = t3 - t0
     return {"types": n, "T": T, "ic_rows": ic_rows(n, T), "rows": prog.n_rows, "build": t1 - t0,
             "solve": t2 - t1, "decode": t3 - t2, "total": total, "bare": bare, "ratio": total / bare,
-            "revenue": mech.revenue()}
+            "revenue": mech.revenue(), "revenue_objective": sol.objective}
 
 
 def main(argv=None):
@@ -76,32 +98,55 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="small sizes only (a smoke run)")
     ap.add_argument("--full", action="store_true", help="also the sizes that take many minutes")
     ap.add_argument("--max-seconds", type=float, default=120.0, help="stop growing T past this solve time")
+    ap.add_argument("--cg-only", default="3:13,5:8",
+                    help="sizes n:T solved by constraint generation only (the full LP is out of reach)")
     args = ap.parse_args(argv)
     # |Θ| = 5 stops at T = 6 by default: T = 7 (390k IC rows) is a many-minute simplex solve
     # on 2 cores (pass --full to include it, and |Θ| = 3, T = 11).
     plan = {2: range(4, 19), 3: range(3, 11), 5: range(2, 7)}
     if args.full:
         plan = {2: range(4, 19), 3: range(3, 12), 5: range(2, 8)}
+    cg_only = [tuple(int(v) for v in item.split(":")) for item in args.cg_only.split(",") if item]
     if args.quick:
         plan = {2: range(4, 9), 3: range(3, 7), 5: range(2, 4)}
+        cg_only = [(3, 8)]
     rows = []
     hdr = f"{'|Θ|':>4} {'T':>3} {'IC rows':>9} {'rows':>9} {'build s':>8} {'solve s':>8} {'decode s':>8} " \
-          f"{'total s':>8} {'bare s':>8} {'ratio':>6}"
+          f"{'total s':>8} {'bare s':>8} {'ratio':>6} {'cg s':>8} {'rounds':>6} {'cg IC':>9} " \
+          f"{'bare/cg':>8} {'cg/full':>8}"
     print(hdr)
     print("-" * len(hdr))
+    dash = "—"
+
+    def show(r):
+        full = "bare" in r
+        f = (lambda key, fmt: format(r[key], fmt)) if full else (lambda key, fmt: dash)
+        agree = f"{abs(r['cg_objective'] / r['revenue_objective'] - 1):.0e}" if full else dash
+        print(f"{r['types']:>4} {r['T']:>3} {r['ic_rows']:>9} {f('rows', 'd'):>9} {f('build', '.3f'):>8} "
+              f"{f('solve', '.3f'):>8} {f('decode', '.3f'):>8} {f('total', '.3f'):>8} {f('bare', '.3f'):>8} "
+              f"{f('ratio', '.3f'):>6} {r['cg']:>8.3f} {r['cg_rounds']:>6} {r['cg_ic']:>9} "
+              f"{(format(r['bare'] / r['cg'], '.1f') if full else dash):>8} {agree:>8}", flush=True)
+
     for n, Ts in plan.items():
         for T in Ts:
             r = run_case(n, T)
+            r.update(run_cg(n, T))
             rows.append(r)
-            print(f"{r['types']:>4} {r['T']:>3} {r['ic_rows']:>9} {r['rows']:>9} {r['build']:>8.3f} "
-                  f"{r['solve']:>8.3f} {r['decode']:>8.3f} {r['total']:>8.3f} {r['bare']:>8.3f} "
-                  f"{r['ratio']:>6.3f}", flush=True)
+            show(r)
             if r["solve"] > args.max_seconds or r["ic_rows"] > 2.5e6:
                 break
-    big = [r for r in rows if r["ic_rows"] >= 1e5] or rows
+    for n, T in cg_only:      # beyond the full LP (24 GiB / 10 min): constraint generation only
+        r = run_cg(n, T)
+        rows.append(r)
+        show(r)
+    full_rows = [r for r in rows if "bare" in r]
+    big = [r for r in full_rows if r["ic_rows"] >= 1e5] or full_rows
     best = max(big, key=lambda r: r["ic_rows"])
-    print(f"RESULT ratio={best['ratio']:.3f} rows={best['ic_rows']}")
-
+    in60 = [r for r in full_rows if r["bare"] <= 60.0] or full_rows
+    top = max(in60, key=lambda r: (r["ic_rows"], r["bare"]))
+    print(f"cg_speedup measured at |Θ|={top['types']}, T={top['T']} (bare full LP {top['bare']:.2f} s, "
+          f"CG end to end {top['cg']:.2f} s); CG-only sizes: {', '.join(f'{n}:{T}' for n, T in cg_only) or 'none'}")
+    print(f"RESULT ratio={best['ratio']:.3f} rows={best['ic_rows']} cg_speedup={top['bare'] / top['cg']:.2f}")
 
 if __name__ == "__main__":
     main()

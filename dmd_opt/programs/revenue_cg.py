@@ -186,13 +186,15 @@ def _initial_mask(env: Environment, i: int, t: int, n: int, initial: str) -> np.
 def solve_revenue_cg(env: Environment, participation: str = "interim", disclosure: str = "public",
                      objective: Any = "revenue", fixed_allocation: Any = None, budget_balance: bool = False,
                      backend: str = "highs", solver: str | None = None, options: dict | None = None,
-                     verify: bool = True, basis: bool = False, initial: str = "adjacent_down",
+                     verify: bool = True, basis: bool = False, initial: str | None = None,
                      tol: float = 1e-9, max_rounds: int = 200, warm: bool = True) -> "CGRevenueResult":
     """Solve the revenue program of :func:`.revenue.revenue_program` by constraint generation.
 
     Same arguments as :func:`.revenue.solve_revenue`, plus
 
-    initial : ``"adjacent_down" | "adjacent" | "none"`` — the IC rows of the first round.
+    initial : ``"adjacent_down" | "adjacent" | "none"`` — the IC rows of the first round
+        (default: ``"adjacent_down"`` for LPs, ``"adjacent"`` for the quantity QP, whose
+        relaxations with fewer rows HiGHS' QP solver can stall on).
     tol : a row is violated when its activity is below ``−tol × payoff scale``.
     max_rounds : give up (status ``iteration_limit``) after this many rounds.
     warm : ``True`` keeps one HiGHS model and appends rows (warm dual simplex);
@@ -204,6 +206,8 @@ def solve_revenue_cg(env: Environment, participation: str = "interim", disclosur
     """
     if backend != "highs":
         raise ModelError("backend", "constraint generation (method='cg') runs on HiGHS only")
+    quantity = env.quantity is not None if isinstance(env, Environment) else False
+    initial = ("adjacent" if quantity else "adjacent_down") if initial is None else initial
     V.choice(initial, "initial", INITIAL)
     tol = V.real(tol, "tol", lo=0)
     max_rounds = V.integer(max_rounds, "max_rounds", lo=1)
@@ -213,6 +217,10 @@ def solve_revenue_cg(env: Environment, participation: str = "interim", disclosur
     hopts = dict(options or {})
     if solver is not None:
         hopts.setdefault("solver", solver)
+    if quantity:
+        hopts.setdefault("qp_regularization_value", 1e-10)      # as solvers.highs does for QPs
+        # HiGHS' QP solver can stall on a relaxation; bound a round, then fall back to the full QP
+        hopts.setdefault("time_limit", 60.0)
 
     t0 = time.perf_counter()
     skel = revenue_program(env, participation, disclosure, objective, fixed_allocation, budget_balance,
@@ -371,9 +379,10 @@ def solve_revenue_cg(env: Environment, participation: str = "interim", disclosur
                 full_rs = np.full(n_full, BASIS_CODES["basic"], np.int8)
                 full_rs[fidx] = rs
                 sol.basis = {"col_status": cs, "row_status": full_rs}
-    elif status in ("infeasible", "infeasible_or_unbounded", "unbounded"):
+    else:
         # A relaxation that is infeasible proves the full program infeasible, but the Farkas
-        # ray must be one of the full program: solve it once, in full (small in practice).
+        # ray must be one of the full program: solve it once, in full.  The same for a round
+        # the solver did not finish (time limit, error).
         return _fallback(env, opts, options, verify, basis, rounds, status)
     generated = int(sum(int(b.present.sum()) for b in blocks))
     sol.info["cg"] = {"rounds": len(rounds), "rows_full": int(n_full), "rows_final": int(len(fidx)),
