@@ -480,7 +480,8 @@ class GHResult:
         ‖T(V_in) − V_in‖ < tol it certifies an approximate fixed point."""
         from .. import certificates
         if self.vi is None:
-            raise ValueError("certificates are written for the infinite-horizon Bellman LP only")
+            raise ModelError("horizon", "certificates are written for the infinite-horizon Bellman LP only; "
+                                        "a finite-horizon model is solved by backward induction over many LPs")
         opts = {"continuation_values": np.asarray(self.vi.V_in).tolist()}
         if path is not None:
             return certificates.write_certificate(path, self.vi.stacked.program, self.vi.solution, model=model,
