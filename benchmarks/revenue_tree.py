@@ -100,6 +100,7 @@ def main(argv=None):
     ap.add_argument("--max-seconds", type=float, default=120.0, help="stop growing T past this solve time")
     ap.add_argument("--cg-only", default="3:13,5:8",
                     help="sizes n:T solved by constraint generation only (the full LP is out of reach)")
+    ap.add_argument("--sizes", default="", help="only these sizes n:T (full LP and CG), e.g. 5:6,3:10")
     args = ap.parse_args(argv)
     # |Θ| = 5 stops at T = 6 by default: T = 7 (390k IC rows) is a many-minute simplex solve
     # on 2 cores (pass --full to include it, and |Θ| = 3, T = 11).
@@ -110,6 +111,11 @@ def main(argv=None):
     if args.quick:
         plan = {2: range(4, 9), 3: range(3, 7), 5: range(2, 4)}
         cg_only = [(3, 8)]
+    if args.sizes:
+        plan = {}
+        for item in args.sizes.split(","):
+            n, T = (int(v) for v in item.split(":"))
+            plan.setdefault(n, []).append(T)
     rows = []
     hdr = f"{'|Θ|':>4} {'T':>3} {'IC rows':>9} {'rows':>9} {'build s':>8} {'solve s':>8} {'decode s':>8} " \
           f"{'total s':>8} {'bare s':>8} {'ratio':>6} {'cg s':>8} {'rounds':>6} {'cg IC':>9} " \
