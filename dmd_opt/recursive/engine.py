@@ -490,6 +490,22 @@ def bellman_step(t: Template, V_next: np.ndarray | None, *, name: str = "bellman
     return st.block_values(c, sol.x), st.local(sol.x), st, sol
 
 
+
+def bellman_certificate(vi: "VIResult", path=None, model=None):
+    """Solver-independent certificate of the final Bellman LP of a value iteration.
+
+    The LP stacks every grid point and its costs use the continuation values
+    ``V_in`` of the last iteration; they travel as the program option
+    ``continuation_values`` so that ``dmd-opt check`` rebuilds the same LP.  It
+    certifies T(V_in) = the returned values; with the recorded sup-norm change
+    ‖T(V_in) − V_in‖ < tol it certifies an approximate fixed point.
+    """
+    from .. import certificates
+    opts = {"continuation_values": np.asarray(vi.V_in).tolist()}
+    if path is not None:
+        return certificates.write_certificate(path, vi.stacked.program, vi.solution, model=model, options=opts)
+    return certificates.make_certificate(vi.stacked.program, vi.solution, model=model, options=opts)
+
 def binding_by_state(st: Stacked, sol: Solution, tol: float = 1e-7) -> dict[str, Any]:
     """Which IC and promise-keeping rows bind at each block, from the Program labels.
 

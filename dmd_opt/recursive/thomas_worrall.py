@@ -69,7 +69,7 @@ import numpy as np
 
 from ..errors import ModelError
 from ..validation import array, choice, distribution, integer, mapping, real
-from .engine import Template, TemplateBuilder, VIResult, binding_by_state, cross_section, value_iteration
+from .engine import bellman_certificate, Template, TemplateBuilder, VIResult, binding_by_state, cross_section, value_iteration
 from .utility import Utility
 
 
@@ -312,17 +312,8 @@ class TWResult:
         return self._binding
 
     def certificate(self, path=None, model=None):
-        """Solver-independent certificate of the final Bellman LP (all grid points stacked), whose
-        costs use the continuation values ``V_in`` of the last iteration; they travel as the
-        program option ``continuation_values`` so that ``dmd-opt check`` rebuilds the same LP.
-        It certifies T(V_in) = the returned values; with the recorded sup-norm change
-        ‖T(V_in) − V_in‖ < tol it certifies an approximate fixed point."""
-        from .. import certificates
-        opts = {"continuation_values": np.asarray(self.vi.V_in).tolist()}
-        if path is not None:
-            return certificates.write_certificate(path, self.vi.stacked.program, self.vi.solution, model=model,
-                                                  options=opts)
-        return certificates.make_certificate(self.vi.stacked.program, self.vi.solution, model=model, options=opts)
+        """Certificate of the final Bellman LP (see :func:`.engine.bellman_certificate`)."""
+        return bellman_certificate(self.vi, path, model)
 
     def audit(self):
         """Constraint audit of the final Bellman LP (every grid point, labelled rows)."""
