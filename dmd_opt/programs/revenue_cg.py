@@ -215,6 +215,7 @@ def solve_revenue_cg(env: Environment, participation: str = "interim", disclosur
             "fixed_allocation": fixed_allocation, "budget_balance": budget_balance,
             "backend": backend, "solver": solver, "method": "cg"}
     hopts = dict(options or {})
+    scale = hopts.pop("cost_scale", "auto")
     if solver is not None:
         hopts.setdefault("solver", solver)
     if quantity:
@@ -271,7 +272,7 @@ def solve_revenue_cg(env: Environment, participation: str = "interim", disclosur
         tr = time.perf_counter()
         if warm:
             if h is None:
-                h, sgn = _to_highs(relaxed)
+                h, sgn = _to_highs(relaxed, scale)
                 for k, v in hopts.items():
                     if h.setOptionValue(k, v) == highspy.HighsStatus.kError:
                         raise ModelError("options", f"HiGHS does not accept option {k}={v!r}")
@@ -285,7 +286,7 @@ def solve_revenue_cg(env: Environment, participation: str = "interim", disclosur
             iters = int(info.simplex_iteration_count)
             x = np.asarray(h.getSolution().col_value) if status in ("optimal", "inaccurate") else None
         else:
-            sol_rel = solve_highs(relaxed, options=hopts, basis=basis)
+            sol_rel = solve_highs(relaxed, options={**hopts, "cost_scale": scale}, basis=basis)
             status, words, x = sol_rel.status, sol_rel.solver_status, sol_rel.x
             iters = sol_rel.info.get("simplex_iterations", 0)
         ts = time.perf_counter()
