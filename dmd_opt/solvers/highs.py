@@ -8,8 +8,9 @@ HiGHS' own duals for a minimisation are ∂ objective*/∂ bound).
 
 Options are passed through to ``Highs.setOptionValue`` (e.g. ``solver="ipm"``,
 ``time_limit=60``), except ``cost_scale`` (``"auto"``, a power of two, or 1): the
-factor the objective is multiplied by for the solve (see :func:`cost_scale`).  Presolve stays on by default: switching it off on
-tree-of-histories LPs is slower and less accurate (DESIGN.md, measured).
+factor the objective is multiplied by for the solve (see :func:`cost_scale`).
+Presolve stays on by default: switching it off on tree-of-histories LPs is
+slower and less accurate (DESIGN.md, measured).
 """
 
 from __future__ import annotations
@@ -70,8 +71,8 @@ def cost_scale(c: np.ndarray, q: np.ndarray | None = None, target: float = 1e3) 
     HiGHS' dual feasibility tolerance (1e-7) is absolute, so columns whose costs
     are far below it — deep nodes of a history tree, weighted by probability ×
     discount, reach 1e-10 — are "optimal" at any value, and the reported optimum
-    drifts by ~1e-8 relative (measured on the T = 17 two-type tree: 1.3e-9
-    relative error unscaled, 1e-15 between two scalings).  When the nonzero
+    drifts (measured on the two-type tree with T = 17: 1.3e-9 relative unscaled,
+    1e-15 between two different scalings).  When the nonzero
     costs span more than six decades and the largest is below ``target``, the
     objective is scaled up by 2^k so that the largest cost is in
     (target/2, target].  A power of two changes no primal value and scales every
@@ -79,7 +80,7 @@ def cost_scale(c: np.ndarray, q: np.ndarray | None = None, target: float = 1e3) 
     are left alone: HiGHS' QP solver stalled on a scaled quantity QP.
     """
     if q is not None and np.any(q != 0):
-        return 1.0        # HiGHS' QP solver stalls on scaled quadratic programs (measured)
+        return 1.0
     a = np.abs(c[c != 0]) if c.size else c
     if a.size == 0:
         return 1.0
