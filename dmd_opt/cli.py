@@ -87,6 +87,8 @@ def solve(file: Path = typer.Argument(..., help="model file (TOML)"),
           objective: Optional[str] = typer.Option(None, help="revenue | welfare | revenue=W1,welfare=W2"),
           backend: Optional[str] = typer.Option(None, help="highs | cvxpy | pyomo"),
           solver: Optional[str] = typer.Option(None, help="solver name for cvxpy/pyomo (e.g. CLARABEL, appsi_highs)"),
+          method: Optional[str] = typer.Option(None, help="revenue models: full | cg (constraint generation); "
+                                                          "other kinds: their own [solve] method"),
           json_out: bool = typer.Option(False, "--json", help="print a JSON object instead of a summary"),
           certificate: Optional[Path] = typer.Option(None, help="write a solver-independent certificate here"),
           plot: Optional[Path] = typer.Option(None, help="write plots into this folder"),
@@ -95,7 +97,8 @@ def solve(file: Path = typer.Argument(..., help="model file (TOML)"),
     def run():
         from .io import dumps, atomic_write
         over = {"participation": participation, "disclosure": disclosure,
-                "objective": _parse_objective(objective), "backend": backend, "solver": solver}
+                "objective": _parse_objective(objective), "backend": backend, "solver": solver,
+                "method": method}
         model, res = _solve(file, **over)
         data = res.to_dict()
         if certificate is not None:

@@ -48,6 +48,20 @@ def test_solve_json(models_dir):
     assert data["status"] == "optimal" and data["revenue"] == pytest.approx(4 / 3)
 
 
+def test_solve_method_cg(models_dir):
+    """``--method cg`` reaches constraint generation: the same revenue as the full LP
+    (Battaglini's two-type model), with the rounds reported; a bad method is named."""
+    full = json.loads(invoke("solve", models_dir / "battaglini.toml", "--json").stdout)
+    r = invoke("solve", models_dir / "battaglini.toml", "--method", "cg", "--json")
+    assert r.exit_code == 0, r.output
+    cg = json.loads(r.stdout)
+    assert cg["revenue"] == pytest.approx(full["revenue"], rel=1e-9)
+    r = invoke("solve", models_dir / "battaglini.toml", "--method", "cg")
+    assert "constraint generation: 1 round, 14 of 14 IC rows" in r.output
+    r = invoke("solve", models_dir / "battaglini.toml", "--method", "fast")
+    assert r.exit_code == 2 and "method" in r.output and "'cg'" in r.output
+
+
 def test_error_paths(models_dir, tmp_path):
     r = invoke("solve", tmp_path / "nope.toml")
     assert r.exit_code == 2 and "does not exist" in r.output

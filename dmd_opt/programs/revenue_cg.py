@@ -441,7 +441,8 @@ class CGRevenueResult(RevenueResult):
         lines = super().summary()
         cg = self.cg
         if "ic_rows_generated" in cg:
-            lines.append(f"constraint generation: {cg['rounds']} rounds, {cg['ic_rows_generated']} of "
+            lines.append(f"constraint generation: {cg['rounds']} round{'s' * (cg['rounds'] != 1)}, "
+                         f"{cg['ic_rows_generated']} of "
                          f"{cg['ic_rows_full']} IC rows generated; rounds (s): "
                          + ", ".join(f"{r['solve_s'] + r.get('check_s', 0):.3g}" for r in cg["per_round"]))
         return lines
