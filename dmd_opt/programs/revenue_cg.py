@@ -57,8 +57,10 @@ from ..program import Program
 from ..solution import BASIS_CODES, Solution
 from .. import validation as V
 from .revenue import RevenueResult, _completions, decode, revenue_program
+from .revenue_local import not_applicable, solve_local
 
 INITIAL = ("adjacent_down", "adjacent", "none")
+START = ("auto", "tree", "highs")
 _CHUNK = 1 << 21          # states × reports × completions × types evaluated at once in the row check
 
 
@@ -187,7 +189,8 @@ def solve_revenue_cg(env: Environment, participation: str = "interim", disclosur
                      objective: Any = "revenue", fixed_allocation: Any = None, budget_balance: bool = False,
                      backend: str = "highs", solver: str | None = None, options: dict | None = None,
                      verify: bool = True, basis: bool = False, initial: str | None = None,
-                     tol: float = 1e-9, max_rounds: int = 200, warm: bool = True) -> "CGRevenueResult":
+                     tol: float = 1e-9, max_rounds: int = 200, warm: bool = True,
+                     start: str = "auto") -> "CGRevenueResult":
     """Solve the revenue program of :func:`.revenue.revenue_program` by constraint generation.
 
     Same arguments as :func:`.revenue.solve_revenue`, plus
@@ -199,6 +202,12 @@ def solve_revenue_cg(env: Environment, participation: str = "interim", disclosur
     max_rounds : give up (status ``iteration_limit``) after this many rounds.
     warm : ``True`` keeps one HiGHS model and appends rows (warm dual simplex);
         ``False`` re-solves each round from scratch (with presolve).
+    start : ``"auto"`` solves the first (adjacent downward) relaxation of a one-agent
+        program on the tree in closed form (:mod:`.revenue_local`) and stops there when
+        the row check finds every row of the full program satisfied and the dual is
+        feasible — no LP solver call; otherwise, and with ``"highs"``, the relaxation goes
+        to HiGHS.  ``"tree"`` is ``"auto"`` that refuses programs outside the closed
+        form's scope.  (With ``basis=True`` HiGHS is always used: the closed form has no basis.)
 
     The result's ``solution`` is a Solution of the *full* program (see the module
     docstring); ``solution.info["cg"]`` holds rounds, rows generated and the time
@@ -209,6 +218,7 @@ def solve_revenue_cg(env: Environment, participation: str = "interim", disclosur
     quantity = env.quantity is not None if isinstance(env, Environment) else False
     initial = ("adjacent" if quantity else "adjacent_down") if initial is None else initial
     V.choice(initial, "initial", INITIAL)
+    V.choice(start, "start", START)
     tol = V.real(tol, "tol", lo=0)
     max_rounds = V.integer(max_rounds, "max_rounds", lo=1)
     opts = {"participation": participation, "disclosure": disclosure, "objective": objective,
@@ -237,6 +247,26 @@ def solve_revenue_cg(env: Environment, participation: str = "interim", disclosur
             blocks.append(b)
     n_value_ic = off
     n_full = n_value_ic + skel.n_rows
+    eps = tol * env.payoff_scale
+
+    # ---- first round on the tree, in closed form (one agent) ------------------------------
+    tree_note = None
+    if start != "highs":
+        w_rev, w_wel = skel.meta["objective"]["revenue"], skel.meta["objective"]["welfare"]
+        why = not_applicable(env, participation, w_rev, budget_balance) or \
+            ("a basis was requested" if basis else None) or \
+            (f"the first round is initial={initial!r}" if initial != "adjacent_down" else None)
+        if why is not None and start == "tree":
+            raise ModelError("start", f"the closed-form tree solve does not apply: {why}")
+        if why is None:
+            res = _tree_round(env, skel, lay, blocks, participation, w_rev, w_wel, fixed_allocation is not None,
+                              n_value_ic, n_full, eps, t0, opts, verify, initial)
+            if not isinstance(res, str):
+                return res
+            tree_note = res
+        else:
+            tree_note = f"not used: {why}"
+
     # relaxed program: skeleton rows, then every value row and the initial IC rows
     relaxed, n_skel = skel, skel.n_rows
     full_index = [n_value_ic + np.arange(skel.n_rows)]
@@ -262,12 +292,10 @@ def solve_revenue_cg(env: Environment, participation: str = "interim", disclosur
 
     from ..solvers.highs import _STATUS, _to_highs, solve_highs
     import highspy
-    eps = tol * env.payoff_scale
     rounds: list[dict] = []
     h = sgn = None
     sol_rel = None
     status, words = "error", ""
-    extra_rows = []                           # COO parts of rows appended in later rounds (for cold re-solves)
     for rnd in range(max_rounds):
         tr = time.perf_counter()
         if warm:
@@ -290,25 +318,14 @@ def solve_revenue_cg(env: Environment, participation: str = "interim", disclosur
             status, words, x = sol_rel.status, sol_rel.solver_status, sol_rel.x
             iters = sol_rel.info.get("simplex_iterations", 0)
         ts = time.perf_counter()
-        rec = {"round": rnd + 1, "rows": int(sum(len(f) for f in full_index)), "solve_s": ts - tr,
-               "simplex_iterations": iters, "status": status}
+        rec = {"round": rnd + 1, "solver": "highs", "rows": int(sum(len(f) for f in full_index)),
+               "solve_s": ts - tr, "simplex_iterations": iters, "status": status}
         if status not in ("optimal", "inaccurate") or x is None:
             rec.update(check_s=0.0, violated=0, max_violation=None)
             rounds.append(rec)
             break
         # row check, block by block, chunk by chunk: violated ungenerated rows
-        new_s, worst = [], 0.0
-        add = []
-        for b in blocks:
-            if b.n < 2:
-                continue
-            for s0, s1 in b.chunks():
-                a = b.activities(x, s0, s1)
-                bad = (a < -eps) & ~b.present[s0:s1]
-                if bad.any():
-                    worst = max(worst, float(-a[bad].min()))
-                    s, th, r = np.nonzero(bad)
-                    add.append((b, s + s0, th, r))
+        add, worst = _violated(blocks, x, eps)
         new_rows = sum(len(a[1]) for a in add)
         rec.update(check_s=time.perf_counter() - ts, violated=int(new_rows), max_violation=worst)
         rounds.append(rec)
@@ -349,18 +366,8 @@ def solve_revenue_cg(env: Environment, participation: str = "interim", disclosur
             col_dual = sgn * np.asarray(hs.col_dual) if hs.dual_valid else None
         else:
             rel_act, rel_dual, col_dual = sol_rel.row_activity, sol_rel.row_dual, sol_rel.col_dual
-        act = np.empty(n_full)
-        for b in blocks:
-            for s0, s1 in b.chunks():
-                a = b.activities(x, s0, s1)
-                act[b.value_off + s0 * b.n: b.value_off + s1 * b.n] = np.diagonal(a, axis1=1, axis2=2).ravel()
-                if b.n > 1:
-                    off_diag = ~np.eye(b.n, dtype=bool)
-                    k = b.n * (b.n - 1)
-                    act[b.ic_off + s0 * k: b.ic_off + s1 * k] = a[:, off_diag].ravel()
-        act[n_value_ic:] = rel_act[:n_skel]
         sol.x = np.asarray(x, float)
-        sol.row_activity = act
+        sol.row_activity = _full_activities(blocks, sol.x, n_full, n_value_ic, rel_act[:n_skel])
         sol.objective = relaxed.objective_value(sol.x)
         if rel_dual is not None:
             y = np.zeros(n_full)
@@ -388,11 +395,17 @@ def solve_revenue_cg(env: Environment, participation: str = "interim", disclosur
     generated = int(sum(int(b.present.sum()) for b in blocks))
     sol.info["cg"] = {"rounds": len(rounds), "rows_full": int(n_full), "rows_final": int(len(fidx)),
                       "ic_rows_full": int(sum(b.n_ic for b in blocks)), "ic_rows_generated": generated,
-                      "initial": initial, "warm": warm, "tol": eps, "per_round": rounds}
+                      "initial": initial, "warm": warm, "tol": eps, "per_round": rounds,
+                      "first_round": "highs", "tree": tree_note}
+    return _finish(env, relaxed, sol, status, words, opts, verify, t0, build)
+
+
+def _finish(env, prog, sol, status, words, opts, verify, t0, build) -> "CGRevenueResult":
+    """Decode, verify and wrap a Solution of the full program."""
     t2 = time.perf_counter()
     mech = ver = None
     if sol.x is not None and status in ("optimal", "inaccurate"):
-        mech = decode(env, relaxed, sol)
+        mech = decode(env, prog, sol)
     t3 = time.perf_counter()
     if mech is not None and verify:
         from ..verify import verify as run_verify
@@ -402,8 +415,105 @@ def solve_revenue_cg(env: Environment, participation: str = "interim", disclosur
                "solver_only": sol.solve_seconds}
     res = CGRevenueResult(status, words, sol.objective if mech is not None else None, env, None, sol, mech, ver,
                           opts, timings)
-    res._relaxed = relaxed
     return res
+
+
+def _violated(blocks, x, eps):
+    """Ungenerated IC rows with activity below −eps: [(block, s, θ, r)], worst violation."""
+    add, worst = [], 0.0
+    for b in blocks:
+        if b.n < 2:
+            continue
+        for s0, s1 in b.chunks():
+            a = b.activities(x, s0, s1)
+            bad = (a < -eps) & ~b.present[s0:s1]
+            if bad.any():
+                worst = max(worst, float(-a[bad].min()))
+                s, th, r = np.nonzero(bad)
+                add.append((b, s + s0, th, r))
+    return add, worst
+
+
+def _full_activities(blocks, x, n_full, n_value_ic, skel_act):
+    """Activities of every row of the full program: value and IC rows block by block, then the skeleton's."""
+    act = np.empty(n_full)
+    for b in blocks:
+        for s0, s1 in b.chunks():
+            a = b.activities(x, s0, s1)
+            act[b.value_off + s0 * b.n: b.value_off + s1 * b.n] = np.diagonal(a, axis1=1, axis2=2).ravel()
+            if b.n > 1:
+                off_diag = ~np.eye(b.n, dtype=bool)
+                k = b.n * (b.n - 1)
+                act[b.ic_off + s0 * k: b.ic_off + s1 * k] = a[:, off_diag].ravel()
+    act[n_value_ic:] = skel_act
+    return act
+
+
+def _tree_round(env, skel, lay, blocks, participation, w_rev, w_wel, fixed, n_value_ic, n_full, eps, t0,
+                opts, verify, initial):
+    """The closed-form first round (:mod:`.revenue_local`), accepted only when certified.
+
+    Returns the result, or a string saying why the candidate was rejected (the caller
+    then solves the relaxation with HiGHS).  Accepted means: every row of the full
+    program holds within ``eps`` at the candidate (value rows as equalities, all IC rows,
+    participation and lottery rows), and its dual is feasible (all λ ≥ 0); the reduced
+    costs are ≤ 0 at the allocation's zero columns and complementary slackness holds by
+    construction, so the pair is optimal for the full program.
+    """
+    build = time.perf_counter() - t0
+    tr = time.perf_counter()
+    fixed_x = None
+    if fixed:
+        xs = skel.block_slice("x")
+        fixed_x = np.zeros(skel.n_vars)
+        fixed_x[xs] = skel.col_lower[xs]
+    loc = solve_local(env, lay, participation, w_rev, w_wel, skel.n_vars, fixed_x)
+    ts = time.perf_counter()
+    x = loc.x
+    skel_act = skel.matrix() @ x
+    act = _full_activities(blocks, x, n_full, n_value_ic, skel_act)
+    lo, hi = skel.row_lower, skel.row_upper
+    skel_bad = int(np.sum((skel_act < lo - eps) | (skel_act > hi + eps)))
+    value_bad = ic_bad = 0
+    for b in blocks:
+        value_bad += int(np.sum(np.abs(act[b.value_off: b.value_off + b.n_value]) > eps))
+        ic_bad += int(np.sum(act[b.ic_off: b.ic_off + b.n_ic] < -eps))
+    check = time.perf_counter() - ts
+    if loc.min_lambda < -1e-12 * max(w_rev, 1.0):
+        return (f"rejected: dual infeasible (a multiplier {loc.min_lambda:.3g} < 0: the transitions are not "
+                f"stochastically ordered); solved by HiGHS")
+    if skel_bad or value_bad or ic_bad:
+        return (f"rejected: the closed-form relaxed optimum violates {ic_bad} IC, {value_bad} value and "
+                f"{skel_bad} participation/lottery rows of the full program; solved by HiGHS")
+    # the dual on the full program's rows
+    y = np.zeros(n_full)
+    for b in blocks:
+        t, n, S = b.t, b.n, b.S
+        y[b.value_off: b.value_off + b.n_value] = loc.y_value[t].ravel()
+        if n > 1:
+            o = loc.order[t]
+            s = np.repeat(np.arange(S), n - 1)
+            y[b.full_rows(s, np.tile(o[1:], S), np.tile(o[:-1], S))] = -loc.lam[t].ravel()
+    for cb in skel.con_blocks:
+        g = n_value_ic + cb.offset
+        if cb.family in ("IR_interim", "IR_ex_ante") or (cb.family == "IR_periodic" and cb.labels["period"][0] == 0):
+            y[g: g + len(loc.y_root)] = loc.y_root
+        elif cb.family == "lottery":
+            y[g: g + cb.n_rows] = loc.y_lottery[int(cb.labels["period"][0])]
+    sol = Solution("optimal", "optimal (closed-form local-IC relaxation on the tree; every row of the full "
+                   "program checked)", "tree", build_seconds=build, solve_seconds=ts - tr)
+    sol.x, sol.row_activity, sol.row_dual, sol.col_dual = x, act, y, loc.z
+    sol.objective = skel.objective_value(x)
+    n_adj = int(sum(b.S * (b.n - 1) for b in blocks))
+    rows_relaxed = int(sum(b.n_value for b in blocks) + n_adj + skel.n_rows)
+    sol.info["cg"] = {"rounds": 1, "rows_full": int(n_full), "rows_final": rows_relaxed,
+                      "ic_rows_full": int(sum(b.n_ic for b in blocks)), "ic_rows_generated": n_adj,
+                      "initial": "adjacent_down", "warm": False, "tol": eps, "first_round": "tree",
+                      "tree": "accepted: the closed-form relaxed optimum satisfies every row",
+                      "per_round": [{"round": 1, "solver": "tree", "rows": rows_relaxed, "solve_s": ts - tr,
+                                     "simplex_iterations": 0, "status": "optimal", "check_s": check,
+                                     "violated": 0, "max_violation": 0.0}]}
+    return _finish(env, skel, sol, "optimal", sol.solver_status, opts, verify, t0, build)
 
 
 def _fallback(env, opts, options, verify, basis, rounds, status):
@@ -445,4 +555,6 @@ class CGRevenueResult(RevenueResult):
                          f"{cg['ic_rows_generated']} of "
                          f"{cg['ic_rows_full']} IC rows generated; rounds (s): "
                          + ", ".join(f"{r['solve_s'] + r.get('check_s', 0):.3g}" for r in cg["per_round"]))
+            if cg.get("tree"):
+                lines.append(f"closed-form first round on the tree: {cg['tree']}")
         return lines
