@@ -9,7 +9,11 @@ dmd_opt code).  The ``cg`` columns time the constraint-generation mode
 rounds of HiGHS + vectorised row check → decoded mechanism and a Solution of the
 full program (the full Program object itself is built only on demand, e.g. for a
 certificate, and is not timed) — with its rounds and generated IC rows; ``cg/full``
-checks that both optima agree.  Past the sizes where the full LP is run
+checks that both optima agree; ``first`` says whether the first round (the
+adjacent-downward relaxation) was solved in closed form on the tree
+(:mod:`dmd_opt.programs.revenue_local`, accepted after the full row check) or by
+HiGHS; ``--cg-highs`` adds the columns ``cgH`` of constraint generation with
+every round on HiGHS (``start="highs"``).  Past the sizes where the full LP is run
 (``--max-seconds``, or ``--cg-only`` sizes) only the CG mode is run ("—" in the
 full-LP columns).  Prints a table and ends with
 
@@ -22,7 +26,7 @@ full-LP columns).  Prints a table and ends with
 (it takes ten minutes a size; off by default).
 
 Usage: ``python benchmarks/revenue_tree.py [--quick] [--max-seconds S] [--cg-only 3:13,5:8]
-[--sizes 2:18,3:9] [--limit-check 5:8]``.
+[--sizes 2:18,3:9] [--limit-check 5:8] [--cg-highs]`` (``cgH`` is timed at the full-LP sizes only).
 """
 
 from __future__ import annotations
@@ -68,16 +72,17 @@ def bare_solve(prog) -> float:
     return dt
 
 
-def run_cg(n: int, T: int) -> dict:
+def run_cg(n: int, T: int, start: str = "auto") -> dict:
     """Constraint generation end to end (no verification, as for the full-LP ``total``)."""
     env = make_env(n, T)
     gc.collect()
     t0 = time.perf_counter()
-    res = solve_revenue_cg(env, participation="interim", verify=False)
+    res = solve_revenue_cg(env, participation="interim", verify=False, start=start)
     dt = time.perf_counter() - t0
     assert res.status == "optimal", res.solver_status
     info = res.solution.info["cg"]
     return {"cg": dt, "cg_rounds": info["rounds"], "cg_ic": info["ic_rows_generated"],
+            "cg_first": info.get("first_round", "highs"),
             "cg_objective": res.objective, "ic_rows": ic_rows(n, T), "types": n, "T": T}
 
 
@@ -121,9 +126,11 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="small sizes only (a smoke run)")
     ap.add_argument("--full", action="store_true", help="also the sizes that take many minutes")
     ap.add_argument("--max-seconds", type=float, default=120.0, help="stop growing T past this solve time")
-    ap.add_argument("--cg-only", default="3:13,5:8",
+    ap.add_argument("--cg-only", default="3:13,5:8,5:9",
                     help="sizes n:T solved by constraint generation only (the full LP is out of reach)")
     ap.add_argument("--sizes", default="", help="only these sizes n:T (full LP and CG), e.g. 5:6,3:10")
+    ap.add_argument("--cg-highs", action="store_true",
+                    help="also time constraint generation with the first round on HiGHS (start='highs')")
     ap.add_argument("--limit-check", default="",
                     help="sizes n:T whose full LP is run under a 600 s HiGHS time limit (10 min each)")
     args = ap.parse_args(argv)
@@ -144,7 +151,7 @@ def main(argv=None):
     rows = []
     hdr = f"{'|Θ|':>4} {'T':>3} {'IC rows':>9} {'rows':>9} {'build s':>8} {'solve s':>8} {'decode s':>8} " \
           f"{'total s':>8} {'bare s':>8} {'ratio':>6} {'cg s':>8} {'rounds':>6} {'cg IC':>9} " \
-          f"{'bare/cg':>8} {'cg/full':>8}"
+          f"{'bare/cg':>8} {'cg/full':>8} {'first':>5}" + (f" {'cgH s':>8} {'bare/cgH':>8}" if args.cg_highs else "")
     print(hdr)
     print("-" * len(hdr))
     dash = "—"
@@ -156,12 +163,18 @@ def main(argv=None):
         print(f"{r['types']:>4} {r['T']:>3} {r['ic_rows']:>9} {f('rows', 'd'):>9} {f('build', '.3f'):>8} "
               f"{f('solve', '.3f'):>8} {f('decode', '.3f'):>8} {f('total', '.3f'):>8} {f('bare', '.3f'):>8} "
               f"{f('ratio', '.3f'):>6} {r['cg']:>8.3f} {r['cg_rounds']:>6} {r['cg_ic']:>9} "
-              f"{(format(r['bare'] / r['cg'], '.1f') if full else dash):>8} {agree:>8}", flush=True)
+              f"{(format(r['bare'] / r['cg'], '.1f') if full else dash):>8} {agree:>8} {r['cg_first']:>5}"
+              + (f" {r['cgH']:>8.3f} {(format(r['bare'] / r['cgH'], '.1f') if full else dash):>8}"
+                 if "cgH" in r else ""), flush=True)
 
     for n, Ts in plan.items():
         for T in Ts:
             r = run_case(n, T)
             r.update(run_cg(n, T))
+            if args.cg_highs:
+                h = run_cg(n, T, start="highs")
+                assert abs(h["cg_objective"] / r["cg_objective"] - 1) < 1e-9
+                r["cgH"] = h["cg"]
             rows.append(r)
             show(r)
             if r["solve"] > args.max_seconds or r["ic_rows"] > 2.5e6:

@@ -149,10 +149,11 @@ def test_start_option():
     _same_optimum(a, b, env)
     two = make_env(1, 2, 2, 2)
     with pytest.raises(ModelError, match="start"):
-        solve_revenue_cg(two, start="tree")
+        solve_revenue_cg(two, disclosure="private", start="tree")
     with pytest.raises(ModelError, match="start"):
         solve_revenue_cg(env, start="closed")
-    assert solve_revenue_cg(two).cg["first_round"] == "highs"          # auto: not applicable
+    r = solve_revenue_cg(two, disclosure="private")                     # auto: not applicable
+    assert r.cg["first_round"] == "highs" and "private disclosure" in r.cg["tree"]
     # a basis can only come from HiGHS
     assert solve_revenue_cg(env, basis=True).cg["first_round"] == "highs"
 
@@ -166,3 +167,52 @@ def test_fixed_allocation_and_welfare_without_participation():
         _same_optimum(cg, full, env)
         _full_program_solution(cg, tol=1e-9)
         _check_cert(cg)
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(0, 100_000), st.sampled_from([(2, 1, 3), (2, 2, 2), (3, 1, 2), (2, 3, 2)]),
+       st.sampled_from(["ex_ante", "interim", "periodic"]))
+def test_random_auctions_public_disclosure_equal_full_lp(seed, dims, part):
+    """Several bidders (public disclosure): Myerson's virtual surplus on the tree."""
+    env = make_env(seed, *dims)
+    full = solve_revenue(env, participation=part, verify=False)
+    cg = solve_revenue_cg(env, participation=part)
+    _same_optimum(cg, full, env)
+    assert cg.verification.passed(part)
+    _full_program_solution(cg)
+    if cg.cg["first_round"] == "tree":
+        _check_cert(cg)
+
+
+# which shipped revenue models the closed form settles (the rest go to HiGHS, and say why)
+FIRST_ROUND = {"courty_li_fosd": "tree", "full_extraction": "tree", "ironing_1": "tree", "ironing_2": "tree",
+               "ironing_3": "tree", "static_monopoly": "tree", "courty_li_mps": "highs dual infeasible",
+               "handicap_auction": "highs private disclosure", "battaglini": "highs quantity",
+               "mussa_rosen_2": "highs quantity", "mussa_rosen_3_bunching": "highs quantity"}
+
+
+@pytest.mark.parametrize("name", sorted(FIRST_ROUND))
+def test_shipped_models_first_round(name):
+    cg = io.solve_model(io.load(MODELS / f"{name}.toml"), method="cg")
+    first, *why = FIRST_ROUND[name].split(" ", 1)
+    assert cg.cg["first_round"] == first
+    if why:
+        assert why[0] in cg.cg["tree"]
+
+
+def test_a_wrong_dual_is_caught(monkeypatch):
+    """The acceptance test re-derives stationarity from the rows, not from the recursion:
+    doubling every multiplier (still ≥ 0, primal unchanged) must be rejected."""
+    import dmd_opt.programs.revenue_cg as rcg
+    real = rcg.solve_local
+
+    def doubled(*a, **k):
+        loc = real(*a, **k)
+        loc.lam = [[2 * l for l in li] for li in loc.lam]
+        return loc
+
+    monkeypatch.setattr(rcg, "solve_local", doubled)
+    env = two_type_env(4)
+    cg = solve_revenue_cg(env)
+    assert cg.cg["first_round"] == "highs" and "stationarity" in cg.cg["tree"]
+    _same_optimum(cg, solve_revenue(env, verify=False), env)

@@ -21,7 +21,13 @@ Johnson 1954; Kelley 1960) exploits this:
 1. solve the *relaxed* program: all "value" rows (they define :math:`V`),
    participation, lottery and budget rows, and only the adjacent downward IC
    rows (``initial="adjacent_down"``; ``"adjacent"`` adds the upward ones,
-   ``"none"`` starts with no IC row);
+   ``"none"`` starts with no IC row).  For the common case —
+   a finite decision set, no budget rows, public disclosure when there are
+   several agents — the adjacent-downward relaxation is solved *on the tree in
+   closed form* (:mod:`.revenue_local`: its dual by a forward pass, the
+   virtual-surplus allocation, values and payments by a backward pass), and
+   accepted when step 2 finds no violated row of the full program and its dual
+   is feasible; otherwise it goes to HiGHS;
 2. evaluate *every* IC row's activity :math:`a_i(s,\theta,r)` at the relaxed
    optimum — period by period, in chunks of states, from the node values
    :math:`u_i(x(k),\theta)-p_i(k)` and the continuation :math:`P_{i,t}V_{i,t+1}`
@@ -163,6 +169,42 @@ class _Block:
         Vt = x[vo + s0 * n: vo + s1 * n].reshape(-1, n)
         return Vt[:, :, None] - E
 
+    def adjoint(self, Y: np.ndarray, absolute: bool = False):
+        r"""Column indices and values of :math:`A^\top y` over this block's rows.
+
+        ``Y`` (S, θ, r) holds the duals of the value rows (r = θ) and IC rows; returns
+        ``(cols, vals)`` to be summed into a column vector (``np.bincount``).  With
+        ``absolute`` the values are :math:`|a_{ij}|\,|y_i|` — the scale of each column's
+        terms, against which a stationarity residual is judged.
+        """
+        env, lay, i, t = self.env, self.lay, self.i, self.t
+        T, N, delta, n = lay.tree.T, lay.tree.N, env.discount, self.n
+        f = np.abs if absolute else (lambda a: a)
+        sg = 1.0 if absolute else -1.0
+        Ya, W, nd = f(Y), self.w, self.node
+        cols = [lay.V0 + lay.v_off[i][t] + np.arange(self.S * n)]          # +V_t(s, θ)
+        vals = [Ya.sum(axis=2).ravel()]
+        WS = Ya.sum(axis=1)[:, :, None] * W[:, None, :]                    # (S, r, C)
+        cols.append((lay.P0 + lay.p_off[t] + nd * N + i).ravel())           # +w p_i(k)
+        vals.append(WS.ravel())
+        if env.quantity is not None:                                        # −w v(θ) q_i(k)
+            v = f(env.type_values(i, t))
+            yv = (Ya.transpose(0, 2, 1) @ v)[:, :, None] * W[:, None, :]
+            cols.append((lay.X0 + lay.x_off[t] + nd * N + i).ravel())
+            vals.append(sg * yv.ravel())
+        else:                                                               # −w u(a, θ) x_a(k)
+            A = lay.alloc_width[t]
+            yu = Ya.transpose(0, 2, 1) @ f(env.utility(i, t)).T              # (S, r, A)
+            cols.append((lay.X0 + lay.x_off[t] + nd[..., None] * A + np.arange(A)).ravel())
+            vals.append(sg * (yu[:, :, None, :] * W[:, None, :, None]).ravel())
+        if t < T - 1:                                                       # −δ w P(θ'|θ) V_{t+1}(s', θ')
+            P = f(env.transition(i, t))
+            n2 = P.shape[1]
+            yp = Ya.transpose(0, 2, 1) @ P                                   # (S, r, n2)
+            cols.append((lay.V0 + lay.v_off[i][t + 1] + self.nxt[..., None] * n2 + np.arange(n2)).ravel())
+            vals.append(sg * delta * (yp[:, :, None, :] * W[:, None, :, None]).ravel())
+        return np.concatenate(cols), np.concatenate(vals)
+
     def chunks(self):
         step = max(1, _CHUNK // max(1, self.n * self.n * self.C))
         for s0 in range(0, self.S, step):
@@ -202,8 +244,9 @@ def solve_revenue_cg(env: Environment, participation: str = "interim", disclosur
     max_rounds : give up (status ``iteration_limit``) after this many rounds.
     warm : ``True`` keeps one HiGHS model and appends rows (warm dual simplex);
         ``False`` re-solves each round from scratch (with presolve).
-    start : ``"auto"`` solves the first (adjacent downward) relaxation of a one-agent
-        program on the tree in closed form (:mod:`.revenue_local`) and stops there when
+    start : ``"auto"`` solves the first (adjacent downward) relaxation on the tree in
+        closed form (one agent, or several with public disclosure; allocations from a
+        finite decision set; no budget rows) (:mod:`.revenue_local`) and stops there when
         the row check finds every row of the full program satisfied and the dual is
         feasible — no LP solver call; otherwise, and with ``"highs"``, the relaxation goes
         to HiGHS.  ``"tree"`` is ``"auto"`` that refuses programs outside the closed
@@ -249,11 +292,11 @@ def solve_revenue_cg(env: Environment, participation: str = "interim", disclosur
     n_full = n_value_ic + skel.n_rows
     eps = tol * env.payoff_scale
 
-    # ---- first round on the tree, in closed form (one agent) ------------------------------
+    # ---- first round on the tree, in closed form -----------------------------------------
     tree_note = None
     if start != "highs":
         w_rev, w_wel = skel.meta["objective"]["revenue"], skel.meta["objective"]["welfare"]
-        why = not_applicable(env, participation, w_rev, budget_balance) or \
+        why = not_applicable(env, participation, disclosure, w_rev, budget_balance) or \
             ("a basis was requested" if basis else None) or \
             (f"the first round is initial={initial!r}" if initial != "adjacent_down" else None)
         if why is not None and start == "tree":
@@ -456,9 +499,10 @@ def _tree_round(env, skel, lay, blocks, participation, w_rev, w_wel, fixed, n_va
     Returns the result, or a string saying why the candidate was rejected (the caller
     then solves the relaxation with HiGHS).  Accepted means: every row of the full
     program holds within ``eps`` at the candidate (value rows as equalities, all IC rows,
-    participation and lottery rows), and its dual is feasible (all λ ≥ 0); the reduced
-    costs are ≤ 0 at the allocation's zero columns and complementary slackness holds by
-    construction, so the pair is optimal for the full program.
+    participation and lottery rows); the dual is feasible (all λ ≥ 0) and stationary
+    (:math:`c - A^\top y = z` column by column, from :meth:`_Block.adjoint`); the reduced
+    costs have the right sign at the columns' bounds; and every row with a nonzero dual
+    binds — the LP optimality conditions of the full program.
     """
     build = time.perf_counter() - t0
     tr = time.perf_counter()
@@ -478,30 +522,64 @@ def _tree_round(env, skel, lay, blocks, participation, w_rev, w_wel, fixed, n_va
     for b in blocks:
         value_bad += int(np.sum(np.abs(act[b.value_off: b.value_off + b.n_value]) > eps))
         ic_bad += int(np.sum(act[b.ic_off: b.ic_off + b.n_ic] < -eps))
-    check = time.perf_counter() - ts
     if loc.min_lambda < -1e-12 * max(w_rev, 1.0):
         return (f"rejected: dual infeasible (a multiplier {loc.min_lambda:.3g} < 0: the transitions are not "
                 f"stochastically ordered); solved by HiGHS")
     if skel_bad or value_bad or ic_bad:
         return (f"rejected: the closed-form relaxed optimum violates {ic_bad} IC, {value_bad} value and "
                 f"{skel_bad} participation/lottery rows of the full program; solved by HiGHS")
-    # the dual on the full program's rows
+    # the dual on the full program's rows, and A^T y block by block
     y = np.zeros(n_full)
+    nv = skel.n_vars
+    parts = {False: ([], []), True: ([], [])}
     for b in blocks:
         t, n, S = b.t, b.n, b.S
-        y[b.value_off: b.value_off + b.n_value] = loc.y_value[t].ravel()
+        Y = np.zeros((S, n, n))
+        idx = np.arange(n)
+        Y[:, idx, idx] = loc.y_value[b.i][t]
+        y[b.value_off: b.value_off + b.n_value] = loc.y_value[b.i][t].ravel()
         if n > 1:
-            o = loc.order[t]
+            o = loc.order[b.i][t]
+            Y[:, o[1:], o[:-1]] = -loc.lam[b.i][t]
             s = np.repeat(np.arange(S), n - 1)
-            y[b.full_rows(s, np.tile(o[1:], S), np.tile(o[:-1], S))] = -loc.lam[t].ravel()
+            y[b.full_rows(s, np.tile(o[1:], S), np.tile(o[:-1], S))] = -loc.lam[b.i][t].ravel()
+        for absolute in (False, True):
+            cols, vals = b.adjoint(Y, absolute)
+            parts[absolute][0].append(cols)
+            parts[absolute][1].append(vals)
+    aty, mag = (np.bincount(np.concatenate(parts[a][0]), np.concatenate(parts[a][1]), minlength=nv)
+                for a in (False, True))
     for cb in skel.con_blocks:
         g = n_value_ic + cb.offset
         if cb.family in ("IR_interim", "IR_ex_ante") or (cb.family == "IR_periodic" and cb.labels["period"][0] == 0):
-            y[g: g + len(loc.y_root)] = loc.y_root
+            yr = loc.y_root[int(cb.labels["agent"][0])]
+            y[g: g + len(yr)] = yr
         elif cb.family == "lottery":
             y[g: g + cb.n_rows] = loc.y_lottery[int(cb.labels["period"][0])]
+    # Certify before accepting: stationarity c − Aᵀy = z column by column (judged against the
+    # size of each column's terms), z ≤ 0 at the allocation's zero columns and 0 elsewhere, and
+    # every row with a nonzero dual binding.  Together with the row check above this is the
+    # LP optimality proof that the certificate checker later re-does from the file.
+    ys = y[n_value_ic:]
+    Ms = skel.matrix()
+    aty += Ms.T @ ys
+    mag += abs(Ms).T @ np.abs(ys)
+    c = skel.objective_vector()
+    resid = np.abs(c - aty - loc.z)
+    scale = np.abs(c) + mag
+    bad_stat = int(np.sum(resid > 1e-9 * scale + 1e-13 * scale.max()))
+    lb, ub = skel.col_lower, skel.col_upper
+    fixed_col = lb == ub
+    bad_sign = int(np.sum(~fixed_col & (((loc.z < 0) & (x > lb + eps)) | ((loc.z > 0) & (x < ub - eps)))))
+    nz = y != 0
+    slack = np.minimum(np.abs(act - np.r_[np.zeros(n_value_ic), lo]), np.abs(act - np.r_[np.zeros(n_value_ic), hi]))
+    bad_cs = int(np.sum(nz & (slack > eps)))
+    check = time.perf_counter() - ts
+    if bad_stat or bad_sign or bad_cs:
+        return (f"rejected: the closed-form dual does not certify the candidate ({bad_stat} stationarity, "
+                f"{bad_sign} reduced-cost sign and {bad_cs} complementary-slackness failures); solved by HiGHS")
     sol = Solution("optimal", "optimal (closed-form local-IC relaxation on the tree; every row of the full "
-                   "program checked)", "tree", build_seconds=build, solve_seconds=ts - tr)
+                   "program and the dual checked)", "tree", build_seconds=build, solve_seconds=ts - tr)
     sol.x, sol.row_activity, sol.row_dual, sol.col_dual = x, act, y, loc.z
     sol.objective = skel.objective_value(x)
     n_adj = int(sum(b.S * (b.n - 1) for b in blocks))
@@ -509,7 +587,7 @@ def _tree_round(env, skel, lay, blocks, participation, w_rev, w_wel, fixed, n_va
     sol.info["cg"] = {"rounds": 1, "rows_full": int(n_full), "rows_final": rows_relaxed,
                       "ic_rows_full": int(sum(b.n_ic for b in blocks)), "ic_rows_generated": n_adj,
                       "initial": "adjacent_down", "warm": False, "tol": eps, "first_round": "tree",
-                      "tree": "accepted: the closed-form relaxed optimum satisfies every row",
+                      "tree": "accepted: the closed-form relaxed optimum satisfies every row and its dual certifies it",
                       "per_round": [{"round": 1, "solver": "tree", "rows": rows_relaxed, "solve_s": ts - tr,
                                      "simplex_iterations": 0, "status": "optimal", "check_s": check,
                                      "violated": 0, "max_violation": 0.0}]}

@@ -1,9 +1,9 @@
-r"""The local-IC relaxation of the one-agent revenue program, solved on the tree in closed form.
+r"""The local-IC relaxation of the revenue program, solved on the tree in closed form.
 
 Constraint generation (:mod:`.revenue_cg`) starts from the *relaxed* program:
 the "value" rows, participation, lotteries, and only the adjacent downward IC
 rows (type :math:`\theta_{k+1}` reporting :math:`\theta_k`, types sorted by value).
-For one agent this relaxation needs no LP solver.  Payments :math:`p` and
+This relaxation needs no LP solver.  Payments :math:`p` and
 values :math:`V` are free columns, so their stationarity conditions fix the
 dual of every relaxed row, period by period from the root, and the allocation
 then maximises a *virtual surplus* node by node — the discrete first-order
@@ -47,12 +47,22 @@ type's value 0 at every state (shifted at the root under ex-ante
 participation so that that row binds): complementary slackness holds by
 construction.
 
-The pair is optimal for the *relaxed* program.  It is optimal for the full
-program exactly when its primal satisfies every other row — which
-:mod:`.revenue_cg` checks with its vectorised row check; otherwise (ironing,
-non-monotone virtual surplus, no stochastic dominance) it falls back to HiGHS.
-Scope: one agent, an allocation from a finite decision set (not the quantity
-QP), no budget rows, and participation that bounds revenue.
+When every :math:`\lambda\ge0` the pair is optimal for the *relaxed* program.
+The full program has the same columns and more rows, so the dual padded with
+zeros stays feasible there, and the pair is optimal for the full program as soon
+as the primal satisfies every other row — which :mod:`.revenue_cg` checks with
+its vectorised row check; otherwise (ironing, a non-monotone virtual surplus, no
+stochastic dominance) it hands the relaxation to HiGHS.
+With several agents (public disclosure) every row is agent i's expectation
+over the others' reports :math:`\rho_{-i}` with beliefs :math:`w_{-i}(h,\rho_{-i})`;
+the same recursion holds agent by agent with :math:`\ell` multiplied by the
+belief in the others' reports that led to the state, and the virtual surplus
+at node :math:`(h,\rho)` is :math:`(w_{rev}+w_{wel})\pi_t(k)\,(\sum_i u_i-c)
+-\sum_i w_{-i}(h,\rho_{-i})\,\lambda^i_t(h,\rho_i^+\!\to\rho_i)\,\Delta u_i` —
+Myerson's (1981) virtual surplus on the tree; payments are set node by node
+(:math:`p_i(k)` = node payoff − value), which meets each value row exactly.  Scope: allocations from a finite decision set (not the quantity
+QP), no budget rows, public disclosure when there are several agents, and
+participation that bounds revenue.
 """
 
 from __future__ import annotations
@@ -68,13 +78,14 @@ from ..environment import Environment
 class LocalSolution:
     """Primal and dual of the local-IC relaxation on the program's layout.
 
-    ``x`` is the full primal vector; ``y_value[t]`` (S_t, n_t) and ``lam[t]``
-    (S_t, n_t − 1, by the lower type's position in the value order) the duals of
-    the value rows and (minus) of the adjacent downward IC rows; ``order[t]`` the
-    types sorted by value; ``y_lottery[t]`` (K_t,) the lottery rows' duals (None
-    with a fixed allocation); ``y_root`` the dual of each root participation row;
-    ``z`` the reduced costs of all columns.  ``min_lambda`` < 0 means the dual is
-    infeasible (no stochastic dominance).
+    ``x`` is the full primal vector and ``z`` the reduced costs of all columns.
+    Per agent ``i`` and period ``t``: ``y_value[i][t]`` (S_t, n) the value rows'
+    duals, ``lam[i][t]`` (S_t, n − 1, by the lower type's position in the value
+    order) minus the duals of the adjacent downward IC rows, ``order[i][t]`` the
+    types sorted by value; ``y_root[i]`` the duals of agent i's root participation
+    rows; ``y_lottery[t]`` (K_t,) the lottery rows' duals (None with a fixed
+    allocation).  ``min_lambda`` < 0 means the dual is infeasible (no stochastic
+    dominance).
     """
 
     x: np.ndarray
@@ -83,109 +94,141 @@ class LocalSolution:
     lam: list
     order: list
     y_lottery: list | None
-    y_root: np.ndarray
+    y_root: list
     min_lambda: float
 
 
-def not_applicable(env: Environment, participation: str, w_rev: float, budget_balance: bool) -> str | None:
+def not_applicable(env: Environment, participation: str, disclosure: str, w_rev: float,
+                   budget_balance: bool) -> str | None:
     """Why the closed-form relaxation does not apply (None when it does)."""
-    if env.n_agents != 1:
-        return "more than one agent"
     if env.quantity is not None:
         return "quantity model (a QP)"
     if budget_balance:
         return "budget rows"
+    if disclosure == "private" and env.n_agents > 1:
+        return "private disclosure with several agents"
     if participation == "none" and w_rev > 0:
         return "revenue without participation rows is unbounded"
     return None
+
+
+def _others_weight(tree, i: int, t: int) -> np.ndarray:
+    """(K_t,): at each period-t node (h, ρ), the belief Π_{j≠i} b_j(h)[ρ_j] in the others' reports."""
+    last = tree.last_reports(t)
+    h = np.arange(tree.n_nodes(t)) // tree.R[t]
+    b = tree.beliefs(i, t)
+    w = np.ones(tree.n_nodes(t))
+    for j in range(tree.N):
+        if j != i:
+            w = w * b[j][h if b[j].shape[0] > 1 else 0, last[:, j]]
+    return w
 
 
 def solve_local(env: Environment, lay, participation: str, w_rev: float, w_wel: float,
                 n_vars: int, fixed_x: np.ndarray | None = None) -> LocalSolution:
     """Primal and dual of the local-IC relaxation (module docstring), by two passes over the tree.
 
-    ``lay`` is the program's :class:`~.revenue._Layout`; ``fixed_x`` the fixed
-    allocation's column values, if any.  Cost O(nodes × |Θ| × |A|), vectorised per period.
+    ``lay`` is the program's :class:`~.revenue._Layout` (public histories);
+    ``fixed_x`` the fixed allocation's column values, if any.  Cost
+    O(nodes × (Σ_i |Θ_i|) × |A|), vectorised per period.
     """
+    from .revenue import _completions
     tree = lay.tree
-    T, delta = tree.T, env.discount
-    order = [np.argsort(env.type_values(0, t), kind="stable") for t in range(T)]
-    pos = [np.argsort(o) for o in order]
-    pr = [(delta ** t) * tree.node_prob[t] for t in range(T)]
+    T, N, delta = tree.T, tree.N, env.discount
+    order = [[np.argsort(env.type_values(i, t), kind="stable") for t in range(T)] for i in range(N)]
+    pos = [[np.argsort(o) for o in order[i]] for i in range(N)]
     x = np.zeros(n_vars) if fixed_x is None else fixed_x.copy()
     z = np.zeros(n_vars)
+    wo = [[_others_weight(tree, i, t) for t in range(T)] for i in range(N)]
 
     # ---- dual, forward ------------------------------------------------------------
-    lam, y_value, y_lot = [], [], ([] if fixed_x is None else None)
-    n0 = env.n_types(0, 0)
-    y_root = np.zeros(n0 if participation != "ex_ante" else 1)
+    lam = [[] for _ in range(N)]
+    y_value = [[] for _ in range(N)]
+    y_root = []
+    y_lot = [] if fixed_x is None else None
+    for i in range(N):
+        n0 = env.n_types(i, 0)
+        yr = np.zeros(1 if participation == "ex_ante" else n0)
+        if participation in ("interim", "periodic"):
+            yr[order[i][0][0]] = -w_rev
+        elif participation == "ex_ante":
+            yr[0] = -w_rev
+        y_root.append(yr)
     for t in range(T):
-        n, S, A = env.n_types(0, t), tree.n_histories(t), lay.alloc_width[t]
-        if t == 0:
-            if participation in ("interim", "periodic"):
-                F0 = np.cumsum(env.agents[0].initial[order[0]])[:-1]
-                lt = (w_rev * (1.0 - F0))[None, :]
-                y_root[order[0][0]] = -w_rev
-            else:                                  # ex ante (or no participation, welfare only)
-                lt = np.zeros((1, n - 1))
-                if participation == "ex_ante":
-                    y_root[0] = -w_rev
-        else:
-            npv = env.n_types(0, t - 1)
-            P = env.transition(0, t - 1)                                   # (n_{t-1}, n_t)
-            Fc = np.cumsum(P[:, order[t]], axis=1)[:, :-1]                 # (n_{t-1}, n_t − 1)
-            diff = np.zeros_like(Fc)                                       # F(·|r) − F(·|r⁺), by r
-            lower, upper = order[t - 1][:-1], order[t - 1][1:]
-            diff[lower] = Fc[lower] - Fc[upper]
-            lpad = np.concatenate([lam[t - 1], np.zeros((lam[t - 1].shape[0], 1))], axis=1)
-            ell = lpad[:, pos[t - 1]].ravel()                              # (S_t,): λ of the row mimicking s's report
-            r_of_s = np.arange(S) % npv
-            lt = delta * ell[:, None] * diff[r_of_s]
-        lam.append(lt)
-        # value rows' duals: w_rev π + λ(s, θ⁺ → θ)
-        lam_nat = np.zeros((S, n))
-        lam_nat[:, order[t][:-1]] = lt
-        y_value.append(w_rev * pr[t].reshape(S, n) + lam_nat)
-        # virtual surplus and the allocation
-        u = env.utility(0, t)                                              # (A, n)
-        du = np.zeros((A, n))                                              # u(a, θ⁺) − u(a, θ)
-        du[:, order[t][:-1]] = u[:, order[t][1:]] - u[:, order[t][:-1]]
-        th = np.arange(S * n) % n
-        g = ((w_rev + w_wel) * pr[t])[:, None] * (u[:, th].T - env.cost(t)[None, :]) \
-            - lam_nat.ravel()[:, None] * du[:, th].T                       # (K_t, A)
-        xs = slice(lay.X0 + lay.x_off[t], lay.X0 + lay.x_off[t] + S * n * A)
+        S, K, A = tree.n_histories(t), tree.n_nodes(t), lay.alloc_width[t]
+        pr = (delta ** t) * tree.node_prob[t]
+        last = tree.last_reports(t)
+        u_all = [env.utility(i, t) for i in range(N)]
+        g = -(w_rev + w_wel) * pr[:, None] * env.cost(t)[None, :]              # (K, A)
+        for i in range(N):
+            n, o = env.n_types(i, t), order[i][t]
+            if t == 0:
+                if participation in ("interim", "periodic"):
+                    F0 = np.cumsum(env.agents[i].initial[o])[:-1]
+                    lt = (w_rev * (1.0 - F0))[None, :]
+                else:                              # ex ante, or welfare without participation
+                    lt = np.zeros((1, n - 1))
+            else:
+                P = env.transition(i, t - 1)                                   # (n_{t-1}, n_t)
+                op = order[i][t - 1]
+                Fc = np.cumsum(P[:, o], axis=1)[:, :-1]                        # (n_{t-1}, n_t − 1)
+                diff = np.zeros_like(Fc)                                       # F(·|r) − F(·|r⁺), by r
+                diff[op[:-1]] = Fc[op[:-1]] - Fc[op[1:]]
+                prev = lam[i][t - 1]
+                lpad = np.concatenate([prev, np.zeros((prev.shape[0], 1))], axis=1)
+                r = tree.last_reports(t - 1)[:, i]                             # agent i's report leading to h'
+                hpar = np.arange(S) // tree.R[t - 1]
+                ell = wo[i][t - 1] * lpad[hpar, pos[i][t - 1][r]]              # (S,)
+                lt = delta * ell[:, None] * diff[r]
+            lam[i].append(lt)
+            lam_nat = np.zeros((S, n))
+            lam_nat[:, o[:-1]] = lt
+            b_i = tree.beliefs(i, t)[i]                                        # (S or 1, n)
+            pri = (delta ** t) * (tree.node_prob[t - 1] if t > 0 else np.ones(1))[:, None] * b_i
+            y_value[i].append(w_rev * np.broadcast_to(pri, (S, n)) + lam_nat)
+            # virtual surplus: agent i's share at node k = (h, ρ)
+            u = u_all[i]                                                       # (A, n)
+            du = np.zeros_like(u)                                              # u(a, θ⁺) − u(a, θ)
+            du[:, o[:-1]] = u[:, o[1:]] - u[:, o[:-1]]
+            ri = last[:, i]
+            h = np.arange(K) // tree.R[t]
+            g += (w_rev + w_wel) * pr[:, None] * u[:, ri].T \
+                - (wo[i][t] * lam_nat[h, ri])[:, None] * du[:, ri].T
+        xs = slice(lay.X0 + lay.x_off[t], lay.X0 + lay.x_off[t] + K * A)
         if fixed_x is None:
             best = g.max(axis=1)
             xa = np.zeros_like(g)
-            xa[np.arange(len(g)), np.argmax(g, axis=1)] = 1.0
+            xa[np.arange(K), np.argmax(g, axis=1)] = 1.0
             x[xs] = xa.ravel()
             z[xs] = (g - best[:, None]).ravel()
             y_lot.append(best)
         else:
             z[xs] = g.ravel()
-    min_lam = min(float(l.min()) if l.size else 0.0 for l in lam)
+    min_lam = min((float(l.min()) for li in lam for l in li if l.size), default=0.0)
 
     # ---- primal, backward ---------------------------------------------------------
-    Vnext = None
-    for t in reversed(range(T)):
-        n, S, A = env.n_types(0, t), tree.n_histories(t), lay.alloc_width[t]
-        K = S * n
-        xa = x[lay.X0 + lay.x_off[t]: lay.X0 + lay.x_off[t] + K * A].reshape(K, A)
-        E = xa @ env.utility(0, t)                                         # (K, θ): flow payoff of true θ
-        if Vnext is not None:
-            E = E + delta * (Vnext @ env.transition(0, t).T)
-        E = E.reshape(S, n, n)                                             # (s, report, true type)
-        o = order[t]
-        rise = E[:, o[:-1], o[1:]] - E[:, o[:-1], o[:-1]]                  # binding θ_{k+1} → θ_k rows
-        Vs = np.concatenate([np.zeros((S, 1)), np.cumsum(rise, axis=1)], axis=1)   # sorted order
-        if t == 0 and participation == "ex_ante":
-            Vs = Vs - env.agents[0].initial[o] @ Vs[0]
-        Vt = np.empty((S, n))
-        Vt[:, o] = Vs
-        idx = np.arange(n)
-        p = E[:, idx, idx] - Vt                                            # value rows: V = E − p
-        x[lay.P0 + lay.p_off[t]: lay.P0 + lay.p_off[t] + K] = p.ravel()
-        vo = lay.V0 + lay.v_off[0][t]
-        x[vo: vo + K] = Vt.ravel()
-        Vnext = Vt          # period-t states are period-(t−1) nodes: their continuation values
+    for i in range(N):
+        Vnext = None
+        for t in reversed(range(T)):
+            n, S, K, A = env.n_types(i, t), tree.n_histories(t), tree.n_nodes(t), lay.alloc_width[t]
+            xa = x[lay.X0 + lay.x_off[t]: lay.X0 + lay.x_off[t] + K * A].reshape(K, A)
+            e = xa @ env.utility(i, t)                                         # (K, θ): flow of true θ
+            if Vnext is not None:
+                e = e + delta * (Vnext @ env.transition(i, t).T)
+            node, _, w = _completions(tree, i, t, False)                      # (S, r, C), (S, C)
+            E = np.einsum("sc,srct->srt", w, e[node])                         # (s, report, true type)
+            o = order[i][t]
+            rise = E[:, o[:-1], o[1:]] - E[:, o[:-1], o[:-1]]                  # binding θ_{k+1} → θ_k rows
+            Vs = np.concatenate([np.zeros((S, 1)), np.cumsum(rise, axis=1)], axis=1)   # sorted order
+            if t == 0 and participation == "ex_ante":
+                Vs = Vs - env.agents[i].initial[o] @ Vs[0]
+            Vt = np.empty((S, n))
+            Vt[:, o] = Vs
+            ri = tree.last_reports(t)[:, i]
+            h = np.arange(K) // tree.R[t]
+            p = e[np.arange(K), ri] - Vt[h, ri]                                # value rows hold node by node
+            x[lay.P0 + lay.p_off[t] + np.arange(K) * N + i] = p
+            vo = lay.V0 + lay.v_off[i][t]
+            x[vo: vo + S * n] = Vt.ravel()
+            Vnext = Vt          # period-t states are period-(t−1) nodes: their continuation values
     return LocalSolution(x, z, y_value, lam, order, y_lot, y_root, min_lam)
