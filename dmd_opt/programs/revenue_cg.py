@@ -303,7 +303,7 @@ def solve_revenue_cg(env: Environment, participation: str = "interim", disclosur
             raise ModelError("start", f"the closed-form tree solve does not apply: {why}")
         if why is None:
             res = _tree_round(env, skel, lay, blocks, participation, w_rev, w_wel, fixed_allocation is not None,
-                              n_value_ic, n_full, eps, t0, opts, verify, initial)
+                              n_value_ic, n_full, eps, t0, opts, verify)
             if not isinstance(res, str):
                 return res
             tree_note = res
@@ -493,7 +493,7 @@ def _full_activities(blocks, x, n_full, n_value_ic, skel_act):
 
 
 def _tree_round(env, skel, lay, blocks, participation, w_rev, w_wel, fixed, n_value_ic, n_full, eps, t0,
-                opts, verify, initial):
+                opts, verify):
     """The closed-form first round (:mod:`.revenue_local`), accepted only when certified.
 
     Returns the result, or a string saying why the candidate was rejected (the caller
