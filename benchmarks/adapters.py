@@ -1,6 +1,6 @@
 """Same Program on each backend: build / solve / total seconds and ratio to bare HiGHS.
 
-Programs: the single-agent revenue tree of :func:`dmd_opt.programs.revenue.revenue_program`
+Programs: the single-agent revenue tree of :func:`dmd_opt.families.revenue.program.revenue_program`
 (interim IR, public disclosure, one good per period):
 
 * ``3types``: values (1, 1.5, 2), persistent Markov types, horizon T = 6..9.  The
@@ -37,8 +37,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from dmd_opt.environment import Environment  # noqa: E402
-from dmd_opt.programs.revenue import revenue_program  # noqa: E402
+from dmd_opt.core.environment import Environment  # noqa: E402
+from dmd_opt.families.revenue.program import revenue_program  # noqa: E402
 from dmd_opt.solvers import solve  # noqa: E402
 from dmd_opt.solvers.highs import new_highs  # noqa: E402
 

@@ -33,7 +33,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import dmd_opt.io as io  # noqa: E402
+import dmd_opt.interfaces.models as io  # noqa: E402
 from dmd_opt.certificates import check_certificate  # noqa: E402
 
 

@@ -19,7 +19,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dmd_opt import contingent as C  # noqa: E402
+from dmd_opt.families import contingent as C
 from dmd_opt.solvers import solve  # noqa: E402
 
 

@@ -1,4 +1,4 @@
-"""Policy iteration: dmd_opt.mdp vs quantecon.markov.DiscreteDP on the same sparse MDPs.
+"""Policy iteration: dmd_opt.dp.mdp vs quantecon.markov.DiscreteDP on the same sparse MDPs.
 
 Two MDPs in the state-action-pair layout (row s*A + a of a CSR transition matrix):
 
@@ -57,7 +57,7 @@ def random_sparse_mdp(S: int, A: int, k: int = 5, seed: int = 1):
 
 def bench(R, P, delta, repeat):
     import quantecon as qe
-    from dmd_opt import mdp
+    from dmd_opt.dp import mdp
     S, A = R.shape
     s_ind = np.repeat(np.arange(S), A)
     a_ind = np.tile(np.arange(A), S)

@@ -21,7 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dmd_opt.recursive import GuoHorner, ThomasWorrall  # noqa: E402
+from dmd_opt.families.recursive import GuoHorner, ThomasWorrall  # noqa: E402
 
 
 def main() -> None:

@@ -5,13 +5,13 @@ one-buyer Markov environment (one good each period, persistent values), solves
 it with the HiGHS adapter, decodes the mechanism, and separately times the
 *bare* solver on the very same arrays (``Highs.passModel`` + ``run``, no
 dmd_opt code).  The ``cg`` columns time the constraint-generation mode
-(:mod:`dmd_opt.programs.revenue_cg`) end to end — environment → relaxed program →
+(:mod:`dmd_opt.families.revenue.cg`) end to end — environment → relaxed program →
 rounds of HiGHS + vectorised row check → decoded mechanism and a Solution of the
 full program (the full Program object itself is built only on demand, e.g. for a
 certificate, and is not timed) — with its rounds and generated IC rows; ``cg/full``
 checks that both optima agree; ``first`` says whether the first round (the
 adjacent-downward relaxation) was solved in closed form on the tree
-(:mod:`dmd_opt.programs.revenue_local`, accepted after the full row check) or by
+(:mod:`dmd_opt.families.revenue.local`, accepted after the full row check) or by
 HiGHS; ``--cg-highs`` adds the columns ``cgH`` of constraint generation with
 every round on HiGHS (``start="highs"``).  Past the sizes where the full LP is run
 (``--max-seconds``, or ``--cg-only`` sizes) only the CG mode is run ("—" in the
@@ -37,9 +37,9 @@ import time
 
 import numpy as np
 
-from dmd_opt.environment import Environment
-from dmd_opt.programs.revenue import decode, revenue_program
-from dmd_opt.programs.revenue_cg import solve_revenue_cg
+from dmd_opt.core.environment import Environment
+from dmd_opt.families.revenue.program import decode, revenue_program
+from dmd_opt.families.revenue.cg import solve_revenue_cg
 from dmd_opt.solvers.highs import _to_highs, solve_highs
 
 

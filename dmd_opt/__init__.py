@@ -8,16 +8,16 @@ sweeps on dask.distributed).
 __version__ = "0.1.0"
 
 _LAZY = {
-    "load": ("dmd_opt.io", "load"),
-    "solve_model": ("dmd_opt.io", "solve_model"),
-    "compare": ("dmd_opt.compare", "compare"),
-    "frontier": ("dmd_opt.frontier", "frontier"),
-    "sweep": ("dmd_opt.sweep", "sweep"),
+    "load": ("dmd_opt.interfaces.models", "load"),
+    "solve_model": ("dmd_opt.interfaces.models", "solve_model"),
+    "compare": ("dmd_opt.analysis.compare", "compare"),
+    "frontier": ("dmd_opt.analysis.frontier", "frontier"),
+    "sweep": ("dmd_opt.interfaces.sweep", "sweep"),
 }
 
 
 def __getattr__(name):
-    # Note: ``dmd_opt.compare`` is both a submodule and a function; after the
+    # Note: ``dmd_opt.analysis.compare`` is both a submodule and a function; after the
     # submodule is imported Python binds the module here, so we rebind the function.
     if name in _LAZY:
         import importlib

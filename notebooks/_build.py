@@ -95,7 +95,7 @@ second = float((probs[G[0]] * probs[G[1]] * np.minimum(vals[G[0]], vals[G[1]])).
 assert abs(df.set_index("mechanism").loc["pivot", "revenue"] - second) < 1e-9
 df[["mechanism", "revenue", "welfare", "deadweight_loss", "rents_expected", "max_ic_regret", "budget_max_imbalance"]]"""),
     ("code", """\
-from dmd_opt.frontier import frontier
+from dmd_opt.analysis.frontier import frontier
 fr = frontier(load(MODELS / "ironing_2.toml"), n=9)
 fr.plot()"""),
     ("md", "## Nonlinear pricing: distortion at the bottom, bunching"),
@@ -109,7 +109,7 @@ rb = solve_model(load(MODELS / "mussa_rosen_3_bunching.toml"))
 qb = rb.mechanism.allocation[0][:, 0]
 print("bunching model quantities:", qb.round(6))
 assert abs(qb[0] - qb[1]) < 1e-5 and qb[0] > 0           # L and M bunched at a positive quantity
-from dmd_opt.plots import plot_allocation
+from dmd_opt.analysis.plots import plot_allocation
 plot_allocation(rb.mechanism)"""),
 ]
 
@@ -165,7 +165,7 @@ print(f"private {priv.revenue:.6f}  public {pub.revenue:.6f}  Esö–Szentes clo
 assert abs(priv.revenue - 0.9 * total) < 1e-9
 assert priv.revenue >= pub.revenue - 1e-9     # withholding information weakens IC"""),
     ("code", """\
-from dmd_opt.plots import plot_allocation
+from dmd_opt.analysis.plots import plot_allocation
 plot_allocation(priv.mechanism)"""),
 ]
 
@@ -191,7 +191,7 @@ env = load(raw).data
 res = dmd_opt.solve_model(load(raw))
 print("\\n".join(res.summary()[:8]))"""),
     ("code", """\
-from dmd_opt.compare import path_distortion, distortion_frame, distortion_by_history
+from dmd_opt.analysis.compare import path_distortion, distortion_frame, distortion_by_history
 P = env.transition(0, 0); pi = env.agents[0].initial
 rho = (P[1, 1] - P[0, 1]) / P[0, 0]
 closed = np.minimum(1.0, pi[1] / pi[0] * 1.0 * rho ** np.arange(5))
@@ -205,12 +205,12 @@ distortion_by_history(res.mechanism).query("probability > 0").head(12)"""),
 cmp = dmd_opt.compare(load(raw), efficient=())
 cmp[["mechanism", "revenue", "welfare", "deadweight_loss", "rents_expected"] + [c for c in cmp.columns if c.startswith("distortion")]]"""),
     ("code", """\
-from dmd_opt.plots import plot_allocation, plot_distortion
+from dmd_opt.analysis.plots import plot_allocation, plot_distortion
 plot_allocation(res.mechanism)"""),
     ("code", "plot_distortion({'optimal (interim)': res.mechanism})"),
     ("md", """## Distortion decay as persistence falls — a sweep on dask.distributed
 
-`dmd_opt.sweep` solves the model over a grid of transition matrices on a LocalCluster
+`dmd_opt.interfaces.sweep` solves the model over a grid of transition matrices on a LocalCluster
 (threads here, to keep the notebook quick); each row carries the solve's numbers."""),
     ("code", """\
 grid = {"agents[0].transition": [[[0.8, 0.2], [1 - p, p]] for p in (0.9, 0.7, 0.5, 0.3)], "horizon": [5]}
@@ -218,15 +218,15 @@ sw = dmd_opt.sweep(load(raw), grid, n_workers=2, processes=False, progress=False
 assert sw["ok"].all()
 sw[["agents[0].transition", "status", "revenue", "welfare", "max_regret"]]"""),
     ("code", """\
-from dmd_opt.plots import plot_distortion_decay
+from dmd_opt.analysis.plots import plot_distortion_decay
 curves = {}
 for p in (0.9, 0.7, 0.5, 0.3):
     e = load({**raw, "agents": [{**raw["agents"][0], "transition": [[0.8, 0.2], [1 - p, p]]}]}).data
-    curves[f"P_HH = {p}"] = path_distortion(dmd_opt.programs.revenue.solve_revenue(e).mechanism, [0] * 5)
+    curves[f"P_HH = {p}"] = path_distortion(dmd_opt.families.revenue.program.solve_revenue(e).mechanism, [0] * 5)
 assert curves["P_HH = 0.3"][2] < curves["P_HH = 0.9"][2]
 plot_distortion_decay(curves, title="gap along the all-low path")"""),
     ("code", """\
-from dmd_opt.frontier import frontier
+from dmd_opt.analysis.frontier import frontier
 frontier(env, n=8).plot()"""),
 ]
 
@@ -330,7 +330,7 @@ gamma, N = 2.0, 2
 assert abs((1 + gamma * (N - 1)) - 3.0) < 1e-12      # equilibrium bid slope β = 1 + γ(N−1)
 assert auc.verification.max_regret < 1e-9"""),
     ("code", """\
-from dmd_opt.plots import plot_function
+from dmd_opt.analysis.plots import plot_function
 df = res.diagnostics.frame()
 plot_function(np.arange(len(df)), {"smallest singular value": df["sigma_min"],
                                    "convex-independence margin": df["ci_margin"]},
@@ -362,11 +362,11 @@ assert np.all(b[0, inner] > b[1, inner])                 # transfers decrease in
 assert np.all(w[1, inner] > w[0, inner])                 # continuation promises increase in income
 slopes = np.diff(tw.cost) / np.diff(v)                   # (the grid is not evenly spaced)
 assert np.all(slopes > 0) and np.all(np.diff(slopes) > -1e-6)   # C increasing and convex
-from dmd_opt.plots import plot_function
+from dmd_opt.analysis.plots import plot_function
 plot_function(v, {"C(v)": tw.cost, "first best": tw.model.first_best_cost(v)}, ylabel="cost to the lender",
               title="Thomas–Worrall cost function")"""),
     ("code", """\
-from dmd_opt.plots import plot_paths
+from dmd_opt.analysis.plots import plot_paths
 paths = tw.paths if tw.paths is not None else tw.simulate(T=300, n_paths=500)
 assert np.median(paths[:, -1]) < np.median(paths[:, 0])          # immiseration: promises drift down
 plot_paths(paths, bounds=(v[0],), title="promised utility (Thomas–Worrall): immiseration")"""),

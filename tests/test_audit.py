@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pytest
 
-import dmd_opt.io as io
-from dmd_opt.audit import audit
-from dmd_opt.program import Program
+import dmd_opt.interfaces.models as io
+from dmd_opt.audit.binding import audit
+from dmd_opt.optim.program import Program
 from dmd_opt.solvers import solve
 
 
@@ -45,7 +45,7 @@ def test_static_monopoly_downward_adjacent_ic_and_lowest_ir_bind(models_dir):
     # the shadow price is a supergradient of the optimal value in the IR bound (the value
     # function of a max LP is concave in its right-hand side): v(b+h) ≤ v(b) + dual·h for ±h.
     # Checked by re-solving with type 0's participation bound moved (independent solves).
-    from dmd_opt.programs.revenue import revenue_program
+    from dmd_opt.families.revenue.program import revenue_program
     base = r.solution.objective
     for h in (1e-3, -1e-3):
         prog = revenue_program(r.env, participation="interim")

@@ -16,8 +16,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dmd_opt.errors import SolverError
-from dmd_opt.program import Program
+from dmd_opt.core.errors import SolverError
+from dmd_opt.optim.program import Program
 from dmd_opt.solvers import solve
 from dmd_opt.solvers.common import farkas_gap, phase_one_program
 

@@ -2,8 +2,8 @@
 
 For each models/*.toml of kind "revenue": the same status everywhere; for
 optimal ones the same objective (1e-6 relative), a decoded mechanism that the
-independent verifier (dmd_opt.verify, no LP) accepts, and the same allocation
-wherever the optimal-face analysis (dmd_opt.face) certifies the allocation
+independent verifier (dmd_opt.verify.bayesian, no LP) accepts, and the same allocation
+wherever the optimal-face analysis (dmd_opt.audit.face) certifies the allocation
 unique.  The Myerson–Satterthwaite grid (efficient trade fixed, budget
 balance, interim IR) is infeasible on every backend, with a Farkas ray.
 """
@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("dmd_opt.programs.revenue") is None,
-                                reason="dmd_opt.programs.revenue (the revenue program) is missing")
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("dmd_opt.families.revenue.program") is None,
+                                reason="dmd_opt.families.revenue.program (the revenue program) is missing")
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
 # cvxpy default = HIGHS for LPs, CLARABEL for QPs; Clarabel is also run on the LPs.
@@ -34,7 +34,7 @@ def unique_dual_rows(prog, sol, tol=1e-9):
     binding row, min and max of y_r over that polyhedron are two LPs (solved
     with HiGHS); the row's dual is unique when they agree.
     """
-    from dmd_opt.program import Program
+    from dmd_opt.optim.program import Program
     from dmd_opt.solvers import solve
     from dmd_opt.solvers.common import gradient
 
@@ -76,7 +76,7 @@ def unique_dual_rows(prog, sol, tol=1e-9):
 
 
 def _revenue_models():
-    from dmd_opt import io
+    from dmd_opt.interfaces import models as io
     out = []
     for f in sorted(MODELS.glob("*.toml")):
         if io.load(f).kind == "revenue":
@@ -86,8 +86,8 @@ def _revenue_models():
 
 @pytest.mark.parametrize("name", _revenue_models())
 def test_shipped_revenue_model_agrees_on_every_backend(name):
-    from dmd_opt import io
-    from dmd_opt.face import optimal_face
+    from dmd_opt.interfaces import models as io
+    from dmd_opt.audit.face import optimal_face
     from dmd_opt.solvers.common import farkas_gap
 
     model = io.load(MODELS / name)
@@ -126,8 +126,8 @@ def test_shipped_revenue_model_agrees_on_every_backend(name):
 
 def test_bilateral_trade_is_infeasible_on_every_backend_from_python():
     """Efficient trade fixed + budget balance + interim IR on an 8-point grid (SPEC §2)."""
-    from dmd_opt.environment import Environment
-    from dmd_opt.programs.revenue import solve_revenue
+    from dmd_opt.core.environment import Environment
+    from dmd_opt.families.revenue.program import solve_revenue
 
     vals = list(np.linspace(0.0, 1.0, 8))
     env = Environment.from_dict({
@@ -153,7 +153,7 @@ def test_cli_backend_and_solver_flags(backend, solver):
 
     from typer.testing import CliRunner
 
-    from dmd_opt.cli import app
+    from dmd_opt.interfaces.cli import app
 
     args = ["solve", str(MODELS / "static_monopoly.toml"), "--backend", backend, "--json"]
     if solver:

@@ -9,11 +9,11 @@ import pytest
 import scipy.sparse as sp
 from hypothesis import given, settings, strategies as st
 
-import dmd_opt.io as io
-from dmd_opt.errors import ModelError
+import dmd_opt.interfaces.models as io
+from dmd_opt.core.errors import ModelError
 from dmd_opt.certificates import check_certificate, make_certificate, write_certificate
 from dmd_opt.certificates import exact as X
-from dmd_opt.program import Program
+from dmd_opt.optim.program import Program
 from dmd_opt.solvers import solve
 
 from conftest import MODELS
@@ -192,8 +192,8 @@ def test_exact_sparse_solver_matches_fractions():
 def test_random_lps_exact_certificate_matches_highs(n_types, seed):
     """Random single-buyer screening problems: the exact optimum equals HiGHS' objective and
     the brute-force best posted price (Riley–Zeckhauser: a posted price is optimal)."""
-    from dmd_opt.environment import Environment
-    from dmd_opt.programs.revenue import revenue_program
+    from dmd_opt.core.environment import Environment
+    from dmd_opt.families.revenue.program import revenue_program
     rng = np.random.default_rng(seed)
     vals = np.sort(rng.choice(np.arange(1, 40), n_types, replace=False)).astype(float)
     w = rng.integers(1, 9, n_types).astype(float)
@@ -228,7 +228,7 @@ def test_rigorous_check_accepts_one_sided_columns_at_their_bound(tmp_path):
     """Columns in [0, ∞) sitting at 0 with a non-zero reduced cost are not 'free' (regression)."""
     import numpy as np
     from dmd_opt.certificates import check_certificate, write_certificate
-    from dmd_opt.program import Program
+    from dmd_opt.optim.program import Program
     from dmd_opt.solvers import solve
     p = Program()
     p.add_variables("w", 3, lb=0.0)

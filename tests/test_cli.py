@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from dmd_opt.cli import app
+from dmd_opt.interfaces.cli import app
 
 runner = CliRunner()
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,7 +22,7 @@ def invoke(*args):
 
 def dmd_opt_cmd():
     exe = Path(sys.executable).parent / "dmd-opt"
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "dmd_opt.cli"]
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "dmd_opt.interfaces.cli"]
 
 
 def run(*args, timeout=120):
@@ -105,7 +105,7 @@ def test_verify_and_compare(models_dir, tmp_path):
 
 
 def test_compare_truncates_stationary_models(models_dir):
-    pytest.importorskip("dmd_opt.efficient")
+    pytest.importorskip("dmd_opt.families.efficient")
     r = invoke("compare", models_dir / "repeated_auction_markov.toml", "--json")
     assert r.exit_code == 2 and "horizon" in r.output               # infinite horizon: no tree
     r = invoke("compare", models_dir / "repeated_auction_markov.toml", "--horizon", "2", "--participation",
@@ -132,7 +132,7 @@ def test_sweep_json_records_failure(models_dir, tmp_path):
 @pytest.mark.parametrize("cmd", ["audit", "check"])
 def test_lead_commands_reachable(models_dir, tmp_path, cmd):
     if cmd == "audit":
-        pytest.importorskip("dmd_opt.audit")
+        pytest.importorskip("dmd_opt.audit.binding")
         r = invoke("audit", models_dir / "static_monopoly.toml", "--json")
         assert r.exit_code == 0, r.output
         json.loads(r.stdout)

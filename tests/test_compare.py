@@ -5,11 +5,11 @@ import pytest
 
 import dmd_opt
 from dmd_opt import load
-from dmd_opt.compare import (comparison, compare, distortion_by_history, distortion_frame,
+from dmd_opt.analysis.compare import (comparison, compare, distortion_by_history, distortion_frame,
                              path_distortion, binding_summary)
-from dmd_opt.environment import Environment
-from dmd_opt.frontier import frontier
-from dmd_opt.programs.revenue import expected_efficient_surplus, solve_revenue
+from dmd_opt.core.environment import Environment
+from dmd_opt.analysis.frontier import frontier
+from dmd_opt.families.revenue.program import expected_efficient_surplus, solve_revenue
 
 
 def battaglini(T=5, P=((0.8, 0.2), (0.3, 0.7)), prior=(0.5, 0.5), delta=0.9):
@@ -120,7 +120,7 @@ def test_comparison_records_failures_and_json(models_dir):
 
 def test_compare_bad_input(models_dir):
     env = load(models_dir / "static_monopoly.toml").data
-    from dmd_opt.errors import ModelError
+    from dmd_opt.core.errors import ModelError
     with pytest.raises(ModelError, match="participation"):
         compare(env, participation=("sometimes",))
     with pytest.raises(ModelError, match="efficient"):
@@ -168,13 +168,13 @@ def test_frontier_constraint_and_weighted_agree(models_dir):
 
 
 def test_frontier_rows_are_labelled(models_dir):
-    from dmd_opt.frontier import floored_program
+    from dmd_opt.analysis.frontier import floored_program
     env = load(models_dir / "static_monopoly.toml").data
     prog = floored_program(env, "welfare", "revenue", 1.2)
     assert len(prog.family_rows("revenue_floor")) == 1
     assert prog.row_lower[prog.family_rows("revenue_floor")[0]] == pytest.approx(1.2)
     quantity = load(models_dir / "battaglini.toml").data
-    from dmd_opt.errors import ModelError
+    from dmd_opt.core.errors import ModelError
     with pytest.raises(ModelError, match="weighted"):
         floored_program(quantity, "welfare", "revenue", 1.0)
     fr = frontier(quantity, n=4, efficient=())
@@ -186,7 +186,7 @@ def test_frontier_rows_are_labelled(models_dir):
 
 
 def test_plots_write_files(tmp_path, models_dir):
-    from dmd_opt.plots import plot_paths, plot_function, plot_result
+    from dmd_opt.analysis.plots import plot_paths, plot_function, plot_result
     env = load(models_dir / "battaglini.toml").data
     cmp = comparison(env, efficient=())
     files = cmp.plot(tmp_path / "cmp")
@@ -205,7 +205,7 @@ def test_efficient_rows_against_closed_forms(models_dir):
     """Two iid bidders, values (1,2,3,4) w.p. (.3,.05,.3,.35): the pivot mechanism is Vickrey's
     auction (revenue = E[second-highest value], by enumeration); the team mechanism pays each
     bidder the other's utility (revenue = −W*); the balanced one balances the budget exactly."""
-    pytest.importorskip("dmd_opt.efficient")
+    pytest.importorskip("dmd_opt.families.efficient")
     import itertools
     env = load(models_dir / "ironing_2.toml").data
     df = compare(env, participation=("interim",), efficient=("pivot", "team", "balanced", "agv")).set_index("mechanism")
@@ -226,7 +226,7 @@ def test_efficient_rows_against_closed_forms(models_dir):
 def test_agv_failure_in_dynamic_auction(models_dir):
     """Handicap-auction environment (values learned in period 2): the static AGV transfers
     applied dynamically leave positive regret (Athey–Segal Example 1), the balanced ones none."""
-    pytest.importorskip("dmd_opt.efficient")
+    pytest.importorskip("dmd_opt.families.efficient")
     df = compare(models_dir / "handicap_auction.toml", participation=("interim",),
                  efficient=("balanced", "agv")).set_index("mechanism")
     assert df.loc["agv", "max_ic_regret"] > 1e-3
@@ -239,7 +239,7 @@ def test_seller_efficient_breaks_ties_for_the_seller(models_dir):
     efficient mechanism that breaks ties between equal values by the handicapped values
     (Esö–Szentes; seed 004 Props 12.9–12.11), so the most profitable efficient mechanism earns
     the closed-form optimum, while fixing ties in favour of bidder 1 earns less."""
-    from dmd_opt.compare import seller_efficient_result
+    from dmd_opt.analysis.compare import seller_efficient_result
     m = load(models_dir / "handicap_auction.toml")
     env = m.data
     res = seller_efficient_result(env, participation="interim", disclosure="private")
@@ -258,8 +258,8 @@ def test_seller_efficient_breaks_ties_for_the_seller(models_dir):
 
 def test_gap_ignores_ties_between_efficient_decisions(models_dir):
     env = load(models_dir / "ironing_2.toml").data
-    from dmd_opt.compare import efficient_benchmark, allocation_gap
-    from dmd_opt.mechanism import TreeMechanism
+    from dmd_opt.analysis.compare import efficient_benchmark, allocation_gap
+    from dmd_opt.mechanisms.tree import TreeMechanism
     bench = efficient_benchmark(env)
     x = bench.allocation[0].copy()
     last = bench.tree.last_reports(0)
@@ -277,13 +277,13 @@ def test_gap_ignores_ties_between_efficient_decisions(models_dir):
 
 def test_plot_result_for_other_families(tmp_path, models_dir):
     """``solve --plot`` falls back to plot_result for results without their own .plot."""
-    from dmd_opt.plots import plot_result
+    from dmd_opt.analysis.plots import plot_result
     from dmd_opt import solve_model
-    pytest.importorskip("dmd_opt.efficient")
+    pytest.importorskip("dmd_opt.families.efficient")
     res = solve_model(load(models_dir / "repeated_auction_markov.toml"), self_enforcement=False)
     files = plot_result(res, tmp_path / "eff")
     assert any(p.name == "mechanisms.png" for p in files) and all(p.exists() for p in files)
-    pytest.importorskip("dmd_opt.contingent")
+    pytest.importorskip("dmd_opt.families.contingent")
     res = solve_model(load(models_dir / "liu_spanning.toml"))
     files = plot_result(res, tmp_path / "cont")
     assert [p.name for p in files] == ["diagnostics.png"]
@@ -316,7 +316,7 @@ def small_env(draw):
 @settings(max_examples=15, deadline=None)
 @given(small_env())
 def test_comparison_identities_on_random_environments(env):
-    from dmd_opt.compare import comparison
+    from dmd_opt.analysis.compare import comparison
     cmp = comparison(env, efficient=())
     df = cmp.table().set_index("mechanism")
     tol = 1e-6 * env.payoff_scale

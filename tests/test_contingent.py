@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from scipy.optimize import nnls
 
-from dmd_opt import contingent as C
-from dmd_opt.errors import ModelError
-from dmd_opt.io import load, read_toml, solve_model
+from dmd_opt.families import contingent as C
+from dmd_opt.core.errors import ModelError
+from dmd_opt.interfaces.models import load, read_toml, solve_model
 
 from conftest import MODELS
 
@@ -389,7 +389,7 @@ def test_model_kind_end_to_end():
         assert res.verification.max_regret <= 1e-9
         assert res.naive_verification.max_regret > 0.1
         d = res.to_dict()
-        from dmd_opt.io import dumps
+        from dmd_opt.core.serialise import dumps
         assert dumps(d)
         assert any("periodic ex-post" in s for s in res.summary())
 
@@ -409,7 +409,7 @@ def test_report_lp_all_blocks_and_stationary(ci_model):
 def test_cli_solve_verify_json(tmp_path):
     import json
     from typer.testing import CliRunner
-    from dmd_opt.cli import app
+    from dmd_opt.interfaces.cli import app
     runner = CliRunner()
     out = runner.invoke(app, ["solve", str(MODELS / "liu_spanning.toml"), "--json"])
     assert out.exit_code == 0, out.output

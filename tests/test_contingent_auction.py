@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dmd_opt import contingent as C
-from dmd_opt.contingent.auction import second_price_efficiency_program, winner_pay_auction
-from dmd_opt.io import read_toml
+from dmd_opt.families import contingent as C
+from dmd_opt.families.contingent.auction import second_price_efficiency_program, winner_pay_auction
+from dmd_opt.interfaces.models import read_toml
 
 from conftest import MODELS
 
@@ -83,6 +83,6 @@ def test_auction_needs_allocation_independent_signals():
     K[1] = np.roll(K[1], 1, axis=1)
     bad = C.ContingentEnvironment(env.signals, env.decisions, env.utility, env.initial, [K], 0.9,
                                   meta=env.meta)
-    from dmd_opt.errors import ModelError
+    from dmd_opt.core.errors import ModelError
     with pytest.raises(ModelError, match="joint_transition"):
         winner_pay_auction(bad)

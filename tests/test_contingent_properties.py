@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from hypothesis import assume, given, settings, strategies as st
 
-from dmd_opt import contingent as C
+from dmd_opt.families import contingent as C
 
 
 def _env(seed: int, n: int, horizon, deficient: bool = False) -> C.ContingentEnvironment:

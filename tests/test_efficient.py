@@ -12,15 +12,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import dmd_opt.io as dio
-from dmd_opt.efficient import (agv_tree, balanced_markov, balanced_tree, efficient_policy, from_environment,
+import dmd_opt.interfaces.models as dio
+from dmd_opt.families.efficient import (agv_tree, balanced_markov, balanced_tree, efficient_policy, from_environment,
                                marginal_contributions, others_welfare, pivot_mechanism, team_mechanism)
-from dmd_opt.efficient.self_enforcement import self_enforcement_report
-from dmd_opt.environment import Environment
-from dmd_opt.errors import ModelError
-from dmd_opt.markov_mechanism import MarkovMechanism
-from dmd_opt.verify import verify
-from dmd_opt.verify_expost import verify_dynamic, verify_tree
+from dmd_opt.families.efficient.self_enforcement import self_enforcement_report
+from dmd_opt.core.environment import Environment
+from dmd_opt.core.errors import ModelError
+from dmd_opt.mechanisms.markov import MarkovMechanism
+from dmd_opt.verify.bayesian import verify
+from dmd_opt.verify.expost import verify_dynamic, verify_tree
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
 EFFICIENT_MODELS = ["athey_segal_trade", "repeated_auction_markov", "licensing_pivot",
@@ -97,7 +97,7 @@ def test_static_agv_is_not_ic_on_the_trading_example(solved):
 
 def test_stationary_agv_fails_with_persistent_types_but_not_with_iid_types(solved):
     assert solved["repeated_auction_markov"].verification.reports["agv"].bayes_max_regret_on_path > 0.1
-    from dmd_opt.efficient import agv_markov
+    from dmd_opt.families.efficient import agv_markov
     iid = Environment.from_dict({"horizon": "infinite", "discount": 0.8, "agents": [
         {"types": [1, 2, 3], "initial": [0.3, 0.4, 0.3], "transition": [[0.3, 0.4, 0.3]] * 3},
         {"types": [0.5, 2.5], "initial": [0.6, 0.4], "transition": [[0.6, 0.4]] * 2}],
@@ -180,7 +180,7 @@ def test_pivot_is_second_price_when_decisions_do_not_move_types(solved):
 
 # ---------------------------------------------------------------- cross-checks of the verifier
 def test_expost_verifier_agrees_with_lead_verifier_on_trees(solved):
-    """Bayesian regret and truthful values from verify_expost = dmd_opt.verify (independent code)."""
+    """Bayesian regret and truthful values from verify_expost = dmd_opt.verify.bayesian (independent code)."""
     for name in ("athey_segal_trade",):
         for mech, tm in solved[name].mechanisms.items():
             mine = verify_tree(tm)
@@ -335,7 +335,7 @@ def test_result_is_json_ready(solved):
 
 def test_cli_solve_and_verify():
     from typer.testing import CliRunner
-    from dmd_opt.cli import app
+    from dmd_opt.interfaces.cli import app
     runner = CliRunner()
     out = runner.invoke(app, ["solve", str(MODELS / "learning_exploration.toml"), "--json"])
     assert out.exit_code == 0, out.output
@@ -354,7 +354,7 @@ def test_markov_mechanism_frame(solved):
 
 
 def test_exact_uniform_bound():
-    from dmd_opt.efficient.self_enforcement import exact_uniform_bound
+    from dmd_opt.families.efficient.self_enforcement import exact_uniform_bound
     # periodic chain: f(δ) = g/(1+δ), supremum 0.5 at δ = 0
     C, lam = exact_uniform_bound(np.array([[0.0, 1.0], [1.0, 0.0]]), np.array([[1.0], [0.0]]))
     assert C == pytest.approx(0.5, abs=1e-15) and np.allclose(lam, 0.5)

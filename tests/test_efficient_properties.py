@@ -6,11 +6,11 @@ and our verifier agrees with the lead's on decision-independent trees."""
 import numpy as np
 from hypothesis import given, settings, strategies as st
 
-from dmd_opt.efficient import (agv_tree, balanced_markov, balanced_tree, efficient_policy, from_environment,
+from dmd_opt.families.efficient import (agv_tree, balanced_markov, balanced_tree, efficient_policy, from_environment,
                                marginal_contributions, others_welfare, pivot_mechanism, team_mechanism)
-from dmd_opt.environment import Environment
-from dmd_opt.verify import verify
-from dmd_opt.verify_expost import verify_dynamic, verify_tree
+from dmd_opt.core.environment import Environment
+from dmd_opt.verify.bayesian import verify
+from dmd_opt.verify.expost import verify_dynamic, verify_tree
 
 TOL = 1e-9
 

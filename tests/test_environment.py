@@ -6,9 +6,9 @@ import math
 import numpy as np
 import pytest
 
-from dmd_opt.environment import Environment
-from dmd_opt.errors import ModelError
-from dmd_opt.io import load
+from dmd_opt.core.environment import Environment
+from dmd_opt.core.errors import ModelError
+from dmd_opt.interfaces.models import load
 from conftest import MODELS
 
 BASE = {

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-import dmd_opt.io as io
-from dmd_opt.environment import Environment
-from dmd_opt.face import optimal_face
-from dmd_opt.programs.revenue import revenue_program
+import dmd_opt.interfaces.models as io
+from dmd_opt.core.environment import Environment
+from dmd_opt.audit.face import optimal_face
+from dmd_opt.families.revenue.program import revenue_program
 from dmd_opt.solvers import solve
 
 from conftest import MODELS
@@ -112,7 +112,7 @@ def test_duals_agree_across_backends_where_unique(name):
     """Shadow prices are unique only on part of a degenerate optimum (dual face LPs tell
     which); there HiGHS (simplex), Clarabel (interior point, via cvxpy) and pyomo agree,
     and every backend's duals lie inside the dual ranges."""
-    from dmd_opt.face import dual_ranges
+    from dmd_opt.audit.face import dual_ranges
     from dmd_opt.solvers import BACKENDS, _load_backends
     _load_backends()
     m = io.load(MODELS / name)

@@ -11,10 +11,10 @@ would break by orders of magnitude), and that it does not move the optimum.
 import numpy as np
 import pytest
 
-from dmd_opt.environment import Environment
-from dmd_opt.errors import SolverError
-from dmd_opt.programs.revenue import revenue_program
-from dmd_opt.programs.revenue_cg import solve_revenue_cg
+from dmd_opt.core.environment import Environment
+from dmd_opt.core.errors import SolverError
+from dmd_opt.families.revenue.program import revenue_program
+from dmd_opt.families.revenue.cg import solve_revenue_cg
 from dmd_opt.solvers.highs import cost_scale, solve_highs
 
 

@@ -1,4 +1,4 @@
-"""Finite MDP solvers (dmd_opt.mdp) against brute force, each other, QuantEcon and closed forms."""
+"""Finite MDP solvers (dmd_opt.dp.mdp) against brute force, each other, QuantEcon and closed forms."""
 
 import itertools
 
@@ -7,7 +7,7 @@ import pytest
 import scipy.sparse as sp
 from hypothesis import given, strategies as st
 
-from dmd_opt import mdp
+from dmd_opt.dp import mdp
 
 
 def random_mdp(rng, S, A, sparse_k=None, infeasible=0.0):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
-from dmd_opt.program import Program
+from dmd_opt.optim.program import Program
 from dmd_opt.solvers import solve
 
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dmd_opt.errors import ModelError
-from dmd_opt.io import load, solve_model
-from dmd_opt.recursive import ThomasWorrall, cara_constant, cara_cost
+from dmd_opt.core.errors import ModelError
+from dmd_opt.interfaces.models import load, solve_model
+from dmd_opt.families.recursive import ThomasWorrall, cara_constant, cara_cost
 from dmd_opt.solvers import solve
 
 
@@ -183,7 +183,7 @@ def test_cli_solve_prints_cost_and_writes_plots(tmp_path):
 
     from typer.testing import CliRunner
 
-    from dmd_opt.cli import app
+    from dmd_opt.interfaces.cli import app
     model = tmp_path / "tw.toml"
     model.write_text('kind = "thomas_worrall"\nincome = [1.0, 2.0]\nprob = [0.5, 0.5]\nbeta = 0.9\n'
                      '[utility]\nkind = "log"\n[grid]\nn_promise = 15\nn_transfer = 11\n'

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dmd_opt.recursive.engine import TemplateBuilder, bellman_step, cross_section, stack, value_iteration
+from dmd_opt.dp.bellman import TemplateBuilder, bellman_step, cross_section, stack, value_iteration
 
 
 def _toy(beta=0.8, reward=1.0, grid=(0.0, 1.0, 2.0)):

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from scipy.optimize import linprog
 
-from dmd_opt.errors import ModelError
-from dmd_opt.io import load, solve_model
-from dmd_opt.recursive import GuoHorner
+from dmd_opt.core.errors import ModelError
+from dmd_opt.interfaces.models import load, solve_model
+from dmd_opt.families.recursive import GuoHorner
 
 L, H, C, BETA, Q = 0.5, 2.0, 1.0, 0.9, 0.5
 TH = np.array([L, H])

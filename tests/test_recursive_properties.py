@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 from hypothesis import given, settings, strategies as st
-from dmd_opt.recursive import GuoHorner, ThomasWorrall
+from dmd_opt.families.recursive import GuoHorner, ThomasWorrall
 
 from test_recursive_gh import Par, brute_force, tree_lp
 

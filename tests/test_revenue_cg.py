@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-import dmd_opt.io as io
-from dmd_opt.environment import Environment
-from dmd_opt.errors import ModelError
-from dmd_opt.programs.revenue import solve_revenue
-from dmd_opt.programs.revenue_cg import solve_revenue_cg
+import dmd_opt.interfaces.models as io
+from dmd_opt.core.environment import Environment
+from dmd_opt.core.errors import ModelError
+from dmd_opt.families.revenue.program import solve_revenue
+from dmd_opt.families.revenue.cg import solve_revenue_cg
 
 from conftest import MODELS
 from test_revenue_properties import make_env

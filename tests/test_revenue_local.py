@@ -1,4 +1,4 @@
-"""The closed-form first round of constraint generation (dmd_opt.programs.revenue_local):
+"""The closed-form first round of constraint generation (dmd_opt.families.revenue.local):
 the local-IC relaxation of a one-agent program solved on the tree, accepted only when every
 row of the full program holds — checked here against a closed form (Battaglini 2005, two
 types), the full LP solved by HiGHS, the independent verifier and the certificate checker."""
@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-import dmd_opt.io as io
+import dmd_opt.interfaces.models as io
 from dmd_opt.certificates import check_certificate
-from dmd_opt.environment import Environment
-from dmd_opt.errors import ModelError
-from dmd_opt.programs.revenue import solve_revenue
-from dmd_opt.programs.revenue_cg import solve_revenue_cg
+from dmd_opt.core.environment import Environment
+from dmd_opt.core.errors import ModelError
+from dmd_opt.families.revenue.program import solve_revenue
+from dmd_opt.families.revenue.cg import solve_revenue_cg
 
 from conftest import MODELS
 from test_revenue_cg import _full_program_solution, _same_optimum
@@ -203,7 +203,7 @@ def test_shipped_models_first_round(name):
 def test_a_wrong_dual_is_caught(monkeypatch):
     """The acceptance test re-derives stationarity from the rows, not from the recursion:
     doubling every multiplier (still ≥ 0, primal unchanged) must be rejected."""
-    import dmd_opt.programs.revenue_cg as rcg
+    import dmd_opt.families.revenue.cg as rcg
     real = rcg.solve_local
 
     def doubled(*a, **k):

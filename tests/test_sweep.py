@@ -8,9 +8,9 @@ import pytest
 
 import dmd_opt
 from dmd_opt import load, solve_model
-from dmd_opt.errors import ModelError
-from dmd_opt.io import read_toml
-from dmd_opt.sweep import canonical, grid_points, parse_param, run_point, set_path, sweep
+from dmd_opt.core.errors import ModelError
+from dmd_opt.interfaces.models import read_toml
+from dmd_opt.interfaces.sweep import canonical, grid_points, parse_param, run_point, set_path, sweep
 
 
 def test_sweep_on_local_cluster_keeps_failed_point(models_dir, tmp_path):

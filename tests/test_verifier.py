@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
-from dmd_opt.environment import Environment
-from dmd_opt.mechanism import TreeMechanism
-from dmd_opt.verify import verify
+from dmd_opt.core.environment import Environment
+from dmd_opt.mechanisms.tree import TreeMechanism
+from dmd_opt.verify.bayesian import verify
 
 
 def random_env(rng, N, T, n):
@@ -25,7 +25,7 @@ def random_env(rng, N, T, n):
 
 
 def random_mechanism(rng, env, disclosure="public"):
-    from dmd_opt.tree import HistoryTree
+    from dmd_opt.core.tree import HistoryTree
     tree = HistoryTree(env)
     alloc = [rng.dirichlet(np.ones(env.n_decisions(t)), size=tree.n_nodes(t)) for t in range(tree.T)]
     pay = [rng.uniform(-1, 2, size=(tree.n_nodes(t), env.n_agents)) for t in range(tree.T)]

@@ -10,8 +10,8 @@
   the size allows, rigorous floating bounds (:mod:`.rigorous`) otherwise.
 """
 
-from .check import EXACT_LIMIT, CheckResult, check_certificate
-from .format import FORMAT, VERSION, farkas_rows, make_certificate, read_certificate, write_certificate
+from dmd_opt.certificates.check import EXACT_LIMIT, CheckResult, check_certificate
+from dmd_opt.certificates.format import FORMAT, VERSION, farkas_rows, make_certificate, read_certificate, write_certificate
 
 __all__ = ["make_certificate", "write_certificate", "read_certificate", "check_certificate", "CheckResult",
            "farkas_rows", "FORMAT", "VERSION", "EXACT_LIMIT"]

@@ -3,8 +3,8 @@ r"""The certificate checker: rebuild the program, then verify — without any so
 ``check_certificate(path, model=None, program=None)``
 
 1. reads the certificate (and its ``.npz`` sidecar, whose SHA-256 must match);
-2. rebuilds the :class:`~dmd_opt.program.Program` from the model —
-   ``dmd_opt.io.KINDS[kind].build(data, **options)`` with the options stored in
+2. rebuilds the :class:`~dmd_opt.optim.program.Program` from the model —
+   ``dmd_opt.interfaces.models.KINDS[kind].build(data, **options)`` with the options stored in
    the certificate, from the embedded model data or from ``model`` — and
    **refuses** when the model data or the program's fingerprint differ from
    the recorded ones;
@@ -50,11 +50,11 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from ..errors import ModelError
-from ..program import Program
-from . import exact as X
-from . import rigorous as R
-from .format import load_arrays, model_fingerprint, read_certificate
+from dmd_opt.core.errors import ModelError
+from dmd_opt.optim.program import Program
+from dmd_opt.certificates import exact as X
+from dmd_opt.certificates import rigorous as R
+from dmd_opt.certificates.format import load_arrays, model_fingerprint, read_certificate
 
 #: Programs with at most this many rows + columns are checked in exact arithmetic.
 EXACT_LIMIT = 40_000
@@ -72,7 +72,7 @@ class CheckResult:
     seconds: float = 0.0
 
     def to_dict(self) -> dict:
-        from ..io import to_jsonable
+        from dmd_opt.core.serialise import to_jsonable
         return to_jsonable({"ok": self.ok, "verdict": self.verdict, "method": self.method,
                             "status": self.status, "details": self.details, "seconds": self.seconds})
 
@@ -89,7 +89,7 @@ class CheckResult:
 
 def row_name(labels: dict, r: int) -> str:
     """A readable label of row ``r`` (0-based agent/period/type indices as in the Program)."""
-    from ..audit import row_name as rn
+    from dmd_opt.audit.binding import row_name as rn
     return rn(labels, r)
 
 
@@ -165,7 +165,9 @@ class _Failed(Exception):
 
 
 def _rebuild(cert: dict, model) -> Program:
-    from ..io import KINDS, _ensure_kinds, to_jsonable
+    from dmd_opt.core.kinds import KINDS
+    from dmd_opt.interfaces.models import _ensure_kinds
+    from dmd_opt.core.serialise import to_jsonable
     _ensure_kinds()
     rec = cert.get("model") or {}
     opts = dict(rec.get("options") or {})
@@ -306,7 +308,7 @@ def _worst_dual(prog, y, c, labels) -> str:
 
 def _exact_optimal(prog, vals, c, qd, off, sgn, scale, labels, exact_seconds: float = 8.0) -> dict:
     """Exact optimum of the LP from the recorded basis (see :mod:`.simplex`)."""
-    from .simplex import exact_optimal_basis
+    from dmd_opt.certificates.simplex import exact_optimal_basis
     args = (prog.matrix(), c, prog.row_lower, prog.row_upper, prog.col_lower, prog.col_upper,
             vals["col_status"], vals["row_status"])
     # Model data such as 1/3 or 0.9 are stored as nearest doubles; their exact dyadic

@@ -1,6 +1,6 @@
 r"""Exact rational linear algebra for certificate checks (python-flint).
 
-Every float in a :class:`~dmd_opt.program.Program` is a dyadic rational, so the
+Every float in a :class:`~dmd_opt.optim.program.Program` is a dyadic rational, so the
 program *as stored* has an exact optimum.  The checker re-solves square
 systems :math:`Mw = r` (the optimal basis, or the KKT system of an active set)
 in :class:`flint.fmpq` arithmetic.  Dense rational elimination of an

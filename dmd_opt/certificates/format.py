@@ -4,7 +4,7 @@ See ``docs/certificates.md`` for the documented layout.  A certificate is one
 JSON object; its numeric arrays are stored inline (floats printed with
 ``repr`` so they round-trip exactly) or, for large programs, in a sidecar
 ``.npz`` file named in ``arrays.file`` whose SHA-256 is recorded in
-``arrays.sha256``.  Files are written atomically (:func:`dmd_opt.io.atomic_write`):
+``arrays.sha256``.  Files are written atomically (:func:`dmd_opt.interfaces.models.atomic_write`):
 the ``.npz`` first, then the JSON that names it.
 """
 
@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ModelError
-from ..io import atomic_write, dumps, to_jsonable
-from ..program import Program
-from ..solution import BASIS_CODES, Solution
+from dmd_opt.core.errors import ModelError
+from dmd_opt.core.serialise import atomic_write, dumps, to_jsonable
+from dmd_opt.optim.program import Program
+from dmd_opt.optim.solution import BASIS_CODES, Solution
 
 FORMAT = "dmd-opt-certificate"
 VERSION = 1
@@ -64,7 +64,7 @@ def _basis_for(program: Program, solution: Solution) -> tuple[dict | None, str |
         return solution.basis, f"returned by the {solution.backend} backend"
     if program.q_diag is not None or solution.status != "optimal" or program.n_rows > BASIS_RESOLVE_LIMIT:
         return None, None
-    from ..solvers.highs import solve_highs
+    from dmd_opt.solvers.highs import solve_highs
     s2 = solve_highs(program, basis=True)
     if s2.status != "optimal" or s2.basis is None:
         return None, None
@@ -74,7 +74,7 @@ def _basis_for(program: Program, solution: Solution) -> tuple[dict | None, str |
 def make_certificate(program: Program, solution: Solution, *, model=None, options=None) -> dict:
     """Build the certificate of ``solution`` for ``program`` as a JSON-ready dict.
 
-    ``model`` (a :class:`dmd_opt.io.Model`) lets the checker rebuild the
+    ``model`` (a :class:`dmd_opt.interfaces.models.Model`) lets the checker rebuild the
     program from the model data, which the certificate embeds with its
     fingerprint; ``options`` are the program options it was built with
     (default: the model file's ``[solve]`` options).

@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from . import exact as X
+from dmd_opt.certificates import exact as X
 
 
 class ExactLP:

@@ -1,9 +1,9 @@
-"""Solver adapters: Program → native model → :class:`~dmd_opt.solution.Solution`.
+"""Solver adapters: Program → native model → :class:`~dmd_opt.optim.solution.Solution`.
 
 ``solve(program, backend="highs" | "cvxpy" | "pyomo", solver=None, **options)``
 is the one entry point every program uses.  Adapters register themselves in
 ``BACKENDS``; each maps statuses, duals (sign convention of
-:mod:`dmd_opt.program`), reduced costs, basis and infeasibility rays into the
+:mod:`dmd_opt.optim.program`), reduced costs, basis and infeasibility rays into the
 same Solution.
 """
 
@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Callable
 
-from ..errors import SolverError
-from ..program import Program
-from ..solution import Solution
+from dmd_opt.core.errors import SolverError
+from dmd_opt.optim.program import Program
+from dmd_opt.optim.solution import Solution
 
 BACKENDS: dict[str, Callable[..., Solution]] = {}
 
@@ -26,14 +26,14 @@ def register(name: str):
 
 
 def _load_backends() -> None:
-    from .highs import solve_highs
+    from dmd_opt.solvers.highs import solve_highs
     BACKENDS.setdefault("highs", lambda prog, solver=None, **kw: solve_highs(prog, **kw))
     try:  # optional backends live in their own modules
-        from . import cvxpy_backend  # noqa: F401
+        from dmd_opt.solvers import cvxpy_backend
     except ImportError:
         pass
     try:
-        from . import pyomo_backend  # noqa: F401
+        from dmd_opt.solvers import pyomo_backend
     except ImportError:
         pass
 

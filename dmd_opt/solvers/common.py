@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..program import Program
+from dmd_opt.optim.program import Program
 
 
 def row_blocks(prog: Program) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -132,7 +132,7 @@ def phase_one_program(prog: Program) -> Program:
 def elastic_ray(prog: Program, backend: str, solver: str | None = None, options: dict | None = None):
     """A Farkas ray for an infeasible ``prog`` from the duals of its phase-one LP,
     solved with the given backend; None if that fails or certifies nothing."""
-    from . import solve
+    from dmd_opt.solvers import solve
     try:
         sol = solve(phase_one_program(prog), backend=backend, solver=solver, options=options)
     except Exception:

@@ -46,7 +46,7 @@ path gives none, the ray comes from the duals of the phase-one LP
 
 Any failure inside cvxpy or the solver comes back as ``status="error"`` with
 cvxpy's words, never as an exception; an unknown solver name or a non-convex
-quadratic objective is a usage error (:class:`~dmd_opt.errors.SolverError`).
+quadratic objective is a usage error (:class:`~dmd_opt.core.errors.SolverError`).
 """
 
 from __future__ import annotations
@@ -56,11 +56,11 @@ import warnings
 
 import numpy as np
 
-from ..errors import SolverError
-from ..program import Program
-from ..solution import Solution
-from . import register
-from .common import elastic_ray, orient_ray, reduced_costs, row_blocks
+from dmd_opt.core.errors import SolverError
+from dmd_opt.optim.program import Program
+from dmd_opt.optim.solution import Solution
+from dmd_opt.solvers import register
+from dmd_opt.solvers.common import elastic_ray, orient_ray, reduced_costs, row_blocks
 
 import cvxpy as cp  # an ImportError leaves the backend unregistered (solvers._load_backends)
 
@@ -161,7 +161,7 @@ def solve_cvxpy(prog: Program, solver: str | None = None, basis: bool = False,
         for k in ("tol_gap_abs", "tol_gap_rel", "tol_feas"):
             opts.setdefault(k, 1e-10)
     if name == "HIGHS":
-        from .highs import new_highs
+        from dmd_opt.solvers.highs import new_highs
         new_highs()  # swallow HiGHS' banner before cvxpy creates its own instance
     t0 = time.perf_counter()
     try:

@@ -19,9 +19,9 @@ import time
 
 import numpy as np
 
-from ..errors import SolverError
-from ..program import Program
-from ..solution import BASIS_CODES, Solution
+from dmd_opt.core.errors import SolverError
+from dmd_opt.optim.program import Program
+from dmd_opt.optim.solution import BASIS_CODES, Solution
 
 _STATUS = {
     "kOptimal": "optimal", "kInfeasible": "infeasible", "kUnbounded": "unbounded",

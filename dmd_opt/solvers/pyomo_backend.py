@@ -45,7 +45,7 @@ Solvers (``solver=``)
 
 Sign convention
     ``Solution.row_dual[r] = ∂ objective*/∂ b_r`` in the program's sense (as
-    :mod:`dmd_opt.program`).  pyomo's HiGHS interfaces (APPSI, contrib and the
+    :mod:`dmd_opt.optim.program`).  pyomo's HiGHS interfaces (APPSI, contrib and the
     legacy wrapper) already report duals and reduced costs as ∂ value/∂ bound
     in the model's own sense, ``max`` included, which is this convention
     (checked against the HiGHS adapter in tests/test_backends.py); other
@@ -65,11 +65,11 @@ import time
 
 import numpy as np
 
-from ..errors import SolverError
-from ..program import Program
-from ..solution import Solution
-from . import register
-from .common import elastic_ray, orient_ray, reduced_costs
+from dmd_opt.core.errors import SolverError
+from dmd_opt.optim.program import Program
+from dmd_opt.optim.solution import Solution
+from dmd_opt.solvers import register
+from dmd_opt.solvers.common import elastic_ray, orient_ray, reduced_costs
 
 import pyomo.environ as pyo  # noqa: E402  (ImportError → backend not registered)
 from pyomo.common.gc_manager import PauseGC
@@ -319,7 +319,7 @@ def _to_program_rows(prog: Program, row_of: np.ndarray, v: np.ndarray) -> np.nda
 
 
 def _solve_fast(prog: Program, m, basis: bool, options: dict | None, t0: float, load: bool) -> Solution:
-    from .highs import solve_highs
+    from dmd_opt.solvers.highs import solve_highs
     p2, row_of = compile_standard_form(m, prog)
     s2 = solve_highs(p2, basis=basis, options=options)
     build = time.perf_counter() - t0 - s2.solve_seconds
@@ -415,7 +415,7 @@ def _check_highs_options(opts: dict) -> None:
     """Reject HiGHS options HiGHS does not know (APPSI would ignore them silently),
     as the HiGHS adapter does."""
     import highspy
-    from .highs import new_highs
+    from dmd_opt.solvers.highs import new_highs
     h = new_highs()
     for k, v in opts.items():
         if h.setOptionValue(k, v) == highspy.HighsStatus.kError:

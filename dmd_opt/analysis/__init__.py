@@ -1,0 +1,1 @@
+"""Comparing mechanisms: optimal vs efficient, the revenue–welfare frontier, plots."""

@@ -1,0 +1,390 @@
+r"""Finite dynamic environments (SPEC §1).
+
+An :class:`Environment` describes, for agents :math:`i = 1..N` and periods
+:math:`t = 1..T` (or a stationary infinite horizon),
+
+* a finite ordered type set :math:`\Theta_{i,t}` with real values
+  :math:`v_{i,t}(\theta)` (and optional labels),
+* an initial distribution :math:`\pi_i` over :math:`\Theta_{i,1}` and Markov
+  transitions :math:`P_{i,t}(\theta'\mid\theta)` from :math:`\Theta_{i,t}` to
+  :math:`\Theta_{i,t+1}` (non-stationary allowed; optionally depending on the
+  public decision :math:`a_t`),
+* finite decision sets :math:`A_t`, private-value utilities
+  :math:`u_{i,t}(a, \theta_i)` as tables of shape :math:`|A_t| \times |\Theta_{i,t}|`
+  and a principal cost :math:`c_t(a)`;
+* or, instead of finite decisions, the *quantity* family: each agent gets
+  :math:`q_i \in [0, \bar q]`, :math:`u_i = \theta_i q_i`, and the principal pays
+  :math:`c(q_i) = c_1 q_i + \tfrac12 c_2 q_i^2` (a convex QP; Mussa–Rosen).
+
+Types are independent across agents.  Periods are 0-based in code
+(``t = 0`` is the math's period 1).  Environments are immutable: arrays are
+made read-only at construction.
+
+Example
+-------
+>>> env = Environment.from_dict({
+...     "horizon": 1,
+...     "agents": [{"types": [1, 2, 3], "initial": [0.25, 0.5, 0.25]}],
+...     "decisions": {"kind": "allocate"}})
+>>> env.n_agents, env.horizon, env.decisions(0)
+(1, 1, ('keep', 'sell to agent 1'))
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from dmd_opt.core import validation as V
+from dmd_opt.core.errors import ModelError
+
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    a = np.array(a, dtype=float, copy=True)
+    a.setflags(write=False)
+    return a
+
+
+@dataclass(frozen=True, eq=False)
+class QuantityModel:
+    """Continuous quantity decisions: :math:`q_i\\in[0,\\bar q]`, cost :math:`c_1q+c_2q^2/2`."""
+
+    qmax: float
+    cost_linear: float = 0.0
+    cost_quadratic: float = 0.0
+
+    def cost(self, q):
+        q = np.asarray(q, dtype=float)
+        return self.cost_linear * q + 0.5 * self.cost_quadratic * q * q
+
+
+@dataclass(frozen=True, eq=False)
+class Agent:
+    """One agent's private-type process.
+
+    ``type_values[t]`` are the values of :math:`\\Theta_{i,t}`; ``transitions[t]``
+    maps period ``t`` to ``t+1`` and has shape ``(n_t, n_{t+1})`` or, when it
+    depends on the decision, ``(|A_t|, n_t, n_{t+1})``.
+    """
+
+    name: str
+    type_values: tuple[np.ndarray, ...]
+    type_labels: tuple[tuple[str, ...], ...]
+    initial: np.ndarray
+    transitions: tuple[np.ndarray, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class Environment:
+    """A validated finite environment.  Build with :meth:`from_dict` or :func:`dmd_opt.load`.
+
+    For a stationary infinite horizon (``horizon is None``) every per-period
+    list has length 1 and the accessors return the same data for every ``t``.
+    """
+
+    agents: tuple[Agent, ...]
+    horizon: int | None
+    discount: float
+    decision_labels: tuple[tuple[str, ...], ...]
+    utilities: tuple[tuple[np.ndarray, ...], ...]  # [agent][period] -> (|A_t|, n_{i,t})
+    costs: tuple[np.ndarray, ...]                  # [period] -> (|A_t|,)
+    quantity: QuantityModel | None = None
+    name: str = "environment"
+    source: dict = field(default_factory=dict, repr=False)  # the validated input, for fingerprints
+
+    # ---- accessors (t is 0-based) -------------------------------------------------
+    @property
+    def n_agents(self) -> int:
+        return len(self.agents)
+
+    @property
+    def stationary(self) -> bool:
+        return self.horizon is None
+
+    @property
+    def periods(self) -> int:
+        """Number of stored periods (``horizon``, or 1 when stationary)."""
+        return 1 if self.horizon is None else self.horizon
+
+    def _p(self, t: int) -> int:
+        return 0 if self.horizon is None else t
+
+    def n_types(self, i: int, t: int) -> int:
+        return len(self.agents[i].type_values[self._p(t)])
+
+    def type_values(self, i: int, t: int) -> np.ndarray:
+        return self.agents[i].type_values[self._p(t)]
+
+    def type_labels(self, i: int, t: int) -> tuple[str, ...]:
+        return self.agents[i].type_labels[self._p(t)]
+
+    def profile_shape(self, t: int) -> tuple[int, ...]:
+        return tuple(self.n_types(i, t) for i in range(self.n_agents))
+
+    def decisions(self, t: int) -> tuple[str, ...]:
+        return self.decision_labels[self._p(t)]
+
+    def n_decisions(self, t: int) -> int:
+        return len(self.decisions(t))
+
+    def utility(self, i: int, t: int) -> np.ndarray:
+        """Table :math:`u_{i,t}(a,\\theta_i)` of shape ``(|A_t|, n_{i,t})``."""
+        return self.utilities[i][self._p(t)]
+
+    def cost(self, t: int) -> np.ndarray:
+        return self.costs[self._p(t)]
+
+    def transition(self, i: int, t: int, a: int | None = None) -> np.ndarray:
+        """:math:`P_{i,t}(\\theta'\\mid\\theta)` from period ``t`` to ``t+1`` (under decision ``a``)."""
+        P = self.agents[i].transitions[0 if self.horizon is None else t]
+        if P.ndim == 3:
+            if a is None:
+                raise ModelError(f"agents[{i}].transition", "depends on the decision; pass a")
+            return P[a]
+        return P
+
+    def transition_depends_on_decision(self) -> bool:
+        return any(P.ndim == 3 for ag in self.agents for P in ag.transitions)
+
+    @property
+    def payoff_scale(self) -> float:
+        """A typical payoff size (largest |utility| or |cost|), for scaled tolerances."""
+        if self.quantity is not None:
+            vmax = max(float(np.max(np.abs(v))) for ag in self.agents for v in ag.type_values)
+            return max(1.0, vmax * self.quantity.qmax)
+        m = max(float(np.max(np.abs(u))) for us in self.utilities for u in us)
+        m = max([m] + [float(np.max(np.abs(c))) for c in self.costs])
+        return max(1.0, m)
+
+    def with_updates(self, **changes) -> "Environment":
+        """A new validated environment with some input fields replaced (e.g. ``discount``)."""
+        src = dict(self.source)
+        src.update(changes)
+        return Environment.from_dict(src)
+
+    # ---- construction ----------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, data: dict, *, field_prefix: str = "") -> "Environment":
+        """Validate a plain dict (e.g. a parsed TOML table) into an Environment.
+
+        Keys: ``name``, ``horizon`` (int ≥ 1 or ``"infinite"``), ``discount`` (in (0,1);
+        default 0.95), ``renormalize`` (bool), ``agents`` (list), ``decisions`` (table).
+        See ``docs/model_format.md`` for the full format.
+        """
+        f = (lambda k: f"{field_prefix}{k}")
+        V.mapping(data, field_prefix.rstrip("."),
+                  required=("agents", "decisions"),
+                  optional=("name", "horizon", "discount", "renormalize"))
+        name = data.get("name", "environment")
+        if not isinstance(name, str):
+            raise ModelError(f("name"), "expected a string")
+        hz = data.get("horizon", 1)
+        if hz == "infinite":
+            horizon = None
+        else:
+            horizon = V.integer(hz, f("horizon"), lo=1)
+        discount = V.real(data.get("discount", 0.95), f("discount"), lo=0, hi=1,
+                          lo_open=True, hi_open=True)
+        renorm = data.get("renormalize", False)
+        if not isinstance(renorm, bool):
+            raise ModelError(f("renormalize"), "expected true or false")
+        periods = 1 if horizon is None else horizon
+
+        agents_raw = V.sequence(data["agents"], f("agents"))
+        agent_types = [_parse_types(a, f(f"agents[{i}]"), periods) for i, a in enumerate(agents_raw)]
+        N = len(agents_raw)
+
+        dec = _parse_decisions(data["decisions"], f("decisions"), periods, N, agent_types)
+        decision_labels, utilities, costs, quantity = dec
+
+        agents = []
+        for i, (a, (vals, labs)) in enumerate(zip(agents_raw, agent_types)):
+            af = f(f"agents[{i}]")
+            n1 = len(vals[0])
+            initial = V.distribution(a.get("initial"), f"{af}.initial", size=n1,
+                                     renormalize=renorm) if "initial" in a else None
+            if initial is None:
+                raise ModelError(f"{af}.initial", "is required but missing")
+            trans = _parse_transitions(a, af, horizon, vals, decision_labels, renorm)
+            agents.append(Agent(name=a.get("name", f"agent {i + 1}"),
+                                type_values=tuple(_frozen(v) for v in vals),
+                                type_labels=tuple(labs), initial=_frozen(initial),
+                                transitions=tuple(_frozen(P) for P in trans)))
+        return cls(agents=tuple(agents), horizon=horizon, discount=discount,
+                   decision_labels=decision_labels,
+                   utilities=tuple(tuple(_frozen(u) for u in us) for us in utilities),
+                   costs=tuple(_frozen(c) for c in costs), quantity=quantity, name=name,
+                   source=dict(data))
+
+
+_AGENT_KEYS = ("name", "types", "labels", "initial", "transition", "transition_by_decision")
+
+
+def _parse_types(a: Any, af: str, periods: int):
+    V.mapping(a, af, required=("types",), optional=_AGENT_KEYS)
+    if "name" in a and not isinstance(a["name"], str):
+        raise ModelError(f"{af}.name", "expected a string")
+    raw = V.sequence(a["types"], f"{af}.types")
+    if isinstance(raw[0], (list, tuple)):  # one list per period
+        if len(raw) != periods:
+            raise ModelError(f"{af}.types", f"gives {len(raw)} periods of types, horizon has {periods}")
+        vals = [V.array(r, f"{af}.types[{t}]", ndim=1) for t, r in enumerate(raw)]
+    else:
+        v = V.array(raw, f"{af}.types", ndim=1)
+        vals = [v] * periods
+    if "labels" in a:
+        lr = V.sequence(a["labels"], f"{af}.labels")
+        if isinstance(lr[0], (list, tuple)):
+            if len(lr) != periods:
+                raise ModelError(f"{af}.labels", f"gives {len(lr)} periods of labels, horizon has {periods}")
+            labs = [V.labels(x, f"{af}.labels[{t}]", size=len(vals[t])) for t, x in enumerate(lr)]
+        else:
+            labs = [V.labels(lr, f"{af}.labels", size=len(vals[t])) for t in range(periods)]
+    else:
+        labs = [tuple(f"{x:g}" for x in v) for v in vals]
+    return vals, labs
+
+
+def _parse_transitions(a, af, horizon, vals, decision_labels, renorm) -> list[np.ndarray]:
+    periods = 1 if horizon is None else horizon
+    steps = 1 if horizon is None else horizon - 1  # transitions stored
+    if "transition" in a and "transition_by_decision" in a:
+        raise ModelError(f"{af}.transition", "give either transition or transition_by_decision, not both")
+    if steps == 0:
+        if "transition" in a or "transition_by_decision" in a:
+            raise ModelError(f"{af}.transition", "a one-period model has no transitions")
+        return []
+    nxt = (lambda t: len(vals[0]) if horizon is None else len(vals[t + 1]))
+    if "transition" in a:
+        raw = a["transition"]
+        arr = V.array(raw, f"{af}.transition")
+        if arr.ndim == 2:
+            mats = [raw] * steps
+            fields = [f"{af}.transition"] * steps
+        elif arr.ndim == 3 and horizon is not None:
+            if arr.shape[0] != steps:
+                raise ModelError(f"{af}.transition", f"gives {arr.shape[0]} matrices, expected {steps} (one per period t→t+1)")
+            mats, fields = list(raw), [f"{af}.transition[{t}]" for t in range(steps)]
+        else:
+            mats = [None]
+            fields = [f"{af}.transition"]
+            V.array(raw, fields[0], ndim=2)
+        return [V.stochastic_matrix(m, fld, shape=(len(vals[t]), nxt(t)), renormalize=renorm)
+                for t, (m, fld) in enumerate(zip(mats, fields))]
+    if "transition_by_decision" in a:
+        raw = a["transition_by_decision"]
+        arr = V.array(raw, f"{af}.transition_by_decision")
+        if arr.ndim == 3:
+            mats, fields = [raw] * steps, [f"{af}.transition_by_decision"] * steps
+        elif arr.ndim == 4 and horizon is not None and arr.shape[0] == steps:
+            mats, fields = list(raw), [f"{af}.transition_by_decision[{t}]" for t in range(steps)]
+        else:
+            raise ModelError(f"{af}.transition_by_decision",
+                             "expected [decision][type][next type] (or one such per period)")
+        out = []
+        for t, (m, fld) in enumerate(zip(mats, fields)):
+            nA = len(decision_labels[0 if horizon is None else t])
+            m = V.array(m, fld, ndim=3, shape=(nA, len(vals[t]), nxt(t)))
+            out.append(np.stack([V.stochastic_matrix(m[k], f"{fld}[{k}]", shape=m.shape[1:],
+                                                     renormalize=renorm) for k in range(nA)]))
+        return out
+    if periods > 1 or horizon is None:
+        raise ModelError(f"{af}.transition", "is required when the horizon is longer than one period")
+    return []
+
+
+def _parse_decisions(d: Any, df: str, periods: int, N: int, agent_types):
+    """Return (labels per period, utilities[agent][period], costs[period], quantity)."""
+    if not isinstance(d, dict):
+        raise ModelError(df, f"expected a table, got {type(d).__name__}")
+    kind = V.choice(d.get("kind", "allocate"), f"{df}.kind", ("allocate", "table", "quantity"))
+    if kind == "allocate":
+        # One indivisible good per active period: keep it or sell it to agent i.
+        V.mapping(d, df, optional=("kind", "periods", "cost"))
+        active = set(range(periods))
+        if "periods" in d:
+            ps = V.sequence(d["periods"], f"{df}.periods")
+            active = set()
+            for k, p in enumerate(ps):
+                p = V.integer(p, f"{df}.periods[{k}]", lo=1)
+                if p > periods:
+                    raise ModelError(f"{df}.periods[{k}]", f"period {p} is beyond the horizon {periods}")
+                active.add(p - 1)
+        cost = d.get("cost", 0.0)
+        if isinstance(cost, (list, tuple)):
+            cost = V.array(cost, f"{df}.cost", ndim=1, shape=(periods,))
+        else:
+            cost = np.full(periods, V.real(cost, f"{df}.cost"))
+        labels, utils, costs = [], [[] for _ in range(N)], []
+        for t in range(periods):
+            if t in active:
+                labels.append(("keep",) + tuple(f"sell to agent {i + 1}" for i in range(N)))
+                for i in range(N):
+                    v = agent_types[i][0][t]
+                    u = np.zeros((N + 1, len(v)))
+                    u[i + 1] = v
+                    utils[i].append(u)
+                costs.append(np.r_[0.0, np.full(N, cost[t])])
+            else:
+                labels.append(("none",))
+                for i in range(N):
+                    utils[i].append(np.zeros((1, len(agent_types[i][0][t]))))
+                costs.append(np.zeros(1))
+        return tuple(labels), utils, tuple(costs), None
+    if kind == "quantity":
+        V.mapping(d, df, required=("kind", "qmax"), optional=("cost_linear", "cost_quadratic"))
+        q = QuantityModel(qmax=V.real(d["qmax"], f"{df}.qmax", lo=0, lo_open=True),
+                          cost_linear=V.real(d.get("cost_linear", 0.0), f"{df}.cost_linear"),
+                          cost_quadratic=V.real(d.get("cost_quadratic", 0.0), f"{df}.cost_quadratic", lo=0))
+        utils = [[np.asarray(agent_types[i][0][t])[None, :] for t in range(periods)] for i in range(N)]
+        return tuple(("q",) for _ in range(periods)), utils, tuple(np.zeros(1) for _ in range(periods)), q
+    # kind == "table"
+    V.mapping(d, df, required=("kind", "labels", "utilities"), optional=("cost",))
+    lr = V.sequence(d["labels"], f"{df}.labels")
+    if isinstance(lr[0], (list, tuple)):
+        if len(lr) != periods:
+            raise ModelError(f"{df}.labels", f"gives {len(lr)} periods, horizon has {periods}")
+        labels = tuple(V.labels(x, f"{df}.labels[{t}]") for t, x in enumerate(lr))
+    else:
+        labels = tuple([V.labels(lr, f"{df}.labels")] * periods)
+    ur = V.sequence(d["utilities"], f"{df}.utilities")
+    if len(ur) != N:
+        raise ModelError(f"{df}.utilities", f"gives {len(ur)} agents, the model has {N}")
+    utils = []
+    for i, ui in enumerate(ur):
+        fi = f"{df}.utilities[{i}]"
+        if (isinstance(ui, (list, tuple)) and len(ui) == periods and periods > 1 and ui[0]
+                and isinstance(ui[0], (list, tuple)) and isinstance(ui[0][0], (list, tuple))):
+            # one table per period; their shapes may differ when the type sets do
+            per = [(ui[t], f"{fi}[{t}]") for t in range(periods)]
+            utils.append([V.array(u, fld, ndim=2, shape=(len(labels[t]), len(agent_types[i][0][t])))
+                          for t, (u, fld) in enumerate(per)])
+            continue
+        arr = V.array(ui, fi)
+        if arr.ndim == 2:
+            per = [(ui, fi)] * periods
+        elif arr.ndim == 3 and arr.shape[0] == periods:
+            per = [(ui[t], f"{fi}[{t}]") for t in range(periods)]
+        else:
+            V.array(ui, fi, ndim=2)
+            per = []
+        utils.append([V.array(u, fld, ndim=2, shape=(len(labels[t]), len(agent_types[i][0][t])))
+                      for t, (u, fld) in enumerate(per)])
+    if "cost" in d:
+        c = V.array(d["cost"], f"{df}.cost")
+        if c.ndim == 1:
+            costs = tuple(V.array(d["cost"], f"{df}.cost", shape=(len(labels[t]),)) for t in range(periods))
+        else:
+            if c.shape[0] != periods:
+                raise ModelError(f"{df}.cost", f"gives {c.shape[0]} periods, horizon has {periods}")
+            costs = tuple(V.array(d["cost"][t], f"{df}.cost[{t}]", shape=(len(labels[t]),)) for t in range(periods))
+    else:
+        costs = tuple(np.zeros(len(labels[t])) for t in range(periods))
+    return labels, utils, costs, None
+
+
+def environment(agents: Sequence[dict], decisions: dict, **kwargs) -> Environment:
+    """Convenience constructor: ``environment([{...}], {"kind": "allocate"}, horizon=2)``."""
+    return Environment.from_dict({"agents": list(agents), "decisions": decisions, **kwargs})

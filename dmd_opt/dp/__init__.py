@@ -1,0 +1,1 @@
+"""Dynamic-programming engines: finite MDPs (:mod:`.mdp`) and stacked Bellman LPs on promised utility (:mod:`.bellman`)."""

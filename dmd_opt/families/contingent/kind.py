@@ -1,0 +1,195 @@
+r"""Model kind ``"contingent"``: Liu's contingent transfers for interdependent values (SPEC §4).
+
+Pipeline: :func:`dmd_opt.families.contingent.from_dict` (environment) → efficient policy (finite MDP)
+→ last-period static transfers (Assumption 4) → diagnostics (spanning, convex independence)
+→ transfers — ``method = "vcg"`` (pseudo-inverse, Theorem 3.2), ``"report"`` (the LP of
+Theorem 3.1 on a :class:`~dmd_opt.optim.program.Program`) or ``"auto"`` (VCG-type when every used
+block admits it, else the LP) → :class:`~dmd_opt.families.contingent.ContingentMechanism` → periodic
+ex-post verification, with the naive team benchmark; ``auction = true`` adds the winner-pay
+auction analysis.  ``build`` rebuilds the report LP so certificates can be checked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from dmd_opt.core.errors import ModelError
+from dmd_opt.core import validation as V
+
+OPTIONS = ("method", "backend", "solver", "blocks", "auction", "verify", "options")
+METHODS = ("auto", "vcg", "report")
+
+
+@dataclass
+class ContingentResult:
+    status: str
+    objective: float | None
+    env: Any
+    method: str
+    policy: Any
+    diagnostics: Any
+    last: Any
+    vcg: Any = None
+    report: Any = None
+    mechanism: Any = None
+    verification: Any = None
+    naive_verification: Any = None
+    auction: Any = None
+    options: dict = field(default_factory=dict)
+    message: str = ""
+
+    @property
+    def program(self):
+        return None if self.report is None else self.report.program
+
+    @property
+    def solution(self):
+        return None if self.report is None else self.report.solution
+
+    def audit(self, **kw):
+        """Constraint audit of the report-dependent LP (binding IC rows by pattern, duals)."""
+        from dmd_opt.audit.binding import audit
+        if self.report is None:
+            raise ModelError("solve.method", "no LP was solved; use method = \"report\" for an audit")
+        return audit(self.program, self.solution, **kw)
+
+    def certificate(self, path=None, model=None):
+        """Certificate of the report-dependent transfer LP (method ``report``/``auto`` fallback)."""
+        from dmd_opt import certificates
+        if self.report is None:
+            raise ModelError("solve.method", "no LP was solved (VCG-type transfers are a pseudo-inverse); "
+                                             "use method = \"report\" for a certificate")
+        opts = {"method": "report", "blocks": self.options.get("blocks", "used")}
+        if path is not None:
+            return certificates.write_certificate(path, self.program, self.solution, model=model, options=opts)
+        return certificates.make_certificate(self.program, self.solution, model=model, options=opts)
+
+    def to_dict(self) -> dict:
+        out = {"kind": "contingent", "status": self.status, "objective": self.objective,
+               "method": self.method, "message": self.message, "environment": self.env.to_dict(),
+               "expected_welfare": self.policy.expected_welfare(),
+               "diagnostics": self.diagnostics.to_dict(),
+               "last_period": None if self.last is None else self.last.to_dict()}
+        if self.vcg is not None:
+            out["vcg_transfers"] = self.vcg.to_dict()
+        if self.report is not None:
+            out["report_lp"] = {"status": self.report.status, "solver_status": self.report.solution.solver_status,
+                                "objective": self.report.solution.objective,
+                                "program": self.report.program.summary(),
+                                "max_abs_transfer": self.report.max_abs if self.report.ok else None,
+                                "farkas_ray_nonzeros": None if self.report.solution.dual_ray is None else
+                                int((abs(self.report.solution.dual_ray) > 1e-12).sum())}
+        if self.mechanism is not None:
+            out["mechanism"] = self.mechanism.to_dict()
+        if self.verification is not None:
+            out["verification"] = self.verification.to_dict()
+        if self.naive_verification is not None:
+            out["naive_team_verification"] = self.naive_verification.to_dict()
+        if self.auction is not None:
+            out["auction"] = self.auction.to_dict()
+        return out
+
+    def summary(self) -> list[str]:
+        e = self.env
+        lines = [f"{e.name}: {e.N} agents, signals {'x'.join(map(str, e.shape))}, {e.n_decisions} decisions, "
+                 f"horizon {'infinite' if e.stationary else e.horizon}, δ = {e.discount:g}",
+                 f"status: {self.status} (method {self.method})" + (f" — {self.message}" if self.message else ""),
+                 f"efficient expected welfare: {self.policy.expected_welfare():.6g}"]
+        lines += self.diagnostics.summary()
+        if self.last is not None:
+            lines.append(f"last period: {self.last.rule}" + ("" if self.last.ok else " — NOT ex-post implementable"))
+        if self.vcg is not None:
+            lines.append(f"VCG-type transfers: {self.vcg.status}, max residual {self.vcg.max_residual:.3g}, "
+                         f"failing blocks {len(self.vcg.failures)} "
+                         f"(used by a*: {sum(f['used_by_policy'] for f in self.vcg.failures)})")
+            for f in self.vcg.failures[:5]:
+                lines.append(f"  step {f['step']}, {f['agent']}, decision {f['decision']}, others {f['others_signals']}: "
+                             f"rank {f['rank']}, residual {f['residual']:.4g}")
+        if self.report is not None:
+            lines.append(f"report-dependent LP: {self.report.status} ({self.report.solution.solver_status}); "
+                         f"objective {self.report.solution.objective}")
+        if self.mechanism is not None:
+            m = self.mechanism
+            lines.append(f"mechanism: welfare {m.welfare():.6g}, revenue {m.revenue():.6g}, "
+                         f"max |payment| {m.max_abs_payment():.4g}")
+        if self.verification is not None:
+            lines += self.verification.summary()
+        if self.naive_verification is not None:
+            lines.append("naive team transfers at reports: max regret "
+                         f"{self.naive_verification.max_regret:.4g}")
+        if self.auction is not None:
+            lines += self.auction.summary()
+        return lines
+
+
+def parse(data: dict):
+    from dmd_opt.families.contingent import from_dict
+    return from_dict(data)
+
+
+def _prepare(env):
+    from dmd_opt.families.contingent import efficient_policy, last_period_transfers
+    pol = efficient_policy(env)
+    last = None if env.stationary else last_period_transfers(env, pol.at(env.horizon - 1))
+    return pol, last
+
+
+def build(env, blocks: str = "used", **_ignored):
+    """The report-dependent transfer LP (for certificate checks)."""
+    from dmd_opt.families.contingent import report_program
+    pol, last = _prepare(env)
+    return report_program(env, pol, last, V.choice(blocks, "solve.blocks", ("used", "all")))
+
+
+def solve(env, method: str = "auto", backend: str = "highs", solver: str | None = None,
+          blocks: str = "used", auction: bool = False, verify: bool = True, options: dict | None = None,
+          **_ignored) -> ContingentResult:
+    from dmd_opt.families import contingent as C
+    method = V.choice(method, "solve.method", METHODS)
+    blocks = V.choice(blocks, "solve.blocks", ("used", "all"))
+    pol, last = _prepare(env)
+    diag = C.diagnose(env, pol, backend="highs")
+    res = ContingentResult("optimal", None, env, method, pol, diag, last,
+                           options={"method": method, "blocks": blocks})
+    if last is not None and not last.ok:
+        res.status = "last_period_not_ex_post"
+        res.message = (f"Assumption 4 fails: the efficient last-period decision is not ex-post implementable "
+                       f"({len(last.cycles)} violating cycles); use last_period = \"constant\" (Corollary 3.3)")
+        return res
+    mech = None
+    if method in ("vcg", "auto"):
+        res.vcg = C.vcg_transfers(env, pol, last)
+        if res.vcg.ok:
+            mech = C.vcg_mechanism(env, pol, res.vcg, last)
+            res.objective = res.vcg.max_abs
+            res.method = "vcg"
+        elif method == "vcg":
+            res.status = "spanning_fails"
+            res.message = "the VCG-type transfer does not exist for some block used by the efficient policy"
+    if mech is None and (method == "report" or (method == "auto" and not res.vcg.ok)):
+        res.report = C.solve_report(env, pol, last, backend=backend, solver=solver, blocks=blocks, options=options)
+        res.method = "report"
+        res.status = res.report.status
+        res.objective = res.report.solution.objective
+        if res.report.ok:
+            mech = C.report_mechanism(env, pol, res.report, last)
+        else:
+            res.message = "no report-dependent transfers satisfy Lemma A.3 (see the Farkas ray)"
+    res.mechanism = mech
+    if verify:
+        if mech is not None:
+            res.verification = C.periodic_expost(mech)
+            if not res.verification.ok(1e-7):
+                res.status = "verification_failed"
+        res.naive_verification = C.periodic_expost(C.naive_team_mechanism(env, pol))
+    if auction:
+        from dmd_opt.families.contingent.auction import winner_pay_auction
+        res.auction = winner_pay_auction(env, backend=backend)
+    return res
+
+
+def register_kinds() -> None:
+    from dmd_opt.core.kinds import register_kind
+    register_kind("contingent", parse, solve, options=OPTIONS,
+                  description="Liu: contingent transfers with interdependent values (SPEC §4)", build=build)

@@ -1,0 +1,329 @@
+r"""Model kind ``efficient``: efficient dynamic mechanisms from a model file (SPEC §3).
+
+A file with ``kind = "efficient"`` holds an environment (the fields of
+:meth:`dmd_opt.core.environment.Environment.from_dict`) — or, for the correlated-types
+counter-example, the same fields plus ``joint_initial`` / ``joint_transition``
+(:func:`dmd_opt.families.efficient.joint.correlated_from_dict`) — and a ``[solve]`` table:
+
+``mechanism``
+    ``"pivot"``, ``"team"``, ``"balanced"``, ``"balanced_history"``, ``"agv"`` or ``"all"``
+    (default; the mechanisms defined for the model).
+``horizon_method``
+    how χ* is computed on a stationary infinite horizon: ``policy_iteration`` (default),
+    ``value_iteration``, ``modified_policy_iteration``, ``lp`` or ``blackwell``.
+``self_enforcement``
+    ``true`` to add the Athey–Segal Proposition 3 report (stationary models).
+``delta``
+    evaluate the self-enforcement direct check at this discount factor.
+``backend``, ``solver``
+    the LP backend for ``horizon_method = "lp"`` (highs | cvxpy | pyomo).
+
+The result carries χ*, each mechanism (finite horizons: a
+:class:`~dmd_opt.mechanisms.tree.TreeMechanism`; stationary: a
+:class:`~dmd_opt.mechanisms.markov.MarkovMechanism`) and its verification
+(:mod:`dmd_opt.verify.expost`: Bayesian IC, within-period and periodic ex-post IC,
+per-period budget).  ``objective`` is the expected efficient welfare
+:math:`E[W_0(\theta_0)]`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from dmd_opt.core import validation as V
+from dmd_opt.core.environment import Environment
+from dmd_opt.core.errors import ModelError
+from dmd_opt.core import joint as J
+from dmd_opt.families.efficient.policy import METHODS, EfficientPolicy, efficient_policy
+
+MECHANISMS = ("pivot", "team", "balanced", "balanced_history", "agv")
+OPTIONS = ("mechanism", "horizon_method", "self_enforcement", "delta", "backend", "solver")
+
+# the property each construction claims, checked by the verifier (the static AGV mechanism is
+# the counter-example: only its budget balance is claimed; its IC regret is reported)
+CLAIMS = {"team": ("bayes", "expost"), "pivot": ("bayes", "expost"), "balanced": ("bayes", "budget"),
+          "balanced_history": ("bayes", "budget"), "agv": ("budget",)}
+
+
+def parse(data: dict) -> J.JointModel:
+    """Validate the file's fields into a :class:`~dmd_opt.families.efficient.joint.JointModel`.
+
+    Optional ``pivot_outside``: one list of decision labels per agent — the decisions the
+    others can take without that agent (its exclusion in the pivot's :math:`W_{-i}`); an
+    empty list or omitted agent entry keeps every decision.
+    """
+    data = dict(data)
+    outside = data.pop("pivot_outside", None)
+    if "joint_initial" in data or "joint_transition" in data:
+        m = J.correlated_from_dict(data)
+    else:
+        m = J.from_environment(Environment.from_dict(data))
+    if outside is not None:
+        rows = V.sequence(outside, "pivot_outside")
+        if len(rows) != m.N:
+            raise ModelError("pivot_outside", f"gives {len(rows)} agents, the model has {m.N}")
+        labels = list(m.decision_labels[0])
+        if any(tuple(lab) != tuple(labels) for lab in m.decision_labels):
+            raise ModelError("pivot_outside", "needs the same decision labels in every period")
+        opts = []
+        for i, row in enumerate(rows):
+            names = V.sequence(row, f"pivot_outside[{i}]", nonempty=False) if row else []
+            idx = []
+            for k, nm in enumerate(names):
+                if nm not in labels:
+                    raise ModelError(f"pivot_outside[{i}][{k}]", f"unknown decision {nm!r}")
+                idx.append(labels.index(nm))
+            opts.append(idx or None)
+        m.meta["outside_options"] = opts
+    return m
+
+
+@dataclass
+class EfficientVerification:
+    """Verification reports of every mechanism, with one pass/fail verdict for the CLI."""
+
+    reports: dict[str, Any]
+    claims: dict[str, tuple[str, ...]]
+    scale: float
+
+    def failures(self, tol: float = 1e-7) -> list[str]:
+        eps = tol * self.scale
+        out = []
+        for name, rep in self.reports.items():
+            c = self.claims[name]
+            if "bayes" in c and rep.bayes_max_regret_on_path > eps:
+                out.append(f"{name}: Bayesian IC regret {rep.bayes_max_regret_on_path:.3g}")
+            if "expost" in c and rep.expost_max_regret > eps:
+                out.append(f"{name}: ex-post IC regret {rep.expost_max_regret:.3g}")
+            if "budget" in c and rep.budget_max_imbalance > eps:
+                out.append(f"{name}: budget imbalance {rep.budget_max_imbalance:.3g}")
+        return out
+
+    def passed(self, participation=None, tol: float = 1e-7, budget_balance: bool = False) -> bool:
+        return not self.failures(tol)
+
+    @property
+    def max_regret(self) -> float:
+        return max(r.bayes_max_regret for r in self.reports.values())
+
+    def to_dict(self) -> dict:
+        return {"mechanisms": {k: {"claims": list(self.claims[k]), **v.to_dict()} for k, v in self.reports.items()},
+                "failures": self.failures()}
+
+    def summary_lines(self) -> list[str]:
+        lines = []
+        for k, v in self.reports.items():
+            lines.append(f"{k}: claims {', '.join(self.claims[k])}")
+            lines += ["  " + s for s in v.summary_lines()]
+        f = self.failures()
+        lines.append("all claims verified" if not f else "failed: " + "; ".join(f))
+        return lines
+
+
+@dataclass
+class EfficientResult:
+    status: str
+    objective: float | None
+    model: J.JointModel
+    policy: EfficientPolicy | None
+    mechanisms: dict[str, Any] = field(default_factory=dict)
+    verification: EfficientVerification | None = None
+    self_enforcement: Any = None
+    options: dict = field(default_factory=dict)
+    message: str = ""
+
+    @property
+    def mechanism(self):
+        """The first mechanism (the one asked for, when only one was)."""
+        return next(iter(self.mechanisms.values()), None)
+
+    def to_dict(self) -> dict:
+        m = self.model
+        out: dict[str, Any] = {"kind": "efficient", "status": self.status, "objective": self.objective,
+                               "model": m.name, "agents": m.agent_names,
+                               "horizon": "infinite" if m.stationary else m.horizon,
+                               "discount": m.discount, "independent_types": m.independent,
+                               "options": self.options, "message": self.message}
+        if self.policy is not None:
+            p = self.policy
+            out["policy"] = {"method": p.method, "iterations": p.iterations,
+                             "decision_by_profile": [[m.decision_labels[0 if m.stationary else t][a] for a in d]
+                                                     for t, d in enumerate(p.decision)],
+                             "welfare_by_profile": [v.tolist() for v in p.values[:len(p.decision)]],
+                             **{k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in p.info.items()}}
+        mech = {}
+        for k, mm in self.mechanisms.items():
+            rec = {"revenue": _call(mm, "revenue"), "welfare": _call(mm, "welfare")}
+            if self.verification is not None and k in self.verification.reports:
+                rec["verification"] = self.verification.reports[k].to_dict()
+                rec["revenue"] = self.verification.reports[k].revenue
+                rec["welfare"] = self.verification.reports[k].welfare
+            rec["rules"] = mm.to_dict() if m.stationary else tree_rules(mm)
+            mech[k] = rec
+        out["mechanisms"] = mech
+        if self.verification is not None:
+            out["failures"] = self.verification.failures()
+        if self.self_enforcement is not None:
+            out["self_enforcement"] = self.self_enforcement.to_dict()
+        return out
+
+    def summary(self) -> list[str]:
+        m = self.model
+        lines = [f"efficient mechanisms for {m.name!r}: {m.N} agents, "
+                 f"{'stationary infinite horizon' if m.stationary else f'{m.horizon} periods'}, δ = {m.discount:g}"
+                 + ("" if m.independent else " (correlated types)"),
+                 f"status {self.status}; expected efficient welfare {self.objective:.6g}"
+                 + (f" (χ* by {self.policy.method}, {self.policy.iterations} iterations)" if self.policy else "")]
+        if self.message:
+            lines.append(self.message)
+        for k, mm in self.mechanisms.items():
+            rep = self.verification.reports.get(k) if self.verification else None
+            if rep is None:
+                continue
+            lines.append(f"{k:17s} revenue {rep.revenue:10.5g}  welfare {rep.welfare:10.5g}  "
+                         f"BIC regret {rep.bayes_max_regret_on_path:.2g}  ex-post regret {rep.expost_max_regret:.2g}  "
+                         f"max |Σp−c| {rep.budget_max_imbalance:.2g}")
+        if self.verification is not None:
+            f = self.verification.failures()
+            lines.append("verifier: every claimed property holds" if not f else "verifier: " + "; ".join(f))
+        if self.self_enforcement is not None:
+            lines += self.self_enforcement.summary_lines()
+        return lines
+
+
+def tree_rules(mech, max_nodes: int = 5_000) -> dict:
+    """JSON-ready rules of a tree mechanism by period (histories, truthful probabilities,
+    allocation, payments), with node probabilities that follow decision-dependent transitions."""
+    from dmd_opt.verify.expost import node_probabilities, tree_view
+    m, alloc, pay = tree_view(mech)
+    probs = node_probabilities(m, alloc)
+    env = m.env
+
+    def label(i, t, k):
+        return env.type_labels(i, t)[k] if env is not None else f"{m.type_values[t][i][k]:g}"
+
+    out = {"name": getattr(mech, "name", ""), "disclosure": "public", "periods": []}
+    for t in range(len(alloc)):
+        K = alloc[t].shape[0]
+        if K > max_nodes:
+            out["truncated_after_period"] = t
+            break
+        dims = [n for s in range(t + 1) for n in m.shape(s)]
+        dig = np.stack(np.unravel_index(np.arange(K), dims), axis=-1).reshape(K, t + 1, m.N)
+        hist = ["|".join("(" + ",".join(label(i, s, row[s, i]) for i in range(m.N)) + ")" for s in range(t + 1))
+                for row in dig]
+        out["periods"].append({"period": t + 1, "decisions": list(m.decision_labels[t]), "histories": hist,
+                               "probability": probs[t].tolist(), "allocation": alloc[t].tolist(),
+                               "payments": pay[t].tolist()})
+    return out
+
+
+def _call(obj, name):
+    f = getattr(obj, name, None)
+    try:
+        return float(f()) if callable(f) else None
+    except Exception:  # e.g. lead's tree evaluation with decision-dependent transitions
+        return None
+
+
+def build_mechanisms(model: J.JointModel, which, policy: EfficientPolicy) -> dict[str, Any]:
+    """Construct the requested mechanisms (finite horizons on the tree, stationary as Markov)."""
+    from dmd_opt.families import efficient as E
+    from dmd_opt.mechanisms.markov import JointTreeMechanism, tree_arrays
+    out: dict[str, Any] = {}
+    team = E.team_mechanism(model, policy=policy)
+
+    def finite(mm):
+        if model.env is not None:
+            return mm.to_tree()
+        a, p = tree_arrays(mm)
+        return JointTreeMechanism(model, a, p, name=mm.name)
+
+    for k in which:
+        if k == "team":
+            mm = team
+        elif k == "pivot":
+            mm = E.pivot_mechanism(model, policy=policy)
+        elif k == "balanced":
+            mm = E.balanced_markov(team)
+        elif k == "balanced_history":
+            out[k] = E.balanced_tree(finite(team))
+            continue
+        elif k == "agv":
+            if model.stationary:
+                from dmd_opt.families.efficient.agv import agv_markov
+                out[k] = agv_markov(team)
+            else:
+                out[k] = E.agv_tree(finite(team))
+            continue
+        out[k] = mm if model.stationary else finite(mm)
+    return out
+
+
+def available(model: J.JointModel) -> tuple[str, ...]:
+    got = ["team"]
+    if model.independent:
+        got.append("pivot")
+    if model.N >= 2:
+        got.append("balanced")
+        if not model.stationary:
+            got.append("balanced_history")
+    if model.N >= 2 and model.independent:
+        got.append("agv")
+    return tuple(got)
+
+
+def solve(model: J.JointModel, mechanism: str = "all", horizon_method: str = "policy_iteration",
+          self_enforcement: bool = False, delta: float | None = None, backend: str = "highs",
+          solver: str | None = None, **other) -> EfficientResult:
+    """Solve an ``efficient`` model (see module docstring).  ``backend``/``solver`` serve the
+    ``lp`` horizon method; revenue-program options (participation, disclosure …) do not apply."""
+    from dmd_opt.verify.expost import verify_dynamic
+    for k, v in other.items():
+        if v is not None:
+            raise ModelError(f"solve.{k}", f"is not an option of efficient models; allowed: {', '.join(OPTIONS)}")
+    if delta is not None:
+        from dmd_opt.core import validation as Val
+        delta = Val.real(delta, "solve.delta", lo=0, hi=1, lo_open=True, hi_open=True)
+    if not isinstance(self_enforcement, bool):
+        raise ModelError("solve.self_enforcement", "expected true or false")
+    if horizon_method not in METHODS:
+        raise ModelError("solve.horizon_method", f"unknown method {horizon_method!r}; choose one of {', '.join(METHODS)}")
+    avail = available(model)
+    if mechanism == "all":
+        which = avail
+    else:
+        which = tuple(s.strip() for s in str(mechanism).split(","))
+        for w in which:
+            if w not in MECHANISMS:
+                raise ModelError("solve.mechanism", f"unknown mechanism {w!r}; choose from {', '.join(MECHANISMS)} or 'all'")
+            if w not in avail:
+                raise ModelError("solve.mechanism", f"{w!r} is not defined for this model "
+                                 f"(available: {', '.join(avail)})")
+    opts = {"mechanism": mechanism, "horizon_method": horizon_method, "self_enforcement": self_enforcement,
+            "delta": delta}
+    try:
+        policy = efficient_policy(model, method=horizon_method, backend=backend, solver=solver)
+    except ValueError as exc:
+        return EfficientResult("error", None, model, None, options=opts, message=str(exc))
+    if not policy.info.get("converged", True):
+        return EfficientResult("iteration_limit", policy.expected_welfare(), model, policy, options=opts,
+                               message=f"{horizon_method} did not converge")
+    mechs = build_mechanisms(model, which, policy)
+    reps = {k: verify_dynamic(mm) for k, mm in mechs.items()}
+    ver = EfficientVerification(reps, {k: CLAIMS[k] for k in reps}, model.scale)
+    se = None
+    if self_enforcement:
+        from dmd_opt.families.efficient.self_enforcement import self_enforcement_report
+        se = self_enforcement_report(model, delta=delta)
+    return EfficientResult("optimal", policy.expected_welfare(), model, policy, mechs, ver, se, opts)
+
+
+def register_kinds() -> None:
+    from dmd_opt.core.kinds import register_kind
+    register_kind("efficient", parse, solve, options=OPTIONS,
+                  description="efficient dynamic mechanisms: team, dynamic pivot, balanced team "
+                              "(Athey-Segal), static AGV; efficient policy by DP; ex-post verification")

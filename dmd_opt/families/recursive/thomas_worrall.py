@@ -1,0 +1,457 @@
+r"""Thomas & Worrall (1990), *Income fluctuation and asymmetric information*.
+
+A risk-neutral lender insures a risk-averse borrower whose income
+:math:`\theta_t \in \{\theta_1 < \dots < \theta_K\}` is i.i.d. with
+probabilities :math:`\pi_k` and privately observed; both discount with
+:math:`\beta`; commitment on both sides (no participation constraint).  With
+promised lifetime utility :math:`v` as the state, the lender's cost function
+(SPEC §5; seed 001, "Dynamic Insurance")
+
+.. math::
+
+    C(v) = \min_{b_k, w_k} \sum_k \pi_k \,[\, b_k + \beta C(w_k) \,]
+    \quad\text{s.t.}\quad
+    \sum_k \pi_k [u(\theta_k + b_k) + \beta w_k] = v \quad\text{(promise keeping)},
+
+.. math::
+
+    u(\theta_k + b_k) + \beta w_k \ge u(\theta_k + b_j) + \beta w_j \quad \forall k \ne j
+    \quad\text{(IC)}.
+
+As an LP (Phelan & Townsend 1991): for each report :math:`k` a lottery
+:math:`x_k(b)` over a transfer grid and a lottery :math:`\lambda_k(w)` over the
+promise grid.  Utility and cost are additively separable in (transfer,
+continuation), so these marginal lotteries are equivalent to joint lotteries
+over (b, w) pairs; the continuation lottery makes :math:`\beta C(w_k)` the
+convex piecewise-linear interpolant of :math:`C` (off-grid continuations).
+The transfer grid is common to all reports; a truthful report may only receive
+transfers leaving consumption at or above a *consumption floor* (default: 5% of
+the way from the subsistence level to the lowest income).  A misreport whose
+consumption falls to or below subsistence has true utility :math:`-\infty`; the
+IC rows value it at the utility halfway between subsistence and the floor —
+finite and higher than the truth, so the computed contract is truly IC.
+
+Promise grid points are uniform in certainty-equivalent consumption
+:math:`u^{-1}((1-\beta)v)` by default (``promise_spacing = "linear"`` for uniform in v):
+CARA/CRRA promises span orders of magnitude.  Default promise range: :math:`[\underline v, \bar v] = [E\,u(\theta+\underline b),
+E\,u(\theta+b_{\max})]/(1-\beta)` with :math:`\underline b` the lowest transfer
+every income may take — the values of a constant transfer forever, so every
+grid point is feasible (constant transfer, continuation = v).  The
+lower end is absorbing, the discrete analogue of Thomas–Worrall's
+immiseration :math:`v_t \to -\infty` (their Proposition 3).
+
+Benchmarks: first best (full insurance, no IC) :math:`C^{FB}(v) = (u^{-1}((1-\beta)v)
+- E\theta)/(1-\beta)`; autarky (b = 0) delivers :math:`v^{A} = E u(\theta)/(1-\beta)` at cost 0.
+
+Second formulation (CARA, :math:`u(c) = -e^{-\gamma c}/\gamma`, no transfer
+bounds): shifting every transfer by Δ scales every utility by
+:math:`e^{-\gamma\Delta}`, so :math:`C(v) = A - \ln(v/v^*)/(\gamma(1-\beta))`
+for :math:`v<0` and any reference :math:`v^* < 0`; substituting this form into
+the Bellman equation at :math:`v^*` with :math:`z_k = e^{-\gamma b_k}`,
+:math:`w_k = \omega_k v^*` gives the *convex* program (linear constraints,
+objective :math:`-\ln`) solved by :func:`cara_constant` with cvxpy/Clarabel:
+
+.. math::
+
+    (1-\beta) A = \min_{z,\omega>0} \sum_k \pi_k\Big[-\tfrac{\ln z_k}{\gamma}
+        - \tfrac{\beta \ln\omega_k}{\gamma(1-\beta)}\Big]
+    \;\text{s.t.}\; \sum_k \pi_k\big[-\tfrac{e^{-\gamma\theta_k}}{\gamma} z_k + \beta\omega_k v^*\big] = v^*,\;
+    -\tfrac{e^{-\gamma\theta_k}}{\gamma} z_k + \beta\omega_k v^* \ge -\tfrac{e^{-\gamma\theta_k}}{\gamma} z_j + \beta\omega_j v^*.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dmd_opt.core.errors import ModelError
+from dmd_opt.core.validation import array, choice, distribution, integer, mapping, real
+from dmd_opt.dp.bellman import bellman_certificate, Template, TemplateBuilder, VIResult, binding_by_state, cross_section, value_iteration
+from dmd_opt.families.recursive.utility import Utility
+
+
+@dataclass(frozen=True)
+class ThomasWorrall:
+    """Model data (validated); promise grid and transfer grid included."""
+
+    income: np.ndarray
+    prob: np.ndarray
+    beta: float
+    utility: Utility
+    transfer_grid: np.ndarray
+    promise_grid: np.ndarray
+    name: str = "thomas_worrall"
+    promise_spacing: str = "consumption"
+    consumption_floor: float = -np.inf
+    n_transfer: int = 0                 # requested transfer-grid size (the lowest common transfer may add one)
+
+    # ---- construction ---------------------------------------------------------
+    @classmethod
+    def create(cls, income, prob, beta: float, utility: Utility | dict, *, n_promise: int = 60,
+               n_transfer: int = 41, transfer_range=None, promise_range=None,
+               promise_spacing: str = "consumption", consumption_floor: float | None = None,
+               name: str = "thomas_worrall") -> "ThomasWorrall":
+        """Validate and build the grids (module docstring for the defaults)."""
+        income = array(income, "income", ndim=1)
+        if income.size < 2 or np.any(np.diff(income) <= 0):
+            raise ModelError("income", "expected at least 2 strictly increasing income levels")
+        prob = distribution(prob, "prob", size=income.size)
+        if np.any(prob <= 0):
+            raise ModelError("prob", "every income level needs positive probability")
+        beta = real(beta, "beta", lo=0, hi=1, lo_open=True, hi_open=True)
+        u = utility if isinstance(utility, Utility) else Utility.parse(utility)
+        n_promise = integer(n_promise, "grid.n_promise", lo=3)
+        n_transfer = integer(n_transfer, "grid.n_transfer", lo=2)
+        promise_spacing = choice(promise_spacing, "grid.promise_spacing", ("consumption", "linear"))
+        spread = float(income[-1] - income[0])
+        if consumption_floor is None:
+            consumption_floor = u.lowest + 0.05 * (income[0] - u.lowest) if np.isfinite(u.lowest) else -np.inf
+        floor = float(consumption_floor) if np.isinf(consumption_floor) else \
+            real(consumption_floor, "grid.consumption_floor")
+        if np.isfinite(u.lowest) and not (u.lowest < floor < income[0] + 10 * max(spread, 1.0)):
+            raise ModelError("grid.consumption_floor",
+                             f"must lie above the subsistence level {u.lowest:g}, got {floor:g}")
+        if transfer_range is None:
+            lo = floor - income[-1] if np.isfinite(floor) else -1.5 * spread
+            transfer_range = (lo, 1.5 * spread)
+        tr = array(transfer_range, "grid.transfer_range", shape=(2,))
+        if tr[1] <= tr[0]:
+            raise ModelError("grid.transfer_range", "expected [lowest, highest] with lowest < highest")
+        if income[0] + tr[1] <= floor:
+            raise ModelError("grid.transfer_range",
+                             f"the lowest income's consumption cannot reach the consumption floor {floor:g}")
+        b_common = max(float(tr[0]), floor - income[0])   # lowest transfer every income can take
+        b = np.linspace(tr[0], tr[1], n_transfer)
+        if not np.any(np.isclose(b, b_common, rtol=0, atol=1e-12)):   # keep it on the grid (feasibility)
+            b = np.sort(np.append(b, b_common))
+        v_lo = float(prob @ u(income + b_common)) / (1 - beta)
+        v_hi = float(prob @ u(income + tr[1])) / (1 - beta)
+        if promise_range is None:
+            promise_range = (v_lo, v_hi)
+        pr = array(promise_range, "grid.promise_range", shape=(2,))
+        if not (v_lo - 1e-9 * abs(v_lo) <= pr[0] < pr[1] <= v_hi + 1e-9 * abs(v_hi)):
+            raise ModelError("grid.promise_range",
+                             f"must lie inside [{v_lo:.6g}, {v_hi:.6g}] (constant lowest common/highest transfer "
+                             "forever) so that every grid point is feasible")
+        if promise_spacing == "linear":
+            v = np.linspace(pr[0], pr[1], n_promise)
+        else:  # uniform in the certainty-equivalent consumption u^{-1}((1-beta) v)
+            ce = np.linspace(*u.inverse((1 - beta) * pr), n_promise)
+            v = u(ce) / (1 - beta)
+            v[0], v[-1] = pr
+        return cls(income, prob, beta, u, b, v, name, promise_spacing, floor, n_transfer)
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> "ThomasWorrall":
+        raw = mapping(raw, "", required=("income", "prob", "beta", "utility"),
+                      optional=("name", "grid", "description"))
+        g = mapping(raw.get("grid", {}), "grid",
+                    optional=("n_promise", "n_transfer", "transfer_range", "promise_range", "promise_spacing",
+                                                   "consumption_floor"))
+        name = raw.get("name", "thomas_worrall")
+        if not isinstance(name, str):
+            raise ModelError("name", "expected a string")
+        return cls.create(raw["income"], raw["prob"], raw["beta"], Utility.parse(raw["utility"]),
+                          n_promise=g.get("n_promise", 60), n_transfer=g.get("n_transfer", 41),
+                          transfer_range=g.get("transfer_range"), promise_range=g.get("promise_range"),
+                          promise_spacing=g.get("promise_spacing", "consumption"),
+                          consumption_floor=g.get("consumption_floor"), name=name)
+
+    def refined(self, n_promise: int, n_transfer: int | None = None) -> "ThomasWorrall":
+        """The same model on another grid (same ranges)."""
+        return ThomasWorrall.create(self.income, self.prob, self.beta, self.utility, n_promise=n_promise,
+                                    n_transfer=n_transfer or self.n_transfer,
+                                    transfer_range=(self.transfer_grid[0], self.transfer_grid[-1]),
+                                    promise_range=(self.promise_grid[0], self.promise_grid[-1]),
+                                    promise_spacing=self.promise_spacing,
+                                    consumption_floor=self.consumption_floor, name=self.name)
+
+    # ---- benchmarks -----------------------------------------------------------
+    @property
+    def K(self) -> int:
+        return self.income.size
+
+    def first_best_cost(self, v) -> np.ndarray:
+        """Full insurance without IC: constant consumption :math:`u^{-1}((1-\\beta)v)`."""
+        v = np.asarray(v, float)
+        return (self.utility.inverse((1 - self.beta) * v) - self.prob @ self.income) / (1 - self.beta)
+
+    @property
+    def autarky_value(self) -> float:
+        return float(self.prob @ self.utility(self.income)) / (1 - self.beta)
+
+    # ---- the Bellman LP -----------------------------------------------------------
+    def template(self) -> Template:
+        K, b, v, beta, pi = self.K, self.transfer_grid, self.promise_grid, self.beta, self.prob
+        nb, nv = b.size, v.size
+        tb = TemplateBuilder([("transfer_lottery", (K, nb)), ("continuation_lottery", (K, nv))])
+        # lottery weights are probabilities: the upper bound 1 is implied, but stating it keeps every
+        # column boxed (certificate checkers treat half-bounded columns as free)
+        tb.bounds("transfer_lottery", ub=1.0)
+        tb.bounds("continuation_lottery", ub=1.0)
+        cons = self.income[:, None] + b[None, :]                  # consumption of income k with transfer b
+        floor = self.consumption_floor
+        if np.isfinite(floor):
+            # truthful reports only get admissible consumption; a misreport leaving consumption at or
+            # below subsistence (true utility -inf) is valued at u(midpoint of subsistence and floor):
+            # a finite stand-in above the truth, so the IC rows are (weakly) conservative.
+            tb.bounds("transfer_lottery", ub=np.where(cons >= floor - 1e-12, 1.0, 0.0).ravel())
+            cons = np.maximum(cons, 0.5 * (floor + self.utility.lowest))
+        U = self.utility(cons)                                   # U[k, b]
+        X, L = tb.col("transfer_lottery"), tb.col("continuation_lottery")
+        for k in range(K):
+            tb.row("lottery", X[k], 1.0, 1.0, 1.0, report=k)
+            tb.row("lottery", L[k], 1.0, 1.0, 1.0, report=k)
+        pk = tb.row("promise_keeping", np.concatenate([X.ravel(), L.ravel()]),
+                    np.concatenate([(pi[:, None] * U).ravel(), (beta * pi[:, None] * v[None, :]).ravel()]),
+                    0.0, 0.0)
+        for k in range(K):
+            for j in range(K):
+                if j != k:
+                    tb.row("IC", np.concatenate([X[k], X[j], L[k], L[j]]),
+                           np.concatenate([U[k], -U[k], beta * v, -beta * v]), 0.0, np.inf,
+                           true_type=k, report=j)
+        c0 = np.zeros(tb.n)
+        c0[X.ravel()] = (pi[:, None] * b[None, :]).ravel()
+        cont_cols = L.ravel()
+        cont_grid = np.tile(np.arange(nv), K)
+        cont_w = (beta * pi[:, None] * np.ones((K, nv))).ravel()
+        return tb.finish([pk], v[:, None], c0, cont_cols, np.zeros_like(cont_cols), cont_grid, cont_w, "min")
+
+    def solve(self, tol: float = 1e-8, max_iter: int = 5000, progress: bool = False,
+              C0: np.ndarray | None = None, options: dict | None = None,
+              window: int | None | str = "auto") -> "TWResult":
+        """Value iteration on the promise grid to sup-norm ``tol`` (warm start ``C0``).
+
+        ``window``: continuation columns loaded initially per grid point (± grid points; the
+        rest are priced in by reduced cost, exact); ``"auto"`` = 15 on grids above 40 points,
+        ``None`` = load every column."""
+        if window == "auto":
+            window = 15 if self.promise_grid.size > 40 else None
+        if C0 is None:
+            C0 = np.zeros(self.promise_grid.size)
+        vi = value_iteration(self.template(), np.asarray(C0, float)[None, :], tol=tol, max_iter=max_iter,
+                             progress=progress, name=f"{self.name} Bellman LP",
+                             meta={"model": "thomas_worrall", "payoff_scale": float(np.max(np.abs(self.transfer_grid))),
+                                   "type_values": [[self.income.tolist()]]}, options=options, window=window)
+        return TWResult(self, vi)
+
+
+# ---------------------------------------------------------------------------------------
+# result
+# ---------------------------------------------------------------------------------------
+@dataclass
+class TWResult:
+    """Cost function, policies, binding constraints, simulation and plots."""
+
+    model: ThomasWorrall
+    vi: VIResult
+    paths: np.ndarray | None = None
+    _binding: dict | None = field(default=None, repr=False)
+
+    @property
+    def status(self) -> str:
+        return self.vi.status
+
+    @property
+    def grid(self) -> np.ndarray:
+        return self.model.promise_grid
+
+    @property
+    def cost(self) -> np.ndarray:
+        return self.vi.V[0]
+
+    @property
+    def objective(self) -> float:
+        """C at the middle of the promise grid."""
+        return float(np.interp(self.reference_promise, self.grid, self.cost))
+
+    @property
+    def reference_promise(self) -> float:
+        return float(0.5 * (self.grid[0] + self.grid[-1]))
+
+    def _lotteries(self):
+        m = self.model
+        y = self.vi.y[0]
+        K, nb, nv = m.K, m.transfer_grid.size, m.promise_grid.size
+        return y[:, :K * nb].reshape(-1, K, nb), y[:, K * nb:].reshape(-1, K, nv)
+
+    @property
+    def transfers(self) -> np.ndarray:
+        """b_k(v) on the grid, shape (K, n_promise): expected transfer given report k."""
+        x, _ = self._lotteries()
+        return (x @ self.model.transfer_grid).T
+
+    @property
+    def continuations(self) -> np.ndarray:
+        """w_k(v) on the grid, shape (K, n_promise): expected continuation promise given report k."""
+        _, lam = self._lotteries()
+        return (lam @ self.model.promise_grid).T
+
+    @property
+    def consumption(self) -> np.ndarray:
+        return self.model.income[:, None] + self.transfers
+
+    def C(self, v) -> np.ndarray:
+        """The cost function, piecewise-linear interpolant of the grid values."""
+        return np.interp(v, self.grid, self.cost)
+
+    def transfer_policy(self, k: int):
+        return lambda v: np.interp(v, self.grid, self.transfers[k])
+
+    def continuation_policy(self, k: int):
+        return lambda v: np.interp(v, self.grid, self.continuations[k])
+
+    # ---- binding constraints ------------------------------------------------------
+    def binding(self) -> dict:
+        if self._binding is None:
+            self._binding = binding_by_state(self.vi.stacked, self.vi.solution)
+        return self._binding
+
+    def certificate(self, path=None, model=None):
+        """Certificate of the final Bellman LP (see :func:`.engine.bellman_certificate`)."""
+        return bellman_certificate(self.vi, path, model)
+
+    def audit(self):
+        """Constraint audit of the final Bellman LP (every grid point, labelled rows)."""
+        return self.binding()["audit"]
+
+    def ic_binding_share(self) -> dict[str, float]:
+        """Share of grid points at which each IC row binds, keyed 'k->j'."""
+        b = self.binding()
+        return {f"{k}->{j}": float(np.mean(b["IC"][:, i])) for i, (k, j) in enumerate(b["IC_rows"])}
+
+    # ---- simulation ------------------------------------------------------------------
+    def simulate(self, v0: float | None = None, T: int = 200, n_paths: int = 1000, seed: int = 0) -> np.ndarray:
+        """Promised-utility paths (n_paths, T+1) under the optimal policy (incomes i.i.d. π),
+        the continuation being the expected continuation promise w_k(v) interpolated between
+        grid points; ``cross_section()`` summarises them by date."""
+        m = self.model
+        rng = np.random.default_rng(seed)
+        v = np.full(n_paths, self.reference_promise if v0 is None else float(v0))
+        out = np.empty((n_paths, T + 1))
+        out[:, 0] = v
+        W = self.continuations
+        for t in range(T):
+            k = rng.choice(m.K, size=n_paths, p=m.prob)
+            vn = np.empty(n_paths)
+            for j in range(m.K):
+                s = k == j
+                vn[s] = np.interp(v[s], self.grid, W[j])
+            v = vn
+            out[:, t + 1] = v
+        self.paths = out
+        return out
+
+    def refine(self, n_promise: int, n_transfer: int | None = None, tol: float | None = None) -> "TWResult":
+        """Solve the model on a finer grid, warm-started from this cost function (interpolated)."""
+        m = self.model.refined(n_promise, n_transfer)
+        return m.solve(tol=self.vi.tol if tol is None else tol, C0=self.C(m.promise_grid))
+
+    def cross_section(self, dates=None, quantiles=(0.1, 0.5, 0.9)) -> list[dict]:
+        if self.paths is None:
+            self.simulate()
+        return cross_section(self.paths, dates, quantiles)
+
+    # ---- reporting -----------------------------------------------------------------------
+    def sample_points(self, n: int = 5) -> np.ndarray:
+        g = self.grid
+        return np.linspace(g[0] + 0.1 * (g[-1] - g[0]), g[-1] - 0.1 * (g[-1] - g[0]), n)
+
+    def to_dict(self) -> dict:
+        m = self.model
+        pts = self.sample_points()
+        d: dict[str, Any] = {
+            "kind": "thomas_worrall", "name": m.name, "status": self.status, "message": self.vi.message,
+            "objective": self.objective, "reference_promise": self.reference_promise,
+            "beta": m.beta, "income": m.income, "prob": m.prob, "utility": m.utility.to_dict(),
+            "promise_grid": self.grid, "transfer_grid": m.transfer_grid, "cost": self.cost,
+            "transfers": self.transfers, "continuations": self.continuations,
+            "first_best_cost": m.first_best_cost(self.grid), "autarky_value": m.autarky_value,
+            "cost_at_autarky_value": float(self.C(m.autarky_value)) if self.grid[0] <= m.autarky_value <= self.grid[-1] else None,
+            "iterations": self.vi.iterations, "sup_norm": self.vi.sup_norm, "rate": self.vi.rate(),
+            "seconds": self.vi.seconds,
+            "convergence": [r.sup_change for r in self.vi.record],
+            "samples": [{"v": float(v), "C": float(self.C(v)), "first_best": float(m.first_best_cost(v))}
+                        for v in pts]}
+        if self.vi.solution.x is not None:
+            d["IC_binding_share"] = self.ic_binding_share()
+        if self.paths is not None:
+            d["simulation"] = {"paths": int(self.paths.shape[0]), "periods": int(self.paths.shape[1] - 1),
+                               "cross_section": cross_section(self.paths)}
+        return d
+
+    def summary(self) -> list[str]:
+        m = self.model
+        lines = [f"Thomas–Worrall dynamic insurance '{m.name}': {self.status} ({self.vi.message})",
+                 f"  income {np.array2string(m.income, precision=4)} with probabilities "
+                 f"{np.array2string(m.prob, precision=4)}, beta {m.beta:g}, utility {m.utility.to_dict()}",
+                 f"  promise grid {self.grid.size} points on [{self.grid[0]:.6g}, {self.grid[-1]:.6g}], "
+                 f"transfer grid {m.transfer_grid.size} points on [{m.transfer_grid[0]:.4g}, {m.transfer_grid[-1]:.4g}]",
+                 f"  value iteration: {self.vi.iterations} iterations, last sup-norm change {self.vi.sup_norm:.3g}, "
+                 f"contraction rate {self.vi.rate():.4f} (beta {m.beta:g}), {self.vi.seconds:.2f} s"]
+        if self.vi.solution.x is None:
+            return lines
+        lines.append("  cost C(v) (first best C_FB(v); transfers b_k(v); continuations w_k(v)):")
+        for v in self.sample_points():
+            b = [float(np.interp(v, self.grid, self.transfers[k])) for k in range(m.K)]
+            w = [float(np.interp(v, self.grid, self.continuations[k])) for k in range(m.K)]
+            lines.append(f"    v = {v:10.5g}: C = {float(self.C(v)):10.5g}  (C_FB {float(m.first_best_cost(v)):10.5g})"
+                         f"  b = {', '.join(f'{x:.4g}' for x in b)}  w = {', '.join(f'{x:.5g}' for x in w)}")
+        va = m.autarky_value
+        if self.grid[0] <= va <= self.grid[-1]:
+            lines.append(f"  autarky value {va:.6g}: C = {float(self.C(va)):.6g} (< 0: insurance gains the lender)")
+        share = self.ic_binding_share()
+        lines.append("  IC binding at share of grid points: " + ", ".join(
+            f"income {k} claims {j}: {s:.2f}" for k, (j, s) in
+            ((int(key.split('->')[0]), (int(key.split('->')[1]), s)) for key, s in share.items())))
+        if self.paths is not None:
+            lines.append(f"  simulated promised utility ({self.paths.shape[0]} paths; lower end of grid {self.grid[0]:.5g}):")
+            for row in cross_section(self.paths):
+                lines.append(f"    t = {row['period']:4d}: mean {row['mean']:10.5g}, quantiles 10/50/90% "
+                             f"{row['q10']:.5g} / {row['q50']:.5g} / {row['q90']:.5g}")
+        return lines
+
+    def plot(self, directory) -> list[Path]:
+        from dmd_opt.analysis.recursive_plots import plot_thomas_worrall
+        return plot_thomas_worrall(self, directory)
+
+
+# ---------------------------------------------------------------------------------------
+# second formulation: CARA closed form up to a constant
+# ---------------------------------------------------------------------------------------
+def cara_constant(income, prob, beta: float, gamma: float, solver: str = "CLARABEL") -> dict:
+    """The constant A of :math:`C(v) = A - \\ln(v/v^*)/(\\gamma(1-\\beta))` with
+    :math:`v^* = -1/(\\gamma(1-\\beta))` (module docstring), by a convex program in
+    utility variables (cvxpy).  Returns A, the normalised policies and the solver status."""
+    import cvxpy as cp
+    th = np.asarray(income, float)
+    pi = np.asarray(prob, float)
+    K = th.size
+    vstar = -1.0 / (gamma * (1 - beta))
+    z = cp.Variable(K, pos=True)
+    om = cp.Variable(K, pos=True)
+    e = np.exp(-gamma * th) / gamma
+    util = [-e[k] * z[k] + beta * vstar * om[k] for k in range(K)]
+    cons = [sum(pi[k] * util[k] for k in range(K)) == vstar]
+    for k in range(K):
+        for j in range(K):
+            if j != k:
+                cons.append(util[k] >= -e[k] * z[j] + beta * vstar * om[j])
+    obj = cp.Minimize(sum(pi[k] * (-cp.log(z[k]) / gamma - beta * cp.log(om[k]) / (gamma * (1 - beta)))
+                          for k in range(K)))
+    prob_ = cp.Problem(obj, cons)
+    prob_.solve(solver=solver)
+    A = float(prob_.value) / (1 - beta)
+    return {"A": A, "v_star": vstar, "status": prob_.status,
+            "transfers": -np.log(np.asarray(z.value)) / gamma, "omega": np.asarray(om.value)}
+
+
+def cara_cost(v, income, prob, beta: float, gamma: float, constant: dict | None = None) -> np.ndarray:
+    """Closed-form CARA cost :math:`C(v) = A - \\ln(v/v^*)/(\\gamma(1-\\beta))`, v < 0."""
+    c = constant or cara_constant(income, prob, beta, gamma)
+    v = np.asarray(v, float)
+    return c["A"] - np.log(v / c["v_star"]) / (gamma * (1 - beta))

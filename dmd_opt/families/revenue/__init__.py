@@ -1,0 +1,1 @@
+"""Revenue maximisation over the tree of public report histories (the revenue program)."""

@@ -1,0 +1,1 @@
+"""What users touch: model files (:mod:`.models`), the ``dmd-opt`` command (:mod:`.cli`), sweeps (:mod:`.sweep`)."""

@@ -1,0 +1,151 @@
+r"""Mechanisms on the public history tree.
+
+A :class:`TreeMechanism` gives, at every node (public history of report
+profiles, see :mod:`dmd_opt.core.tree`) of a finite-horizon environment,
+
+* an allocation — a lottery ``allocation[t][k, a]`` over the decisions
+  :math:`A_t` (rows sum to 1), or for quantity models the quantities
+  ``allocation[t][k, i]`` :math:`= q_i`;
+* payments ``payments[t][k, i]`` made *by* agent ``i`` (negative = transfer to i).
+
+Disclosure ``public`` means each agent sees all past reports; ``private`` means
+only its own (the others' are hidden until the end).  The rules are evaluated
+under truthful reporting for revenue, welfare and rents; incentive properties are
+checked by :func:`dmd_opt.verify.bayesian.verify`.  Both the revenue-LP decoder and the
+closed-form efficient constructions produce TreeMechanisms.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+
+from dmd_opt.core.environment import Environment
+from dmd_opt.core.tree import HistoryTree
+
+
+@dataclass(eq=False)
+class TreeMechanism:
+    env: Environment
+    allocation: list[np.ndarray]
+    payments: list[np.ndarray]
+    disclosure: str = "public"
+    name: str = "mechanism"
+    values: list[list[np.ndarray]] | None = None   # optional [agent][t] (H_t, n) from a solver
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.disclosure not in ("public", "private"):
+            raise ValueError("disclosure must be 'public' or 'private'")
+        tree = self.tree
+        for t in range(self.T):
+            K = tree.n_nodes(t)
+            width = self.env.n_agents if self.is_quantity else self.env.n_decisions(t)
+            self.allocation[t] = np.asarray(self.allocation[t], float).reshape(K, width)
+            self.payments[t] = np.asarray(self.payments[t], float).reshape(K, self.env.n_agents)
+
+    @property
+    def T(self) -> int:
+        return len(self.allocation)
+
+    @property
+    def is_quantity(self) -> bool:
+        return self.env.quantity is not None
+
+    @cached_property
+    def tree(self) -> HistoryTree:
+        return HistoryTree(self.env, len(self.allocation))
+
+    # ---- flows --------------------------------------------------------------------
+    def flow_utility(self, i: int, t: int) -> np.ndarray:
+        """(K_t, n_{i,t}): agent i's expected period-t utility at each node, for each true type."""
+        x = self.allocation[t]
+        if self.is_quantity:
+            return x[:, i:i + 1] * self.env.type_values(i, t)[None, :]
+        return x @ self.env.utility(i, t)
+
+    def principal_cost(self, t: int) -> np.ndarray:
+        """(K_t,): expected principal cost at each node."""
+        x = self.allocation[t]
+        if self.is_quantity:
+            return self.env.quantity.cost(x).sum(axis=1)
+        return x @ self.env.cost(t)
+
+    def truthful_utility(self, i: int, t: int) -> np.ndarray:
+        """(K_t,): agent i's utility at each node when its true type equals its report."""
+        u = self.flow_utility(i, t)
+        r = self.tree.last_reports(t)[:, i]
+        return u[np.arange(u.shape[0]), r]
+
+    # ---- evaluation under truthful play ---------------------------------------------
+    def _discounted(self, per_node) -> float:
+        d = self.env.discount
+        return float(sum(d ** t * (self.tree.node_prob[t] @ per_node(t)) for t in range(self.T)))
+
+    def revenue(self) -> float:
+        """Expected discounted revenue :math:`\\sum_t\\delta^{t}E[\\sum_i p_{i,t} - c_t]`."""
+        return self._discounted(lambda t: self.payments[t].sum(axis=1) - self.principal_cost(t))
+
+    def welfare(self) -> float:
+        """Expected discounted surplus :math:`\\sum_t\\delta^{t}E[\\sum_i u_{i,t} - c_t]`."""
+        return self._discounted(lambda t: sum(self.truthful_utility(i, t) for i in range(self.env.n_agents))
+                                - self.principal_cost(t))
+
+    def expected_payment(self, i: int) -> float:
+        return self._discounted(lambda t: self.payments[t][:, i])
+
+    def rents(self) -> list[np.ndarray]:
+        """Each agent's truthful expected payoff by initial type, :math:`V_i(\\varnothing,\\theta)`."""
+        from dmd_opt.verify.bayesian import verify
+        rep = verify(self)
+        return [a.root_values for a in rep.agents]
+
+    def allocation_by_period(self) -> list[np.ndarray]:
+        """Expected allocation (lottery weights or quantities) per period under truthful play."""
+        return [self.tree.node_prob[t] @ self.allocation[t] for t in range(self.T)]
+
+    # ---- presentation ----------------------------------------------------------------
+    def decision_names(self, t: int) -> list[str]:
+        if self.is_quantity:
+            return [f"q[{ag.name}]" for ag in self.env.agents]
+        return list(self.env.decisions(t))
+
+    def to_frame(self, max_nodes: int = 200_000):
+        """Long table: one row per node (period, history, probability, allocation, payments)."""
+        import pandas as pd
+        frames = []
+        for t in range(self.T):
+            K = self.tree.n_nodes(t)
+            if K > max_nodes:
+                break
+            k = np.arange(K)
+            df = pd.DataFrame({"period": t + 1, "node": k,
+                               "history": self.tree.history_labels(t, k),
+                               "probability": self.tree.node_prob[t]})
+            for j, nm in enumerate(self.decision_names(t)):
+                df[f"x[{nm}]"] = self.allocation[t][:, j]
+            for i, ag in enumerate(self.env.agents):
+                df[f"p[{ag.name}]"] = self.payments[t][:, i]
+            frames.append(df)
+        return pd.concat(frames, ignore_index=True)
+
+    def to_dict(self, max_nodes: int = 5_000) -> dict:
+        """JSON-ready rules by period: histories, allocation and payments (truncated past max_nodes)."""
+        out = {"name": self.name, "disclosure": self.disclosure, "periods": []}
+        for t in range(self.T):
+            K = self.tree.n_nodes(t)
+            if K > max_nodes:
+                out["truncated_after_period"] = t
+                break
+            k = np.arange(K)
+            out["periods"].append({
+                "period": t + 1,
+                "decisions": self.decision_names(t),
+                "histories": self.tree.history_labels(t, k),
+                "probability": self.tree.node_prob[t].tolist(),
+                "allocation": self.allocation[t].tolist(),
+                "payments": self.payments[t].tolist()})
+        return out
