@@ -83,7 +83,7 @@ def test_error_paths(models_dir, tmp_path):
 
 def test_verify_and_compare(models_dir, tmp_path):
     r = invoke("verify", models_dir / "battaglini.toml", "--json")
-    assert r.exit_code == 0 and json.loads(r.stdout)["passed"] is True
+    assert r.exit_code == 0 and json.loads(r.stdout)["verification"]["passed"] is True
     r = invoke("compare", models_dir / "battaglini.toml", "--efficient", "none", "--json",
                "--plot", tmp_path / "plots", "--output", tmp_path / "cmp.json")
     assert r.exit_code == 0, r.output

@@ -343,7 +343,7 @@ def test_cli_solve_and_verify():
     assert data["kind"] == "efficient" and data["objective"] == pytest.approx(2.205)
     assert runner.invoke(app, ["verify", str(MODELS / "licensing_pivot.toml")]).exit_code == 0
     bad = runner.invoke(app, ["verify", str(MODELS / "correlated_counterexample.toml"), "--json"])
-    assert bad.exit_code == 1 and json.loads(bad.output)["passed"] is False
+    assert bad.exit_code == 1 and json.loads(bad.output)["verification"]["passed"] is False
 
 
 def test_markov_mechanism_frame(solved):

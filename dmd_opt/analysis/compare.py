@@ -42,6 +42,7 @@ import numpy as np
 
 from dmd_opt.core.environment import Environment
 from dmd_opt.core.errors import DmdOptError, ModelError
+from dmd_opt.core.record import result_record, verification_record
 from dmd_opt.mechanisms.tree import TreeMechanism
 
 PARTICIPATIONS = ("ex_ante", "interim", "periodic")
@@ -357,7 +358,10 @@ def comparison(env: Environment, participation: Iterable[str] = PARTICIPATIONS,
         except (DmdOptError, ValueError, NotImplementedError) as exc:
             entries.append(Entry(kind, "efficient", None, "unavailable", message=str(exc),
                                  seconds=time.perf_counter() - t0))
-    return Comparison(env, entries, tol=tol)
+    opts = {"participation": list(participation), "efficient": list(efficient), "disclosure": disclosure,
+            "seller_efficient": seller_efficient, "backend": backend, "solver": solver, "tol": tol,
+            "horizon": horizon}
+    return Comparison(env, entries, tol=tol, options=opts)
 
 
 def seller_efficient_result(env: Environment, participation: str = "interim", disclosure: str = "public",
@@ -400,6 +404,7 @@ class Comparison:
     env: Environment
     entries: list[Entry]
     tol: float = 1e-7
+    options: dict = field(default_factory=dict)
     _bench: TreeMechanism | None = field(default=None, repr=False)
 
     @property
@@ -482,15 +487,31 @@ class Comparison:
                  for e in self.entries if e.result is not None and e.result.mechanism is not None]
         return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
-    def to_dict(self) -> dict:
+    @property
+    def status(self) -> str:
+        """``optimal`` when every program was solved, else the first failing status (a program
+        without a solution first: it decides the exit code)."""
+        bad = [e.status for e in self.entries if e.result is not None and e.status != "optimal"]
+        none = [s for s in bad if s in ("infeasible", "unbounded", "infeasible_or_unbounded")]
+        return (none or bad or ["optimal"])[0]
+
+    def to_dict(self, kind: str = "revenue") -> dict:
+        """The result record (``docs/result.schema.json``) of command ``compare``: one row per
+        mechanism in ``mechanisms``; ``verification`` holds the largest IC regret of each.
+        ``kind`` is the kind of the model the environment came from."""
         df = self.table()
         attrs = dict(df.attrs)
         df.attrs = {}
-        return {"environment": self.env.name, "first_best": self.first_best,
-                "mechanisms": _records(df),
-                "distortion_by_period": _records(attrs["distortion_by_period"]),
-                "distortion_by_history": _records(attrs["distortion_by_history"]),
-                "binding": _records(attrs["binding"])}
+        rows = _records(df)
+        regrets = {e.name: float(e.verification.max_regret) for e in self.entries if e.verification is not None}
+        ver = verification_record(max(regrets.values()) if regrets else None, None, notion="bayesian",
+                                  tolerance=self.tol, scale=self.env.payoff_scale, by_mechanism=regrets)
+        return result_record(kind, self.status, None, command="compare", verification=ver,
+                             mechanism=None, options=self.options, model={"name": self.env.name},
+                             environment=self.env.name, first_best=self.first_best, mechanisms=rows,
+                             distortion_by_period=_records(attrs["distortion_by_period"]),
+                             distortion_by_history=_records(attrs["distortion_by_history"]),
+                             binding=_records(attrs["binding"]))
 
     def plot(self, directory) -> list:
         from dmd_opt.analysis.plots import plot_comparison

@@ -51,6 +51,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from dmd_opt.core.errors import ModelError
+from dmd_opt.core.record import result_record, verification_record
+from dmd_opt.core.serialise import to_jsonable
 from dmd_opt.optim.program import Program
 from dmd_opt.certificates import exact as X
 from dmd_opt.certificates import rigorous as R
@@ -62,7 +64,7 @@ EXACT_LIMIT = 40_000
 
 @dataclass
 class CheckResult:
-    """Outcome of :func:`check_certificate`."""
+    """Outcome of :func:`check_certificate`; ``passed`` (alias ``ok``) is the verdict."""
 
     ok: bool
     verdict: str
@@ -70,11 +72,23 @@ class CheckResult:
     status: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
+    kind: str | None = None     # the certified model's kind and claimed objective (when readable)
+    objective: float | None = None
+    source: str | None = None   # the certificate file
+
+    @property
+    def passed(self) -> bool:
+        return self.ok
 
     def to_dict(self) -> dict:
-        from dmd_opt.core.serialise import to_jsonable
-        return to_jsonable({"ok": self.ok, "verdict": self.verdict, "method": self.method,
-                            "status": self.status, "details": self.details, "seconds": self.seconds})
+        """The result record (``docs/result.schema.json``) of command ``check``."""
+        details = to_jsonable(self.details)
+        ver = verification_record(None, self.ok, notion="certificate", tolerance=details.get("tolerance"),
+                                  scale=None, method=self.method, verdict=self.verdict)
+        cert = {"file": self.source or "", "method": self.method, "verdict": self.verdict, "details": details,
+                "seconds": self.seconds}
+        return result_record(self.kind or "unknown", self.status or self.method, self.objective, command="check",
+                             verification=ver, message="" if self.ok else self.verdict, certificate=cert)
 
     def summary_lines(self) -> list[str]:
         lines = [self.verdict]
@@ -148,6 +162,9 @@ def check_certificate(path, *, model=None, program: Program | None = None, tol: 
     except (KeyError, TypeError, ValueError) as exc:
         res = CheckResult(False, f"FAILED: malformed certificate ({type(exc).__name__}: {exc})", "failed", status)
     res.status = status
+    res.kind = (cert.get("model") or {}).get("kind") if isinstance(cert.get("model"), dict) else None
+    res.objective = cert.get("objective") if isinstance(cert.get("objective"), (int, float)) else None
+    res.source = None if isinstance(path, dict) else str(path)
     res.seconds = time.perf_counter() - t0
     res.details.setdefault("rows", prog.n_rows)
     res.details.setdefault("columns", prog.n_vars)

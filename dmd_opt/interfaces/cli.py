@@ -17,6 +17,7 @@ from typing import Optional
 import typer
 
 from dmd_opt.core.errors import DmdOptError
+from dmd_opt.core.record import for_command, result_record
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Dynamic mechanism design as optimisation.\n\n"
@@ -68,6 +69,13 @@ def _solve(file: Path, **overrides):
     return model, solve_model(model, **overrides)
 
 
+def _record(res, file: Path) -> dict:
+    """The result's record (``docs/result.schema.json``) with the model file named."""
+    data = res.to_dict()
+    data["model"] = {**data.get("model", {}), "file": str(file)}
+    return data
+
+
 def _guard(fn):
     """Run ``fn`` turning package errors into one-line messages (no traceback)."""
     try:
@@ -100,7 +108,7 @@ def solve(file: Path = typer.Argument(..., help="model file (TOML)"),
                 "objective": _parse_objective(objective), "backend": backend, "solver": solver,
                 "method": method}
         model, res = _solve(file, **over)
-        data = res.to_dict()
+        data = _record(res, file)
         if certificate is not None:
             if not hasattr(res, "certificate"):
                 _fail(f"models of kind {model.kind!r} have no LP certificate")
@@ -140,13 +148,12 @@ def verify(file: Path = typer.Argument(..., help="model file (TOML)"),
         from dmd_opt.core.serialise import dumps
         model, res = _solve(file, participation=participation, disclosure=disclosure, backend=backend)
         ver = getattr(res, "verification", None)
-        if ver is None:
+        vrec = res.verification_dict(tol) if hasattr(res, "verification_dict") else None
+        if ver is None or vrec is None:
             _fail(f"no mechanism to verify (status {res.status})", _status_code(res.status) or EXIT_FAILED)
-        part = res.options.get("participation") if hasattr(res, "options") else None
-        bb = bool(res.options.get("budget_balance")) if hasattr(res, "options") else False
-        ok = ver.passed(None if part == "none" else part, tol=tol, budget_balance=bb)
+        ok = bool(vrec["passed"])
         if json_out:
-            typer.echo(dumps({"passed": ok, **ver.to_dict()}))
+            typer.echo(dumps(for_command(_record(res, file), "verify", verification=vrec)))
         else:
             con = _console()
             for line in ver.summary_lines():
@@ -173,7 +180,7 @@ def audit(file: Path = typer.Argument(..., help="model file (TOML)"),
             _fail(f"no solution to audit (status {res.status})", _status_code(res.status))
         a = res.audit()
         if json_out:
-            typer.echo(dumps(a.to_dict()))
+            typer.echo(dumps(for_command(_record(res, file), "audit", audit=a.to_dict())))
         else:
             con = _console()
             table = getattr(a, "rich_table", None)
@@ -196,6 +203,7 @@ def check(cert: Path = typer.Argument(..., help="certificate file written by sol
         from dmd_opt.interfaces.models import load
         m = load(model) if model is not None else None
         res = check_certificate(cert, model=m)
+        res.source = res.source or str(cert)
         if json_out:
             typer.echo(dumps(res.to_dict()))
         else:
@@ -235,7 +243,8 @@ def compare(file: Path = typer.Argument(..., help="model file (TOML) describing 
                          backend=backend or opts.get("backend", "highs"), solver=solver or opts.get("solver"),
                          horizon=horizon)
         env = cmp.env
-        data = cmp.to_dict()
+        data = cmp.to_dict(kind=model.kind)
+        data["model"]["file"] = str(file)
         fr = None
         if frontier > 0:
             from dmd_opt.analysis.frontier import frontier as trace
@@ -338,17 +347,24 @@ def sweep(file: Path = typer.Argument(..., help="model file (TOML)"),
     """
     def run():
         from dmd_opt.core.serialise import dumps
+        from dmd_opt.interfaces.models import load
         from dmd_opt.interfaces.sweep import parse_param, sweep as run_sweep
         grid = dict(parse_param(p) for p in param)
+        kind = load(file).kind
         try:
             df = run_sweep(file, grid, scheduler=scheduler, n_workers=workers, processes=not threads,
                            progress=progress and not json_out, out=out)
         except KeyboardInterrupt:
             _fail("interrupted" + (f"; the finished points are in {out}" if out is not None else ""), 130)
         records = df.to_dict(orient="records")
+        failed = int((~df["ok"]).sum())
         if json_out:
-            typer.echo(dumps({"parameters": list(grid), "points": records,
-                              "failed": int((~df["ok"]).sum()), "out": str(out) if out else None}))
+            typer.echo(dumps(result_record(
+                kind, "optimal" if failed == 0 else "failed", None, command="sweep",
+                options={"grid": grid, "scheduler": scheduler, "workers": workers, "threads": threads},
+                model={"name": Path(file).stem, "file": str(file)},
+                message="" if failed == 0 else f"{failed} of {len(records)} points failed",
+                parameters=list(grid), points=records, failed=failed, out=str(out) if out else None)))
         else:
             _print_sweep(df, list(grid), out)
         raise typer.Exit(0 if bool(df["ok"].all()) else EXIT_FAILED)

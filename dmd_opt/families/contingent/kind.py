@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dmd_opt.core.errors import ModelError
+from dmd_opt.core.record import result_record, verification_record
 from dmd_opt.core import validation as V
 
 OPTIONS = ("method", "backend", "solver", "blocks", "auction", "verify", "options")
@@ -65,9 +66,18 @@ class ContingentResult:
             return certificates.write_certificate(path, self.program, self.solution, model=model, options=opts)
         return certificates.make_certificate(self.program, self.solution, model=model, options=opts)
 
+    def verification_dict(self, tol: float = 1e-7) -> dict | None:
+        """The record's ``verification``: periodic ex-post regret, verdict at ``tol`` × scale."""
+        ver = self.verification
+        if ver is None:
+            return None
+        details = {k: v for k, v in ver.to_dict().items() if k != "scale"}
+        return verification_record(ver.max_regret, ver.passed(tol=tol), notion="periodic_expost", tolerance=tol,
+                                   scale=ver.scale, **details)
+
     def to_dict(self) -> dict:
-        out = {"kind": "contingent", "status": self.status, "objective": self.objective,
-               "method": self.method, "message": self.message, "environment": self.env.to_dict(),
+        """The result record (``docs/result.schema.json``) of kind ``contingent``."""
+        out = {"method": self.method, "environment": self.env.to_dict(),
                "expected_welfare": self.policy.expected_welfare(),
                "diagnostics": self.diagnostics.to_dict(),
                "last_period": None if self.last is None else self.last.to_dict()}
@@ -80,15 +90,13 @@ class ContingentResult:
                                 "max_abs_transfer": self.report.max_abs if self.report.ok else None,
                                 "farkas_ray_nonzeros": None if self.report.solution.dual_ray is None else
                                 int((abs(self.report.solution.dual_ray) > 1e-12).sum())}
-        if self.mechanism is not None:
-            out["mechanism"] = self.mechanism.to_dict()
-        if self.verification is not None:
-            out["verification"] = self.verification.to_dict()
         if self.naive_verification is not None:
             out["naive_team_verification"] = self.naive_verification.to_dict()
         if self.auction is not None:
             out["auction"] = self.auction.to_dict()
-        return out
+        return result_record("contingent", self.status, self.objective, verification=self.verification_dict(),
+                             mechanism=None if self.mechanism is None else self.mechanism.to_dict(),
+                             options=self.options, model={"name": self.env.name}, message=self.message, **out)
 
     def summary(self) -> list[str]:
         e = self.env

@@ -36,6 +36,7 @@ import numpy as np
 from dmd_opt.core import validation as V
 from dmd_opt.core.environment import Environment
 from dmd_opt.core.errors import ModelError
+from dmd_opt.core.record import result_record, verification_record
 from dmd_opt.core import joint as J
 from dmd_opt.families.efficient.policy import METHODS, EfficientPolicy, efficient_policy
 
@@ -109,9 +110,24 @@ class EfficientVerification:
     def max_regret(self) -> float:
         return max(r.bayes_max_regret for r in self.reports.values())
 
-    def to_dict(self) -> dict:
-        return {"mechanisms": {k: {"claims": list(self.claims[k]), **v.to_dict()} for k, v in self.reports.items()},
-                "failures": self.failures()}
+    def max_claimed_regret(self) -> float | None:
+        """Largest regret among the notions the mechanisms claim (Bayesian on path, periodic
+        ex post); ``None`` when no mechanism claims incentive compatibility."""
+        vals = []
+        for name, rep in self.reports.items():
+            c = self.claims[name]
+            if "bayes" in c:
+                vals.append(rep.bayes_max_regret_on_path)
+            if "expost" in c:
+                vals.append(rep.expost_max_regret)
+        return max(vals) if vals else None
+
+    def to_dict(self, tol: float = 1e-7) -> dict:
+        """The record's ``verification``: each mechanism's claims checked at ``tol`` × scale."""
+        return verification_record(
+            self.max_claimed_regret(), self.passed(tol=tol), notion="claims", tolerance=tol, scale=self.scale,
+            failures=self.failures(tol),
+            mechanisms={k: {"claims": list(self.claims[k]), **v.to_dict()} for k, v in self.reports.items()})
 
     def summary_lines(self) -> list[str]:
         lines = []
@@ -140,13 +156,16 @@ class EfficientResult:
         """The first mechanism (the one asked for, when only one was)."""
         return next(iter(self.mechanisms.values()), None)
 
+    def verification_dict(self, tol: float = 1e-7) -> dict | None:
+        """The record's ``verification`` at relative tolerance ``tol``."""
+        return None if self.verification is None else self.verification.to_dict(tol)
+
     def to_dict(self) -> dict:
+        """The result record (``docs/result.schema.json``) of kind ``efficient``: ``mechanism`` is
+        the first mechanism, ``mechanisms`` all of them by name."""
         m = self.model
-        out: dict[str, Any] = {"kind": "efficient", "status": self.status, "objective": self.objective,
-                               "model": m.name, "agents": m.agent_names,
-                               "horizon": "infinite" if m.stationary else m.horizon,
-                               "discount": m.discount, "independent_types": m.independent,
-                               "options": self.options, "message": self.message}
+        out: dict[str, Any] = {"agents": m.agent_names, "horizon": "infinite" if m.stationary else m.horizon,
+                               "discount": m.discount, "independent_types": m.independent}
         if self.policy is not None:
             p = self.policy
             out["policy"] = {"method": p.method, "iterations": p.iterations,
@@ -156,19 +175,19 @@ class EfficientResult:
                              **{k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in p.info.items()}}
         mech = {}
         for k, mm in self.mechanisms.items():
-            rec = {"revenue": _call(mm, "revenue"), "welfare": _call(mm, "welfare")}
+            rec = {"name": getattr(mm, "name", k) or k, "revenue": _call(mm, "revenue"),
+                   "welfare": _call(mm, "welfare")}
             if self.verification is not None and k in self.verification.reports:
-                rec["verification"] = self.verification.reports[k].to_dict()
                 rec["revenue"] = self.verification.reports[k].revenue
                 rec["welfare"] = self.verification.reports[k].welfare
             rec["rules"] = mm.to_dict() if m.stationary else tree_rules(mm)
             mech[k] = rec
         out["mechanisms"] = mech
-        if self.verification is not None:
-            out["failures"] = self.verification.failures()
         if self.self_enforcement is not None:
             out["self_enforcement"] = self.self_enforcement.to_dict()
-        return out
+        return result_record("efficient", self.status, self.objective, verification=self.verification_dict(),
+                             mechanism=next(iter(mech.values()), None), options=self.options,
+                             model={"name": m.name}, message=self.message, **out)
 
     def summary(self) -> list[str]:
         m = self.model

@@ -53,6 +53,7 @@ from typing import Any
 import numpy as np
 
 from dmd_opt.core.errors import ModelError
+from dmd_opt.core.record import result_record
 from dmd_opt.core.validation import integer, mapping, real
 from dmd_opt.dp.bellman import bellman_certificate, Template, TemplateBuilder, VIResult, bellman_step, binding_by_state, cross_section, value_iteration
 
@@ -485,22 +486,26 @@ class GHResult:
 
     # ---- reporting --------------------------------------------------------------------------
     def to_dict(self) -> dict:
+        """The result record (``docs/result.schema.json``) of kind ``guo_horner``; ``mechanism`` is
+        the contract: allocation a_θ(U) and expected continuation promises on the state grid."""
         m = self.model
-        d: dict[str, Any] = {"kind": "guo_horner", "name": m.name, "status": self.status, "message": self.message,
-                             "L": m.L, "H": m.H, "c": m.c, "beta": m.beta, "q": m.q, "persistence": m.p,
+        d: dict[str, Any] = {"L": m.L, "H": m.H, "c": m.c, "beta": m.beta, "q": m.q, "persistence": m.p,
                              "horizon": m.horizon}
-        if self.values is None:
-            return d
-        d.update({"objective": self.objective, "initial_promise": self.initial_promise,
-                  "states": self.states, "values": self.values, "allocation": self.allocation(),
-                  "continuations": self.continuations()})
+        objective = mech = None
+        if self.values is not None:
+            objective = self.objective
+            d.update({"initial_promise": self.initial_promise, "states": self.states, "values": self.values})
+            mech = {"name": f"{m.name}: optimal allocation without money", "state": "promised utility U",
+                    "states": self.states, "allocation": self.allocation(), "continuations": self.continuations()}
         if self.vi is not None:
             d.update({"iterations": self.vi.iterations, "sup_norm": self.vi.sup_norm, "rate": self.vi.rate(),
                       "convergence": [r.sup_change for r in self.vi.record]})
         if self.absorbed is not None:
             d["polarisation"] = self.absorbed
             d["cross_section"] = cross_section(self.paths)
-        return d
+        opts = {"tol": self.vi.tol} if self.vi is not None else {}
+        return result_record("guo_horner", self.status, objective, verification=None, mechanism=mech,
+                             options=opts, model={"name": m.name}, message=self.message, **d)
 
     def summary(self) -> list[str]:
         m = self.model

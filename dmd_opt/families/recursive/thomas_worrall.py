@@ -68,6 +68,7 @@ from typing import Any
 import numpy as np
 
 from dmd_opt.core.errors import ModelError
+from dmd_opt.core.record import result_record
 from dmd_opt.core.validation import array, choice, distribution, integer, mapping, real
 from dmd_opt.dp.bellman import bellman_certificate, Template, TemplateBuilder, VIResult, binding_by_state, cross_section, value_iteration
 from dmd_opt.families.recursive.utility import Utility
@@ -362,14 +363,14 @@ class TWResult:
         return np.linspace(g[0] + 0.1 * (g[-1] - g[0]), g[-1] - 0.1 * (g[-1] - g[0]), n)
 
     def to_dict(self) -> dict:
+        """The result record (``docs/result.schema.json``) of kind ``thomas_worrall``; ``mechanism``
+        is the contract: transfers b_k(v) and continuation promises w_k(v) on the promise grid."""
         m = self.model
         pts = self.sample_points()
         d: dict[str, Any] = {
-            "kind": "thomas_worrall", "name": m.name, "status": self.status, "message": self.vi.message,
-            "objective": self.objective, "reference_promise": self.reference_promise,
+            "reference_promise": self.reference_promise,
             "beta": m.beta, "income": m.income, "prob": m.prob, "utility": m.utility.to_dict(),
             "promise_grid": self.grid, "transfer_grid": m.transfer_grid, "cost": self.cost,
-            "transfers": self.transfers, "continuations": self.continuations,
             "first_best_cost": m.first_best_cost(self.grid), "autarky_value": m.autarky_value,
             "cost_at_autarky_value": float(self.C(m.autarky_value)) if self.grid[0] <= m.autarky_value <= self.grid[-1] else None,
             "iterations": self.vi.iterations, "sup_norm": self.vi.sup_norm, "rate": self.vi.rate(),
@@ -382,7 +383,12 @@ class TWResult:
         if self.paths is not None:
             d["simulation"] = {"paths": int(self.paths.shape[0]), "periods": int(self.paths.shape[1] - 1),
                                "cross_section": cross_section(self.paths)}
-        return d
+        mech = None
+        if self.vi.solution.x is not None:
+            mech = {"name": f"{m.name}: optimal insurance contract", "state": "promised utility v",
+                    "promise_grid": self.grid, "transfers": self.transfers, "continuations": self.continuations}
+        return result_record("thomas_worrall", self.status, self.objective, verification=None, mechanism=mech,
+                             options={"tol": self.vi.tol}, model={"name": m.name}, message=self.vi.message, **d)
 
     def summary(self) -> list[str]:
         m = self.model

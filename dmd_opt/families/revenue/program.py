@@ -48,6 +48,7 @@ import numpy as np
 
 from dmd_opt.core.environment import Environment
 from dmd_opt.core.errors import ModelError
+from dmd_opt.core.record import result_record, verification_record
 from dmd_opt.mechanisms.tree import TreeMechanism
 from dmd_opt.optim.program import Program
 from dmd_opt.optim.solution import Solution
@@ -464,18 +465,33 @@ class RevenueResult:
                 out[f] = int(np.sum(slack[m] <= eps))
         return out
 
+    def verification_dict(self, tol: float = 1e-7) -> dict | None:
+        """The record's ``verification`` (:func:`dmd_opt.core.record.verification_record`):
+        the Bayesian verifier's regrets and the verdict at relative tolerance ``tol`` for the
+        result's participation notion (and budget balance, when imposed)."""
+        ver = self.verification
+        if ver is None:
+            return None
+        part = self.options.get("participation")
+        passed = ver.passed(None if part == "none" else part, tol=tol,
+                            budget_balance=bool(self.options.get("budget_balance")))
+        details = {k: v for k, v in ver.to_dict().items() if k not in ("max_regret", "scale")}
+        return verification_record(ver.max_regret, passed, notion="bayesian", tolerance=tol, scale=ver.scale,
+                                   participation=part, **details)
+
     def to_dict(self) -> dict:
-        d = {"status": self.status, "solver_status": self.solver_status, "objective": self.objective,
-             "revenue": self.revenue, "welfare": self.welfare, "options": _jsonable_opts(self.options),
+        """The result record (``docs/result.schema.json``) of kind ``revenue``."""
+        d = {"solver_status": self.solver_status, "revenue": self.revenue, "welfare": self.welfare,
              "program": self.program.summary(), "timings": self.timings,
              "environment": {"name": self.env.name, "agents": self.env.n_agents, "horizon": self.env.horizon,
                              "discount": self.env.discount}}
-        if self.mechanism is not None:
-            d["mechanism"] = self.mechanism.to_dict()
+        if self.mechanism is not None and self.verification is not None:
             d["rents_by_initial_type"] = [a.root_values.tolist() for a in self.verification.agents]
-            d["verification"] = self.verification.to_dict()
             d["binding"] = self.binding_count()
-        return d
+        return result_record("revenue", self.status, self.objective, verification=self.verification_dict(),
+                             mechanism=None if self.mechanism is None else self.mechanism.to_dict(),
+                             options=_jsonable_opts(self.options), model={"name": self.env.name},
+                             message="" if self.status == "optimal" else f"solver status: {self.solver_status}", **d)
 
     def summary(self) -> list[str]:
         lines = [f"model: {self.env.name}  (N={self.env.n_agents}, T={self.env.horizon}, δ={self.env.discount:g})",
