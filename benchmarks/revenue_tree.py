@@ -35,12 +35,15 @@ import argparse
 import gc
 import time
 
+import highspy
 import numpy as np
 
 from dmd_opt.core.environment import Environment
 from dmd_opt.families.revenue.program import decode, revenue_program
 from dmd_opt.families.revenue.cg import solve_revenue_cg
-from dmd_opt.solvers.highs import _to_highs, solve_highs
+from dmd_opt.solvers.highs import new_highs, pass_model
+from dmd_opt.solvers.session import solve_highs
+from dmd_opt.solvers.transform import ObjectiveTransform
 
 
 def make_env(n: int, T: int) -> Environment:
@@ -59,10 +62,11 @@ def ic_rows(n: int, T: int) -> int:
 
 def bare_solve(prog) -> float:
     """Time HiGHS alone (passModel + run) on the program's arrays, prepared beforehand."""
-    h, _ = _to_highs(prog)          # arrays are ready; measure the solver itself below
-    lp = h.getLp()
-    import highspy
-    from dmd_opt.solvers.highs import new_highs
+    tr = ObjectiveTransform.to_min(prog)      # the adapter's scaling, so both solve the same LP
+    h = new_highs()
+    pass_model(h, prog.matrix(), tr.costs(prog.objective_vector()), tr.constant(prog.objective_offset), None,
+               prog.col_lower, prog.col_upper, prog.row_lower, prog.row_upper)
+    lp = h.getLp()              # arrays are ready; measure the solver itself below
     h2 = new_highs()
     t0 = time.perf_counter()
     h2.passModel(lp)

@@ -155,12 +155,13 @@ def test_forced_rigorous_check_of_an_lp(tmp_path):
 def test_checker_calls_no_solver(tmp_path, monkeypatch):
     _, _, path = _write(tmp_path, "ironing_1.toml")
     import dmd_opt.solvers as S
-    import dmd_opt.solvers.highs as H
+    import dmd_opt.solvers.session as H
 
     def boom(*a, **k):
         raise AssertionError("the checker called a solver")
     monkeypatch.setattr(S, "solve", boom)
     monkeypatch.setattr(H, "solve_highs", boom)
+    monkeypatch.setattr(H.Session, "solve", boom)
     assert check_certificate(path).ok
 
 

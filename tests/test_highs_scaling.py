@@ -1,4 +1,4 @@
-"""The HiGHS adapter's objective scaling (:func:`dmd_opt.solvers.highs.cost_scale`).
+"""The objective scaling every adapter applies (:func:`dmd_opt.solvers.transform.cost_scale`).
 
 Deep history trees weight their columns by probability × discount, so costs
 reach far below HiGHS' absolute dual tolerance.  The adapter multiplies the
@@ -15,7 +15,8 @@ from dmd_opt.core.environment import Environment
 from dmd_opt.core.errors import SolverError
 from dmd_opt.families.revenue.program import revenue_program
 from dmd_opt.families.revenue.cg import solve_revenue_cg
-from dmd_opt.solvers.highs import cost_scale, solve_highs
+from dmd_opt.solvers.session import solve_highs
+from dmd_opt.solvers.transform import cost_scale
 
 
 def _tree(p: float, T: int) -> Environment:

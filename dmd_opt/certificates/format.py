@@ -23,6 +23,7 @@ from dmd_opt.core.errors import ModelError
 from dmd_opt.core.serialise import atomic_write, dumps, to_jsonable
 from dmd_opt.optim.program import Program
 from dmd_opt.optim.solution import BASIS_CODES, Solution
+from dmd_opt.solvers.session import Session
 
 FORMAT = "dmd-opt-certificate"
 VERSION = 1
@@ -64,8 +65,7 @@ def _basis_for(program: Program, solution: Solution) -> tuple[dict | None, str |
         return solution.basis, f"returned by the {solution.backend} backend"
     if program.q_diag is not None or solution.status != "optimal" or program.n_rows > BASIS_RESOLVE_LIMIT:
         return None, None
-    from dmd_opt.solvers.highs import solve_highs
-    s2 = solve_highs(program, basis=True)
+    s2 = Session(program).solve(basis=True)
     if s2.status != "optimal" or s2.basis is None:
         return None, None
     return s2.basis, "re-solved with HiGHS simplex (the backend returned none)"

@@ -58,6 +58,7 @@ import scipy.sparse as sp
 
 from dmd_opt.optim.program import Program
 from dmd_opt.optim.solution import Solution
+from dmd_opt.solvers.session import Session
 
 
 @dataclass
@@ -294,99 +295,55 @@ class VIResult:
 
 
 HIGHS_OPTIONS = {"primal_feasibility_tolerance": 1e-9, "dual_feasibility_tolerance": 1e-9,
-                 "simplex_strategy": 4}  # primal simplex: a cost change keeps the basis primal feasible
+                 "simplex_strategy": 4,  # primal simplex: a cost change keeps the basis primal feasible
+                 "cost_scale": 1}        # the costs change every iteration: no scaling fixed at the start
 
 
 class _HotModel:
-    """The stacked Bellman LP in one highspy model, re-solved after cost changes.
+    """The stacked Bellman LP in one :class:`~dmd_opt.solvers.session.Session`, re-solved after cost changes.
 
     With ``active`` (a column mask) only those columns are loaded; after every solve the
     reduced costs of the others are priced out against the row duals (column generation),
     violating columns are added and the LP re-solved, so the solution returned is optimal
-    for the *full* Program: inactive columns at 0 have non-negative reduced cost.
+    for the *full* Program: inactive columns at 0 have reduced cost of the right sign.
     """
 
     def __init__(self, prog: Program, c: np.ndarray, active: np.ndarray | None, options: dict):
-        import highspy
-        from dmd_opt.solvers.highs import new_highs
-        self.prog = prog
-        self.sgn = -1.0 if prog.sense == "max" else 1.0
-        self.A = prog.matrix().tocsc()
-        n = prog.n_vars
-        self.cl = np.where(np.isneginf(prog.col_lower), -highspy.kHighsInf, prog.col_lower)
-        self.cu = np.where(np.isposinf(prog.col_upper), highspy.kHighsInf, prog.col_upper)
-        rl = np.where(np.isneginf(prog.row_lower), -highspy.kHighsInf, prog.row_lower)
-        ru = np.where(np.isposinf(prog.row_upper), highspy.kHighsInf, prog.row_upper)
-        self.cols = np.arange(n) if active is None else np.nonzero(active)[0]
-        self.inactive = np.zeros(n, bool)
-        if active is not None:
-            self.inactive[~active] = True
-        sub = self.A[:, self.cols]
-        h = new_highs()
-        h.passModel(int(self.cols.size), prog.n_rows, int(sub.nnz), int(highspy.MatrixFormat.kColwise),
-                    int(highspy.ObjSense.kMinimize), 0.0, self.sgn * c[self.cols], self.cl[self.cols],
-                    self.cu[self.cols], rl, ru, sub.indptr.astype(np.int32), sub.indices.astype(np.int32),
-                    sub.data.astype(float), np.zeros(self.cols.size, np.int32))
-        for k, v in options.items():
-            h.setOptionValue(k, v)
-        self.h = h
+        self.session = Session(prog, options=options, columns=active)   # prog's costs are c
+        self.sgn = 1.0 if prog.sense == "max" else -1.0
         self.added = 0
+        self.sol: Solution | None = None
 
     def run(self, c: np.ndarray) -> bool:
-        import highspy
-        h = self.h
-        h.changeColsCost(int(self.cols.size), np.arange(self.cols.size, dtype=np.int32), self.sgn * c[self.cols])
+        ses = self.session
+        ses.change_costs(np.arange(c.size), c)
         while True:
-            h.run()
-            if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            self.sol = sol = ses.solve()
+            if sol.status != "optimal":
                 return False
-            if not self.inactive.any():
+            idle = np.ones(c.size, bool)
+            idle[ses.loaded] = False
+            if not idle.any():
                 return True
-            y = np.asarray(h.getSolution().row_dual)
-            idx = np.nonzero(self.inactive)[0]
-            rc = self.sgn * c[idx] - self.A[:, idx].T @ y
-            # inactive columns sit at their lower bound 0: optimal iff reduced cost >= 0
-            bad = idx[rc < -1e-9 * max(1.0, float(np.max(np.abs(c))))]
+            # an idle column sits at its lower bound 0: optimal iff its reduced cost does
+            # not improve the objective (≤ 0 for max, ≥ 0 for min; package convention)
+            idx = np.nonzero(idle)[0]
+            bad = idx[self.sgn * sol.col_dual[idx] > 1e-9 * max(1.0, float(np.max(np.abs(c))))]
             if bad.size == 0:
                 return True
-            sub = self.A[:, bad]
-            h.addCols(int(bad.size), self.sgn * c[bad], self.cl[bad], self.cu[bad], int(sub.nnz),
-                      sub.indptr[:-1].astype(np.int32), sub.indices.astype(np.int32), sub.data.astype(float))
-            self.cols = np.concatenate([self.cols, bad])
-            self.inactive[bad] = False
+            ses.add_columns(bad)
             self.added += int(bad.size)
 
     def x(self) -> np.ndarray:
-        x = np.zeros(self.prog.n_vars)
-        x[self.cols] = np.asarray(self.h.getSolution().col_value)
-        return x
+        return self.sol.x
 
     def solution(self, c: np.ndarray, seconds: float) -> Solution:
-        from dmd_opt.solvers.highs import _STATUS
-        h = self.h
-        ms = h.getModelStatus()
-        status = _STATUS.get(str(ms).split(".")[-1], "error")
-        info = h.getInfo()
-        sol = Solution(status, h.modelStatusToString(ms), "highs", solve_seconds=seconds,
-                       info={"simplex_iterations": int(info.simplex_iteration_count),
-                             "loaded_columns": int(self.cols.size), "priced_in_columns": self.added})
-        if status == "optimal":
-            s = h.getSolution()
-            sol.x = self.x()
-            sol.row_activity = np.asarray(s.row_value)
-            if s.dual_valid:
-                y = np.asarray(s.row_dual)
-                sol.row_dual = self.sgn * y
-                sol.col_dual = self.sgn * (self.sgn * c - self.A.T @ y)   # reduced costs of every column
-            sol.objective = float(c @ sol.x)
-            b = h.getBasis()
-            if b.valid:   # the basis behind these duals (inactive columns are nonbasic at 0)
-                from dmd_opt.optim.solution import BASIS_CODES
-                from dmd_opt.solvers.highs import _bname
-                col = np.full(self.prog.n_vars, BASIS_CODES["lower"], np.int8)
-                col[self.cols] = [BASIS_CODES[_bname(v)] for v in b.col_status]
-                sol.basis = {"col_status": col,
-                             "row_status": np.array([BASIS_CODES[_bname(v)] for v in b.row_status], np.int8)}
+        sol = self.sol
+        sol.solve_seconds = seconds
+        sol.info["loaded_columns"] = int(self.session.loaded.size)
+        sol.info["priced_in_columns"] = self.added
+        if sol.status == "optimal":
+            sol.basis = self.session.basis()   # the basis behind these duals (idle columns nonbasic at 0)
         return sol
 
 
@@ -447,8 +404,8 @@ def value_iteration(t: Template, V0: np.ndarray | None = None, *,
                 break
             Vn = st.block_values(c, model.x())
             d = float(np.max(np.abs(Vn - V)))
-            record.append(IterationRecord(it, d, None if not prev else d / prev,
-                                          time.perf_counter() - ts, int(model.h.getInfo().simplex_iteration_count)))
+            record.append(IterationRecord(it, d, None if not prev else d / prev, time.perf_counter() - ts,
+                                          int(model.sol.info["simplex_iterations"])))
             prev = d
             V = Vn
             if callback is not None:

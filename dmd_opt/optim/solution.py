@@ -11,6 +11,9 @@ the program's sense (``max`` or ``min``), ``col_dual`` likewise for variable
 bounds.  ``basis`` (when requested) holds ``col_status`` and ``row_status``
 arrays with codes ``BASIS_CODES``.  ``dual_ray`` (infeasible programs) is a
 Farkas ray ``y`` over rows: see :mod:`dmd_opt.certificates` for its use.
+``primal_ray`` (unbounded programs, where a route finds one) is a direction ``d``
+with max-norm 1 in the recession cone of the feasible set, ``Q d = 0``, along
+which the objective improves without bound (:mod:`dmd_opt.solvers.recession`).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ class Solution:
     col_dual: np.ndarray | None = None
     basis: dict[str, np.ndarray] | None = None
     dual_ray: np.ndarray | None = None
+    primal_ray: np.ndarray | None = None
     solve_seconds: float = 0.0
     build_seconds: float = 0.0
     info: dict[str, Any] = field(default_factory=dict)

@@ -129,12 +129,12 @@ def phase_one_program(prog: Program) -> Program:
     return p1
 
 
-def elastic_ray(prog: Program, backend: str, solver: str | None = None, options: dict | None = None):
+def elastic_ray(prog: Program, solve_fn) -> np.ndarray | None:
     """A Farkas ray for an infeasible ``prog`` from the duals of its phase-one LP,
-    solved with the given backend; None if that fails or certifies nothing."""
-    from dmd_opt.solvers import solve
+    solved by ``solve_fn(program) -> Solution`` (the calling backend with its
+    solver and options); None if that fails or certifies nothing."""
     try:
-        sol = solve(phase_one_program(prog), backend=backend, solver=solver, options=options)
+        sol = solve_fn(phase_one_program(prog))
     except Exception:
         return None
     if sol.status not in ("optimal", "inaccurate") or sol.row_dual is None or not sol.objective \

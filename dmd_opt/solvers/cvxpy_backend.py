@@ -59,10 +59,12 @@ import numpy as np
 from dmd_opt.core.errors import SolverError
 from dmd_opt.optim.program import Program
 from dmd_opt.optim.solution import Solution
-from dmd_opt.solvers import register
 from dmd_opt.solvers.common import elastic_ray, orient_ray, reduced_costs, row_blocks
+from dmd_opt.solvers.highs import new_highs
+from dmd_opt.solvers.recession import attach_ray, mark_unbounded
+from dmd_opt.solvers.transform import ObjectiveTransform
 
-import cvxpy as cp  # an ImportError leaves the backend unregistered (solvers._load_backends)
+import cvxpy as cp  # imported only when the cvxpy backend is asked for (dmd_opt.solvers.get_backend)
 
 _STATUS = {
     "optimal": "optimal", "optimal_inaccurate": "inaccurate",
@@ -81,12 +83,15 @@ def _solver_name(prog: Program, solver: str | None) -> str:
     return name
 
 
-def build_cvxpy(prog: Program):
+def build_cvxpy(prog: Program, transform: ObjectiveTransform | None = None):
     """The cvxpy problem for ``prog`` and its three constraint blocks.
 
-    Returns ``(problem, x, blocks)`` with ``blocks`` a list of
-    ``(kind, rows, constraint)`` for kind in ``"eq" | "lo" | "hi"``.
+    The objective is ``transform.factor × f`` in ``transform.sense``
+    (:mod:`dmd_opt.solvers.transform`; default: ``f`` as stated).  Returns
+    ``(problem, x, blocks)`` with ``blocks`` a list of ``(kind, rows, constraint)``
+    for kind in ``"eq" | "lo" | "hi"``.
     """
+    tr = ObjectiveTransform.identity(prog) if transform is None else transform
     n = prog.n_vars
     A = prog.matrix()
     x = cp.Variable(n, name="x", bounds=[prog.col_lower, prog.col_upper])
@@ -104,12 +109,11 @@ def build_cvxpy(prog: Program):
         else:
             con = Ab @ x <= ru[rows]
         blocks.append((kind, rows, con))
-    c = prog.objective_vector()
-    expr = c @ x + prog.objective_offset
+    expr = tr.costs(prog.objective_vector()) @ x + tr.constant(prog.objective_offset)
     if prog.q_diag is not None:
         J = np.nonzero(prog.q_diag)[0]
-        expr = expr + 0.5 * (prog.q_diag[J] @ cp.square(x[J]))
-    obj = cp.Maximize(expr) if prog.sense == "max" else cp.Minimize(expr)
+        expr = expr + 0.5 * (tr.costs(prog.q_diag[J]) @ cp.square(x[J]))
+    obj = cp.Maximize(expr) if tr.sense == "max" else cp.Minimize(expr)
     return cp.Problem(obj, [b[2] for b in blocks]), x, blocks
 
 
@@ -134,13 +138,18 @@ def _min_duals(prog: Program, blocks) -> np.ndarray | None:
     return y
 
 
-def _block_duals(prog: Program, blocks) -> np.ndarray | None:
-    """Row duals in the package convention: for ``max`` the value is −(cvxpy's minimum)."""
+def _block_duals(prog: Program, blocks, tr: ObjectiveTransform) -> np.ndarray | None:
+    """Row duals in the package convention.
+
+    cvxpy minimises ``g = κ f`` (or ``−g`` for a maximisation), so ∂g*/∂b is
+    :func:`_min_duals` (negated for ``max``), and the program's duals are that over κ.
+    """
     y = _min_duals(prog, blocks)
-    return None if y is None else (-y if prog.sense == "max" else y)
+    if y is None:
+        return None
+    return tr.duals(-y if tr.sense == "max" else y)
 
 
-@register("cvxpy")
 def solve_cvxpy(prog: Program, solver: str | None = None, basis: bool = False,
                 options: dict | None = None, **kw) -> Solution:
     """Solve ``prog`` through cvxpy with the named solver (see module docstring)."""
@@ -150,6 +159,7 @@ def solve_cvxpy(prog: Program, solver: str | None = None, basis: bool = False,
         if np.any(sgn * prog.q_diag < -1e-14):
             raise SolverError("the quadratic objective is not convex in the program's sense")
     opts = dict(options or {})
+    tr = ObjectiveTransform.to_min(prog, opts.pop("cost_scale", "auto"))
     if name == "HIGHS":
         if "solver" in opts:  # HiGHS' "solver" option clashes with Problem.solve(solver=...)
             opts.setdefault("highs_options", {})["solver"] = opts.pop("solver")
@@ -161,11 +171,10 @@ def solve_cvxpy(prog: Program, solver: str | None = None, basis: bool = False,
         for k in ("tol_gap_abs", "tol_gap_rel", "tol_feas"):
             opts.setdefault(k, 1e-10)
     if name == "HIGHS":
-        from dmd_opt.solvers.highs import new_highs
         new_highs()  # swallow HiGHS' banner before cvxpy creates its own instance
     t0 = time.perf_counter()
     try:
-        prob, x, blocks = build_cvxpy(prog)
+        prob, x, blocks = build_cvxpy(prog, tr)
     except Exception as exc:
         return Solution("error", f"cvxpy could not build the model: {exc}", "cvxpy")
     build = time.perf_counter() - t0
@@ -205,7 +214,7 @@ def solve_cvxpy(prog: Program, solver: str | None = None, basis: bool = False,
         sol.x = xv
         sol.row_activity = prog.matrix() @ xv
         sol.objective = prog.objective_value(xv)
-        y = _block_duals(prog, blocks)
+        y = _block_duals(prog, blocks, tr)
         if y is not None:
             sol.row_dual = y
             sol.col_dual = reduced_costs(prog, xv, y)
@@ -219,9 +228,9 @@ def solve_cvxpy(prog: Program, solver: str | None = None, basis: bool = False,
         if ray is not None:
             sol.dual_ray, info["dual_ray_source"] = ray, f"{name} certificate via cvxpy"
         else:
-            ray = elastic_ray(prog, "cvxpy", name)
+            ray = elastic_ray(prog, lambda p1: solve_cvxpy(p1, solver=name))
             if ray is not None:
                 sol.dual_ray, info["dual_ray_source"] = ray, "phase-one LP duals (cvxpy)"
             else:
                 info["dual_ray_source"] = "none: cvxpy/solver gave no valid certificate"
-    return sol
+    return attach_ray(prog, mark_unbounded(prog, sol))

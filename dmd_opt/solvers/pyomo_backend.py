@@ -68,10 +68,13 @@ import numpy as np
 from dmd_opt.core.errors import SolverError
 from dmd_opt.optim.program import Program
 from dmd_opt.optim.solution import Solution
-from dmd_opt.solvers import register
 from dmd_opt.solvers.common import elastic_ray, orient_ray, reduced_costs
+from dmd_opt.solvers.highs import new_highs, set_options
+from dmd_opt.solvers.recession import attach_ray, mark_unbounded
+from dmd_opt.solvers.session import solve_highs
+from dmd_opt.solvers.transform import ObjectiveTransform
 
-import pyomo.environ as pyo  # noqa: E402  (ImportError → backend not registered)
+import pyomo.environ as pyo  # imported only when the pyomo backend is asked for (solvers.get_backend)
 from pyomo.common.gc_manager import PauseGC
 from pyomo.core.expr.numeric_expr import LinearExpression, MonomialTermExpression
 from pyomo.core.expr.relational_expr import EqualityExpression, InequalityExpression, RangedExpression
@@ -94,10 +97,12 @@ def _none_inf(a: np.ndarray) -> list:
     return np.where(np.isfinite(a), a, None).tolist()
 
 
-def build_pyomo(prog: Program) -> pyo.ConcreteModel:
+def build_pyomo(prog: Program, transform: ObjectiveTransform | None = None) -> pyo.ConcreteModel:
     """The pyomo model of ``prog`` (see module docstring); ``m._dmd_x`` lists the
     variables by column, ``m._dmd_cons`` the constraints and ``m._dmd_rows``
-    their Program rows.
+    their Program rows.  The objective is ``transform.factor × f`` in
+    ``transform.sense`` (default: ``f`` as stated; the adapter's own models use the
+    minimisation form of :mod:`dmd_opt.solvers.transform`), kept as ``m._dmd_transform``.
 
     Each row's relational expression is made directly (equality, one-sided
     or ranged) rather than from a ``(lo, body, hi)`` tuple, which pyomo would
@@ -106,10 +111,10 @@ def build_pyomo(prog: Program) -> pyo.ConcreteModel:
     none of them is garbage.
     """
     with PauseGC():
-        return _build(prog)
+        return _build(prog, ObjectiveTransform.identity(prog) if transform is None else transform)
 
 
-def _build(prog: Program) -> pyo.ConcreteModel:
+def _build(prog: Program, tr: ObjectiveTransform) -> pyo.ConcreteModel:
     m = pyo.ConcreteModel(name=prog.name)
     n = prog.n_vars
     m.x = pyo.Var(range(n), dense=True)
@@ -139,14 +144,16 @@ def _build(prog: Program) -> pyo.ConcreteModel:
         return RangedExpression((lo_l[r], body, hi_l[r]), (False, False))
 
     m.rows = pyo.Constraint(live.tolist(), rule=rule)
-    c = prog.objective_vector()
+    c = tr.costs(prog.objective_vector())
     nz = np.nonzero(c)[0]
-    expr = LinearExpression([float(prog.objective_offset)] + list(
+    expr = LinearExpression([tr.constant(prog.objective_offset)] + list(
         map(MonomialTermExpression, zip(c[nz].tolist(), map(xs.__getitem__, nz.tolist())))))
     if prog.q_diag is not None:
-        J = np.nonzero(prog.q_diag)[0]
-        expr = expr + pyo.quicksum(0.5 * float(prog.q_diag[j]) * xs[j] ** 2 for j in J)
-    m.obj = pyo.Objective(expr=expr, sense=pyo.maximize if prog.sense == "max" else pyo.minimize)
+        q = tr.costs(prog.q_diag)
+        J = np.nonzero(q)[0]
+        expr = expr + pyo.quicksum(0.5 * float(q[j]) * xs[j] ** 2 for j in J)
+    m.obj = pyo.Objective(expr=expr, sense=pyo.maximize if tr.sense == "max" else pyo.minimize)
+    m._dmd_transform = tr
     m.dual = pyo.Suffix(direction=pyo.Suffix.IMPORT)
     m.rc = pyo.Suffix(direction=pyo.Suffix.IMPORT)
     m._dmd_x = xs
@@ -318,9 +325,14 @@ def _to_program_rows(prog: Program, row_of: np.ndarray, v: np.ndarray) -> np.nda
     return y
 
 
+def _transform(m, prog: Program) -> ObjectiveTransform:
+    """How ``m.obj`` relates to ``prog``'s objective (a model from :func:`build_pyomo`)."""
+    return getattr(m, "_dmd_transform", None) or ObjectiveTransform.identity(prog)
+
+
 def _solve_fast(prog: Program, m, basis: bool, options: dict | None, t0: float, load: bool) -> Solution:
-    from dmd_opt.solvers.highs import solve_highs
     p2, row_of = compile_standard_form(m, prog)
+    tr = _transform(m, prog)       # p2 states m.obj: its duals are tr.factor × the program's
     s2 = solve_highs(p2, basis=basis, options=options)
     build = time.perf_counter() - t0 - s2.solve_seconds
     info = dict(s2.info, solver="highs", route=p2.meta["route"] + " -> HiGHS passModel",
@@ -332,7 +344,8 @@ def _solve_fast(prog: Program, m, basis: bool, options: dict | None, t0: float, 
         sol.row_activity = prog.matrix() @ s2.x
         sol.objective = prog.objective_value(s2.x)
         if s2.row_dual is not None:
-            sol.row_dual, sol.col_dual = _to_program_rows(prog, row_of, s2.row_dual), s2.col_dual
+            sol.row_dual = tr.duals(_to_program_rows(prog, row_of, s2.row_dual))
+            sol.col_dual = tr.duals(s2.col_dual)
         if s2.basis is not None:
             if np.all(row_of >= 0) and len(np.unique(row_of)) == len(row_of):
                 rs = np.full(prog.n_rows, 1, np.int8)  # rows without a constraint: basic slack
@@ -349,6 +362,9 @@ def _solve_fast(prog: Program, m, basis: bool, options: dict | None, t0: float, 
             sol.dual_ray, info["dual_ray_source"] = ray, "HiGHS Farkas ray (pyomo fast path)"
     if sol.dual_ray is None and sol.status in ("infeasible", "infeasible_or_unbounded"):
         _elastic(prog, sol, FAST, options)
+    sol.primal_ray = s2.primal_ray
+    if s2.info.get("claimed_status"):
+        sol.info.update({k: s2.info[k] for k in ("claimed_status", "claimed_objective", "unbounded_ray_gain")})
     return sol
 
 
@@ -414,12 +430,7 @@ def _run_interface(m, name: str, options: dict):
 def _check_highs_options(opts: dict) -> None:
     """Reject HiGHS options HiGHS does not know (APPSI would ignore them silently),
     as the HiGHS adapter does."""
-    import highspy
-    from dmd_opt.solvers.highs import new_highs
-    h = new_highs()
-    for k, v in opts.items():
-        if h.setOptionValue(k, v) == highspy.HighsStatus.kError:
-            raise SolverError(f"HiGHS does not accept option {k}={v!r}")
+    set_options(new_highs(), opts)
 
 
 def _solve_interface(prog: Program, m, name: str, options: dict | None, t0: float, load: bool) -> Solution:
@@ -432,6 +443,7 @@ def _solve_interface(prog: Program, m, name: str, options: dict | None, t0: floa
             opts.setdefault("qp_regularization_value", 1e-10)  # as dmd_opt.solvers.highs
     try:
         status, words, has, duals, rcs = _run_interface(m, name, opts)
+        tr = _transform(m, prog)     # the interface's duals are tr.factor × the program's
     except SolverError:
         raise
     except Exception as exc:
@@ -449,9 +461,9 @@ def _solve_interface(prog: Program, m, name: str, options: dict | None, t0: floa
         if duals is not None:
             y = np.zeros(prog.n_rows)
             y[m._dmd_rows] = [duals.get(c, 0.0) for c in m._dmd_cons]
-            sol.row_dual = y
+            sol.row_dual = y = tr.duals(y)
             if rcs is not None:
-                sol.col_dual = np.array([rcs.get(v, 0.0) for v in m._dmd_x], float)
+                sol.col_dual = tr.duals(np.array([rcs.get(v, 0.0) for v in m._dmd_x], float))
             else:
                 sol.col_dual = reduced_costs(prog, x, y)
             sol.info["duals"] = f"from pyomo interface {name}"
@@ -467,14 +479,13 @@ def _solve_interface(prog: Program, m, name: str, options: dict | None, t0: floa
 
 
 def _elastic(prog: Program, sol: Solution, name: str, options) -> None:
-    ray = elastic_ray(prog, "pyomo", name, options)
+    ray = elastic_ray(prog, lambda p1: solve_pyomo(p1, solver=name, options=options))
     if ray is not None:
         sol.dual_ray, sol.info["dual_ray_source"] = ray, f"phase-one LP duals (pyomo {name})"
     else:
         sol.info["dual_ray_source"] = "none: no valid certificate from the phase-one LP"
 
 
-@register("pyomo")
 def solve_pyomo(prog: Program, solver: str | None = None, basis: bool = False,
                 options: dict | None = None, model=None, load: bool = False, **kw) -> Solution:
     """Solve ``prog`` through pyomo (see module docstring for the routes).
@@ -487,6 +498,8 @@ def solve_pyomo(prog: Program, solver: str | None = None, basis: bool = False,
     """
     name = (solver or FAST).lower() if (solver or FAST).lower() in (
         FAST, "appsi_highs", "contrib_highs", "pyomo_highs") else solver
+    options = dict(options or {})
+    scale = options.pop("cost_scale", "auto")
     if prog.q_diag is not None:
         sgn = -1.0 if prog.sense == "max" else 1.0
         if np.any(sgn * prog.q_diag < -1e-14):
@@ -499,7 +512,7 @@ def solve_pyomo(prog: Program, solver: str | None = None, basis: bool = False,
         m = model
         if m is None:
             try:
-                m = build_pyomo(prog)
+                m = build_pyomo(prog, ObjectiveTransform.to_min(prog, scale))
             except Exception as exc:
                 return Solution("error", f"pyomo could not build the model: {exc}", "pyomo")
         if name == FAST:
@@ -515,4 +528,4 @@ def solve_pyomo(prog: Program, solver: str | None = None, basis: bool = False,
             if basis:
                 sol.info["basis"] = f"not available through pyomo interface {name}"
         del m  # the adapter's own model is freed by reference counting, GC still paused
-    return sol
+    return attach_ray(prog, mark_unbounded(prog, sol))

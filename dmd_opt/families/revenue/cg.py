@@ -64,6 +64,7 @@ from dmd_opt.optim.solution import BASIS_CODES, Solution
 from dmd_opt.core import validation as V
 from dmd_opt.families.revenue.program import RevenueResult, _completions, decode, revenue_program
 from dmd_opt.families.revenue.local import not_applicable, solve_local
+from dmd_opt.solvers.session import Session
 
 INITIAL = ("adjacent_down", "adjacent", "none")
 START = ("auto", "tree", "highs")
@@ -333,36 +334,19 @@ def solve_revenue_cg(env: Environment, participation: str = "interim", disclosur
             full_index.append(b.full_rows(s, th, r))
     build = time.perf_counter() - t0
 
-    from dmd_opt.solvers.highs import _STATUS, _to_highs, solve_highs
-    import highspy
     rounds: list[dict] = []
-    h = sgn = None
-    sol_rel = None
+    session = sol_rel = None
     status, words = "error", ""
     for rnd in range(max_rounds):
         tr = time.perf_counter()
-        if warm:
-            if h is None:
-                h, sgn = _to_highs(relaxed, scale)
-                for k, v in hopts.items():
-                    if h.setOptionValue(k, v) == highspy.HighsStatus.kError:
-                        raise ModelError("options", f"HiGHS does not accept option {k}={v!r}")
-            h.run()
-            ms = h.getModelStatus()
-            words = h.modelStatusToString(ms)
-            status = _STATUS.get(str(ms).split(".")[-1], "error")
-            info = h.getInfo()
-            if status == "optimal" and info.primal_solution_status != 2:
-                status = "inaccurate"
-            iters = int(info.simplex_iteration_count)
-            x = np.asarray(h.getSolution().col_value) if status in ("optimal", "inaccurate") else None
-        else:
-            sol_rel = solve_highs(relaxed, options={**hopts, "cost_scale": scale}, basis=basis)
-            status, words, x = sol_rel.status, sol_rel.solver_status, sol_rel.x
-            iters = sol_rel.info.get("simplex_iterations", 0)
+        if session is None or not warm:
+            session = Session(relaxed, options={**hopts, "cost_scale": scale})
+        sol_rel = session.solve()
+        status, words, x = sol_rel.status, sol_rel.solver_status, sol_rel.x
         ts = time.perf_counter()
         rec = {"round": rnd + 1, "solver": "highs", "rows": int(sum(len(f) for f in full_index)),
-               "solve_s": ts - tr, "simplex_iterations": iters, "status": status}
+               "solve_s": ts - tr, "simplex_iterations": sol_rel.info.get("simplex_iterations", 0),
+               "status": status}
         if status not in ("optimal", "inaccurate") or x is None:
             rec.update(check_s=0.0, violated=0, max_violation=None)
             rounds.append(rec)
@@ -390,10 +374,7 @@ def solve_revenue_cg(env: Environment, participation: str = "interim", disclosur
                                         history=s, true_type=th, report=r)
         if warm:
             rows, cols, vals = np.concatenate(R), np.concatenate(Cc), np.concatenate(Vv)
-            M = sp.csr_matrix((vals, (rows, cols)), shape=(base, relaxed.n_vars))
-            M.sum_duplicates()
-            h.addRows(base, np.zeros(base), np.full(base, highspy.kHighsInf), int(M.nnz),
-                      M.indptr.astype(np.int32), M.indices.astype(np.int32), M.data.astype(float))
+            session.add_rows(sp.csr_matrix((vals, (rows, cols)), shape=(base, relaxed.n_vars)), 0.0, np.inf)
         rec["add_s"] = time.perf_counter() - ta
     else:
         status, words = "iteration_limit", f"constraint generation stopped after {max_rounds} rounds"
@@ -403,33 +384,18 @@ def solve_revenue_cg(env: Environment, participation: str = "interim", disclosur
     sol = Solution(status, words, "highs", build_seconds=build,
                    solve_seconds=float(sum(r["solve_s"] for r in rounds)))
     if status in ("optimal", "inaccurate", "iteration_limit") and x is not None:
-        if warm:
-            hs = h.getSolution()
-            rel_act, rel_dual = np.asarray(hs.row_value), np.asarray(hs.row_dual) * sgn if hs.dual_valid else None
-            col_dual = sgn * np.asarray(hs.col_dual) if hs.dual_valid else None
-        else:
-            rel_act, rel_dual, col_dual = sol_rel.row_activity, sol_rel.row_dual, sol_rel.col_dual
         sol.x = np.asarray(x, float)
-        sol.row_activity = _full_activities(blocks, sol.x, n_full, n_value_ic, rel_act[:n_skel])
+        sol.row_activity = _full_activities(blocks, sol.x, n_full, n_value_ic, sol_rel.row_activity[:n_skel])
         sol.objective = relaxed.objective_value(sol.x)
-        if rel_dual is not None:
+        if sol_rel.row_dual is not None:
             y = np.zeros(n_full)
-            y[fidx] = rel_dual
-            sol.row_dual, sol.col_dual = y, col_dual
-        if basis:
-            hb = h.getBasis() if warm else None
-            if warm and hb.valid:
-                from dmd_opt.solvers.highs import _bname
-                cs = np.array([BASIS_CODES[_bname(v)] for v in hb.col_status], np.int8)
-                rs = np.array([BASIS_CODES[_bname(v)] for v in hb.row_status], np.int8)
-            elif not warm and sol_rel.basis is not None:
-                cs, rs = sol_rel.basis["col_status"], sol_rel.basis["row_status"]
-            else:
-                cs = rs = None
-            if cs is not None:
-                full_rs = np.full(n_full, BASIS_CODES["basic"], np.int8)
-                full_rs[fidx] = rs
-                sol.basis = {"col_status": cs, "row_status": full_rs}
+            y[fidx] = sol_rel.row_dual
+            sol.row_dual, sol.col_dual = y, sol_rel.col_dual
+        rel_basis = session.basis() if basis else None
+        if rel_basis is not None:
+            full_rs = np.full(n_full, BASIS_CODES["basic"], np.int8)
+            full_rs[fidx] = rel_basis["row_status"]
+            sol.basis = {"col_status": rel_basis["col_status"], "row_status": full_rs}
     else:
         # A relaxation that is infeasible proves the full program infeasible, but the Farkas
         # ray must be one of the full program: solve it once, in full.  The same for a round
