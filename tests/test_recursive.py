@@ -145,7 +145,7 @@ def test_model_files_and_bad_input():
 
 
 def test_shipped_model_files_load():
-    for f in ("thomas_worrall", "thomas_worrall_cara", "guo_horner", "guo_horner_iid", "guo_horner_finite"):
+    for f in ("thomas_worrall", "thomas_worrall_cara", "thomas_worrall_cara_exact", "guo_horner", "guo_horner_iid", "guo_horner_finite"):
         assert load(f"models/{f}.toml").kind in ("thomas_worrall", "guo_horner")
 
 

@@ -21,7 +21,7 @@ def test_thomas_worrall_properties(K, beta, gamma, spread, w, util):
     prob = np.array(w[:K]) / sum(w[:K])
     u = {"kind": "cara", "gamma": gamma} if util == "cara" else {"kind": "log"}
     m = ThomasWorrall.create(income, prob, beta, u, n_promise=15, n_transfer=13)
-    r = m.solve(tol=1e-7)
+    r = m.solve(tol=1e-7, method="value_iteration")
     assert r.status == "optimal"
     v, C = r.grid, r.cost
     assert np.all(C >= m.first_best_cost(v) - 1e-7)

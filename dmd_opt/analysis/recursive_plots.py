@@ -42,8 +42,9 @@ def plot_thomas_worrall(res, directory) -> list[Path]:
                          directory / "tw_transfers.png", ylabel="transfer b_k(v)", title="transfers by income"),
            plot_function(v, {**{f"w, income {m.income[k]:g}": res.continuations[k] for k in range(m.K)},
                              "45° line": v}, directory / "tw_continuations.png",
-                         ylabel="continuation w_k(v)", title="continuation promises by income"),
-           plot_convergence(res.vi.record, m.beta, directory / "tw_convergence.png")]
+                         ylabel="continuation w_k(v)", title="continuation promises by income")]
+    if getattr(res, "vi", None) is not None:          # the CARA closed form has no iterations
+        out.append(plot_convergence(res.vi.record, m.beta, directory / "tw_convergence.png"))
     paths = res.paths if res.paths is not None else res.simulate(T=200, n_paths=500)
     out.append(plot_paths(paths, directory / "tw_paths.png", bounds=(v[0], v[-1]),
                           title="promised utility (immiseration)"))

@@ -10,7 +10,8 @@ Model files (TOML; see ``docs/recursive.md``)::
     kind = "log"
     [grid]               # optional: n_promise, n_transfer, transfer_range, promise_range,
     n_promise = 80       #           promise_spacing ("consumption" | "linear"), consumption_floor
-    [solve]              # optional defaults: tol, max_iter, progress, simulate_periods, simulate_paths, seed
+    [solve]              # optional defaults: tol, max_iter, progress, simulate_periods, simulate_paths, seed,
+                         # method ("auto" | "value_iteration" | "closed_form"; Thomas–Worrall), solver_tol
 
     kind = "guo_horner"
     L = 0.5
@@ -38,7 +39,7 @@ from dmd_opt.families.recursive.thomas_worrall import ThomasWorrall
 from dmd_opt.core.validation import integer, real
 
 OPTIONS = ("tol", "max_iter", "progress", "simulate_periods", "simulate_paths", "seed", "backend", "solver",
-           "continuation_values")
+           "continuation_values", "method", "solver_tol")
 
 
 def _common(opts: dict) -> dict:
@@ -55,21 +56,30 @@ def _common(opts: dict) -> dict:
             "progress": bool(opts.get("progress", False)),
             "T": integer(opts.get("simulate_periods", 300), "solve.simulate_periods", lo=0),
             "n": integer(opts.get("simulate_paths", 1000), "solve.simulate_paths", lo=1),
-            "seed": integer(opts.get("seed", 0), "solve.seed", lo=0)}
+            "seed": integer(opts.get("seed", 0), "solve.seed", lo=0),
+            "solver_tol": None if opts.get("solver_tol") is None else
+            real(opts["solver_tol"], "solve.solver_tol", lo=0, lo_open=True)}
 
 
 def solve_thomas_worrall(model: ThomasWorrall, **opts):
+    method = opts.pop("method", None) or "auto"
     o = _common(opts)
-    res = model.solve(tol=o["tol"], max_iter=o["max_iter"], progress=o["progress"])
+    res = model.solve(tol=o["tol"], max_iter=o["max_iter"], progress=o["progress"], method=method,
+                      solver_tol=o["solver_tol"])
     if res.status == "optimal" and o["T"] > 0:
         va = model.autarky_value
-        v0 = va if model.promise_grid[0] <= va <= model.promise_grid[-1] else None
+        inside = model.promise_grid[0] <= va <= model.promise_grid[-1] or res.method == "closed_form"
+        v0 = va if inside else None
         res.simulate(v0=v0, T=o["T"], n_paths=o["n"], seed=o["seed"])
     return res
 
 
 def solve_guo_horner(model: GuoHorner, **opts):
+    if opts.pop("method", None) not in (None, "auto", "value_iteration"):
+        raise ModelError("solve.method", "Guo–Hörner models are solved by value iteration only")
     o = _common(opts)
+    if o["solver_tol"] is not None:
+        raise ModelError("solve.solver_tol", "applies to Thomas–Worrall models only")
     res = model.solve(tol=o["tol"], max_iter=o["max_iter"], progress=o["progress"])
     if res.status == "optimal" and res.vi is not None and o["T"] > 0:
         res.simulate(T=o["T"], n_paths=o["n"], seed=o["seed"])

@@ -43,20 +43,17 @@ immiseration :math:`v_t \to -\infty` (their Proposition 3).
 Benchmarks: first best (full insurance, no IC) :math:`C^{FB}(v) = (u^{-1}((1-\beta)v)
 - E\theta)/(1-\beta)`; autarky (b = 0) delivers :math:`v^{A} = E u(\theta)/(1-\beta)` at cost 0.
 
-Second formulation (CARA, :math:`u(c) = -e^{-\gamma c}/\gamma`, no transfer
-bounds): shifting every transfer by Δ scales every utility by
-:math:`e^{-\gamma\Delta}`, so :math:`C(v) = A - \ln(v/v^*)/(\gamma(1-\beta))`
-for :math:`v<0` and any reference :math:`v^* < 0`; substituting this form into
-the Bellman equation at :math:`v^*` with :math:`z_k = e^{-\gamma b_k}`,
-:math:`w_k = \omega_k v^*` gives the *convex* program (linear constraints,
-objective :math:`-\ln`) solved by :func:`cara_constant` with cvxpy/Clarabel:
-
-.. math::
-
-    (1-\beta) A = \min_{z,\omega>0} \sum_k \pi_k\Big[-\tfrac{\ln z_k}{\gamma}
-        - \tfrac{\beta \ln\omega_k}{\gamma(1-\beta)}\Big]
-    \;\text{s.t.}\; \sum_k \pi_k\big[-\tfrac{e^{-\gamma\theta_k}}{\gamma} z_k + \beta\omega_k v^*\big] = v^*,\;
-    -\tfrac{e^{-\gamma\theta_k}}{\gamma} z_k + \beta\omega_k v^* \ge -\tfrac{e^{-\gamma\theta_k}}{\gamma} z_j + \beta\omega_j v^*.
+Second formulation (CARA, :math:`u(c) = -e^{-\gamma c}/\gamma`, no transfer bounds):
+the cost function is known up to a constant, :math:`C(v) = A - \ln(v/v^*)/(\gamma(1-\beta))`,
+and the policies at any promise are those at :math:`v^*` shifted
+(:math:`b_k(v) = b_k^* - \ln(v/v^*)/\gamma`, :math:`w_k(v) = \omega_k v`).  The constant and
+the normalised policies solve one smooth convex program whose multipliers are found by
+Newton's method to rounding precision (:mod:`.cara`, which states the closed form).
+``solve(method="closed_form")`` returns that exact solution on the promise grid
+(:class:`CARAResult`); ``method="auto"`` (the default) uses it for CARA utility when no
+transfer bounds (``transfer_range``, ``consumption_floor``) were given, and value
+iteration otherwise.  Every result reports the residuals of promise keeping and IC at
+each grid point (``residuals()``).
 """
 
 from __future__ import annotations
@@ -71,7 +68,10 @@ from dmd_opt.core.errors import ModelError
 from dmd_opt.core.record import result_record
 from dmd_opt.core.validation import array, choice, distribution, integer, mapping, real
 from dmd_opt.dp.bellman import bellman_certificate, Template, TemplateBuilder, VIResult, binding_by_state, cross_section, value_iteration
+from dmd_opt.families.recursive.cara import CARAContract, solve_cara
 from dmd_opt.families.recursive.utility import Utility
+
+METHODS = ("auto", "value_iteration", "closed_form")
 
 
 @dataclass(frozen=True)
@@ -88,6 +88,7 @@ class ThomasWorrall:
     promise_spacing: str = "consumption"
     consumption_floor: float = -np.inf
     n_transfer: int = 0                 # requested transfer-grid size (the lowest common transfer may add one)
+    transfer_bounds_given: bool = False  # transfer_range or consumption_floor set by the user
 
     # ---- construction ---------------------------------------------------------
     @classmethod
@@ -108,6 +109,7 @@ class ThomasWorrall:
         n_transfer = integer(n_transfer, "grid.n_transfer", lo=2)
         promise_spacing = choice(promise_spacing, "grid.promise_spacing", ("consumption", "linear"))
         spread = float(income[-1] - income[0])
+        bounds_given = transfer_range is not None or consumption_floor is not None
         if consumption_floor is None:
             consumption_floor = u.lowest + 0.05 * (income[0] - u.lowest) if np.isfinite(u.lowest) else -np.inf
         floor = float(consumption_floor) if np.isinf(consumption_floor) else \
@@ -143,7 +145,7 @@ class ThomasWorrall:
             ce = np.linspace(*u.inverse((1 - beta) * pr), n_promise)
             v = u(ce) / (1 - beta)
             v[0], v[-1] = pr
-        return cls(income, prob, beta, u, b, v, name, promise_spacing, floor, n_transfer)
+        return cls(income, prob, beta, u, b, v, name, promise_spacing, floor, n_transfer, bounds_given)
 
     @classmethod
     def from_dict(cls, raw: dict) -> "ThomasWorrall":
@@ -163,12 +165,14 @@ class ThomasWorrall:
 
     def refined(self, n_promise: int, n_transfer: int | None = None) -> "ThomasWorrall":
         """The same model on another grid (same ranges)."""
-        return ThomasWorrall.create(self.income, self.prob, self.beta, self.utility, n_promise=n_promise,
-                                    n_transfer=n_transfer or self.n_transfer,
-                                    transfer_range=(self.transfer_grid[0], self.transfer_grid[-1]),
-                                    promise_range=(self.promise_grid[0], self.promise_grid[-1]),
-                                    promise_spacing=self.promise_spacing,
-                                    consumption_floor=self.consumption_floor, name=self.name)
+        from dataclasses import replace
+        m = ThomasWorrall.create(self.income, self.prob, self.beta, self.utility, n_promise=n_promise,
+                                 n_transfer=n_transfer or self.n_transfer,
+                                 transfer_range=(self.transfer_grid[0], self.transfer_grid[-1]),
+                                 promise_range=(self.promise_grid[0], self.promise_grid[-1]),
+                                 promise_spacing=self.promise_spacing,
+                                 consumption_floor=self.consumption_floor, name=self.name)
+        return replace(m, transfer_bounds_given=self.transfer_bounds_given)
 
     # ---- benchmarks -----------------------------------------------------------
     @property
@@ -200,8 +204,7 @@ class ThomasWorrall:
             # below subsistence (true utility -inf) is valued at u(midpoint of subsistence and floor):
             # a finite stand-in above the truth, so the IC rows are (weakly) conservative.
             tb.bounds("transfer_lottery", ub=np.where(cons >= floor - 1e-12, 1.0, 0.0).ravel())
-            cons = np.maximum(cons, 0.5 * (floor + self.utility.lowest))
-        U = self.utility(cons)                                   # U[k, b]
+        U = self.stage_utility()                                 # U[k, b]
         X, L = tb.col("transfer_lottery"), tb.col("continuation_lottery")
         for k in range(K):
             tb.row("lottery", X[k], 1.0, 1.0, 1.0, report=k)
@@ -222,23 +225,60 @@ class ThomasWorrall:
         cont_w = (beta * pi[:, None] * np.ones((K, nv))).ravel()
         return tb.finish([pk], v[:, None], c0, cont_cols, np.zeros_like(cont_cols), cont_grid, cont_w, "min")
 
+    def method_for(self, method: str = "auto") -> str:
+        """The method ``"auto"`` resolves to: the CARA closed form when the utility is CARA and
+        no transfer bounds were given, value iteration on the grids otherwise."""
+        method = choice(method, "solve.method", METHODS)
+        if method == "auto":
+            return "closed_form" if self.utility.kind == "cara" and not self.transfer_bounds_given \
+                else "value_iteration"
+        if method == "closed_form" and self.utility.kind != "cara":
+            raise ModelError("solve.method", "the closed form exists for CARA utility only "
+                                             f"(utility.kind = {self.utility.kind!r}); use 'value_iteration'")
+        return method
+
     def solve(self, tol: float = 1e-8, max_iter: int = 5000, progress: bool = False,
               C0: np.ndarray | None = None, options: dict | None = None,
-              window: int | None | str = "auto") -> "TWResult":
-        """Value iteration on the promise grid to sup-norm ``tol`` (warm start ``C0``).
+              window: int | None | str = "auto", method: str = "auto",
+              solver_tol: float | None = None) -> "TWResult | CARAResult":
+        """Solve the model (``method``: ``"auto"`` | ``"value_iteration"`` | ``"closed_form"``,
+        see :meth:`method_for`).
 
-        ``window``: continuation columns loaded initially per grid point (± grid points; the
-        rest are priced in by reduced cost, exact); ``"auto"`` = 15 on grids above 40 points,
-        ``None`` = load every column."""
+        Value iteration runs on the promise grid to sup-norm ``tol`` (warm start ``C0``);
+        ``solver_tol`` sets HiGHS' primal and dual feasibility tolerances (default 1e-9;
+        ``options`` passes any other HiGHS option).  ``window``: continuation columns loaded
+        initially per grid point (± grid points; the rest are priced in by reduced cost,
+        exact); ``"auto"`` = 15 on grids above 40 points, ``None`` = load every column.
+
+        The closed form (CARA) solves the normalised program by Newton's method until every
+        residual is below ``solver_tol`` × |v*| (default 1e-13) and evaluates the policies
+        at the promise grid points."""
+        method = self.method_for(method)
+        if method == "closed_form":
+            stol = 1e-13 if solver_tol is None else real(solver_tol, "solve.solver_tol", lo=0, lo_open=True)
+            return CARAResult(self, solve_cara(self.income, self.prob, self.beta, self.utility.gamma, tol=stol))
         if window == "auto":
             window = 15 if self.promise_grid.size > 40 else None
         if C0 is None:
             C0 = np.zeros(self.promise_grid.size)
+        options = dict(options or {})
+        if solver_tol is not None:
+            stol = real(solver_tol, "solve.solver_tol", lo=0, lo_open=True)
+            options.setdefault("primal_feasibility_tolerance", stol)
+            options.setdefault("dual_feasibility_tolerance", stol)
         vi = value_iteration(self.template(), np.asarray(C0, float)[None, :], tol=tol, max_iter=max_iter,
                              progress=progress, name=f"{self.name} Bellman LP",
                              meta={"model": "thomas_worrall", "payoff_scale": float(np.max(np.abs(self.transfer_grid))),
                                    "type_values": [[self.income.tolist()]]}, options=options, window=window)
         return TWResult(self, vi)
+
+    def stage_utility(self) -> np.ndarray:
+        """U[k, b]: utility of income k with transfer b as the Bellman LP values it (a misreport
+        below subsistence gets the finite stand-in of :meth:`template`)."""
+        cons = self.income[:, None] + self.transfer_grid[None, :]
+        if np.isfinite(self.consumption_floor):
+            cons = np.maximum(cons, 0.5 * (self.consumption_floor + self.utility.lowest))
+        return self.utility(cons)
 
 
 # ---------------------------------------------------------------------------------------
@@ -252,6 +292,9 @@ class TWResult:
     vi: VIResult
     paths: np.ndarray | None = None
     _binding: dict | None = field(default=None, repr=False)
+    _closed: CARAContract | None = field(default=None, repr=False)
+
+    method = "value_iteration"
 
     @property
     def status(self) -> str:
@@ -305,6 +348,51 @@ class TWResult:
 
     def continuation_policy(self, k: int):
         return lambda v: np.interp(v, self.grid, self.continuations[k])
+
+    # ---- residuals and the CARA cross-check ------------------------------------------
+    def residuals(self) -> dict:
+        r"""Residuals of the returned point at every grid point, recomputed from the lotteries.
+
+        ``promise_keeping[g]`` = :math:`|\sum_k\pi_k(E u_k + \beta E w_k) - v_g|`;
+        ``IC[g]`` = the largest violation :math:`\max(0,\text{deviation} - \text{truth})` over
+        (income, report) pairs, with the utilities of the LP's IC rows
+        (:meth:`ThomasWorrall.stage_utility`); ``lottery[g]`` = largest :math:`|\sum - 1|`.
+        """
+        m = self.model
+        x, lam = self._lotteries()                                         # (G, K, nb), (G, K, nv)
+        U = m.stage_utility()                                              # (K, nb)
+        W = lam @ m.promise_grid                                           # (G, K)
+        own = np.einsum("gkb,kb->gk", x, U) + m.beta * W                   # (G, K)
+        dev = np.einsum("gjb,kb->gkj", x, U) + m.beta * W[:, None, :]      # (G, k true, j report)
+        gap = dev - own[:, :, None]
+        idx = np.arange(m.K)
+        gap[:, idx, idx] = -np.inf
+        lot = np.maximum(np.abs(x.sum(axis=2) - 1).max(axis=1), np.abs(lam.sum(axis=2) - 1).max(axis=1))
+        return {"promise_keeping": np.abs(own @ m.prob - self.grid),
+                "IC": np.maximum(0.0, gap.max(axis=(1, 2))), "lottery": lot}
+
+    @property
+    def closed_form(self) -> CARAContract | None:
+        """For CARA utility: the exact solution of the model without transfer bounds."""
+        if self.model.utility.kind != "cara":
+            return None
+        if self._closed is None:
+            m = self.model
+            self._closed = solve_cara(m.income, m.prob, m.beta, m.utility.gamma)
+        return self._closed
+
+    def closed_form_gap(self) -> dict | None:
+        """CARA: largest |LP − closed form| of C, b_k and w_k on the central 80% of the grid
+        (the grid LP's transfer bounds and grid spacing are what separates them)."""
+        k = self.closed_form
+        if k is None or self.vi.solution.x is None:
+            return None
+        g = self.grid
+        inner = (g >= g[0] + 0.1 * (g[-1] - g[0])) & (g <= g[-1] - 0.1 * (g[-1] - g[0]))
+        return {"cost": float(np.max(np.abs(self.cost - k.cost(g))[inner])),
+                "transfers": float(np.max(np.abs(self.transfers - k.transfers(g))[:, inner])),
+                "continuations": float(np.max(np.abs(self.continuations - k.continuations(g))[:, inner])),
+                "A": k.A}
 
     # ---- binding constraints ------------------------------------------------------
     def binding(self) -> dict:
@@ -380,6 +468,11 @@ class TWResult:
                         for v in pts]}
         if self.vi.solution.x is not None:
             d["IC_binding_share"] = self.ic_binding_share()
+            d["residuals"] = _residual_summary(self.residuals())
+            gap = self.closed_form_gap()
+            if gap is not None:
+                d["cara_closed_form"] = {**self.closed_form.to_dict(), "lp_gap": gap}
+        d["method"] = self.method
         if self.paths is not None:
             d["simulation"] = {"paths": int(self.paths.shape[0]), "periods": int(self.paths.shape[1] - 1),
                                "cross_section": cross_section(self.paths)}
@@ -410,6 +503,13 @@ class TWResult:
         va = m.autarky_value
         if self.grid[0] <= va <= self.grid[-1]:
             lines.append(f"  autarky value {va:.6g}: C = {float(self.C(va)):.6g} (< 0: insurance gains the lender)")
+        res = _residual_summary(self.residuals())
+        lines.append(f"  residuals of the returned point (max over the grid): promise keeping "
+                     f"{res['promise_keeping']:.2g}, IC {res['IC']:.2g}")
+        gap = self.closed_form_gap()
+        if gap is not None:
+            lines.append(f"  CARA closed form (no transfer bounds): max |LP - exact| on the central grid: "
+                         f"C {gap['cost']:.3g}, b {gap['transfers']:.3g}, w {gap['continuations']:.3g}")
         share = self.ic_binding_share()
         lines.append("  IC binding at share of grid points: " + ", ".join(
             f"income {k} claims {j}: {s:.2f}" for k, (j, s) in
@@ -426,38 +526,171 @@ class TWResult:
         return plot_thomas_worrall(self, directory)
 
 
+def _residual_summary(res: dict) -> dict:
+    """Largest residual of each kind over the grid (JSON-ready)."""
+    return {k: float(np.max(v)) if np.size(v) else 0.0 for k, v in res.items()}
+
+
 # ---------------------------------------------------------------------------------------
-# second formulation: CARA closed form up to a constant
+# second formulation: the exact CARA solution on the promise grid
 # ---------------------------------------------------------------------------------------
-def cara_constant(income, prob, beta: float, gamma: float, solver: str = "CLARABEL") -> dict:
-    """The constant A of :math:`C(v) = A - \\ln(v/v^*)/(\\gamma(1-\\beta))` with
-    :math:`v^* = -1/(\\gamma(1-\\beta))` (module docstring), by a convex program in
-    utility variables (cvxpy).  Returns A, the normalised policies and the solver status."""
-    import cvxpy as cp
-    th = np.asarray(income, float)
-    pi = np.asarray(prob, float)
-    K = th.size
-    vstar = -1.0 / (gamma * (1 - beta))
-    z = cp.Variable(K, pos=True)
-    om = cp.Variable(K, pos=True)
-    e = np.exp(-gamma * th) / gamma
-    util = [-e[k] * z[k] + beta * vstar * om[k] for k in range(K)]
-    cons = [sum(pi[k] * util[k] for k in range(K)) == vstar]
-    for k in range(K):
-        for j in range(K):
-            if j != k:
-                cons.append(util[k] >= -e[k] * z[j] + beta * vstar * om[j])
-    obj = cp.Minimize(sum(pi[k] * (-cp.log(z[k]) / gamma - beta * cp.log(om[k]) / (gamma * (1 - beta)))
-                          for k in range(K)))
-    prob_ = cp.Problem(obj, cons)
-    prob_.solve(solver=solver)
-    A = float(prob_.value) / (1 - beta)
-    return {"A": A, "v_star": vstar, "status": prob_.status,
-            "transfers": -np.log(np.asarray(z.value)) / gamma, "omega": np.asarray(om.value)}
+@dataclass
+class CARAResult:
+    r"""The exact CARA solution (:mod:`.cara`) evaluated at the promise grid points.
+
+    Same reading interface as :class:`TWResult` (``grid``, ``cost``, ``transfers``,
+    ``continuations``, ``C``, policies, ``simulate``, ``residuals``, ``summary``,
+    ``to_dict``, ``plot``); the contract has no transfer bounds, so the policies hold at
+    every promise v < 0, on or off the grid, and simulation is exact
+    (:math:`v_{t+1} = \omega_k v_t`).
+    """
+
+    model: ThomasWorrall
+    contract: CARAContract
+    paths: np.ndarray | None = None
+
+    method = "closed_form"
+    vi = None
+
+    @property
+    def status(self) -> str:
+        return self.contract.status
+
+    @property
+    def grid(self) -> np.ndarray:
+        return self.model.promise_grid
+
+    @property
+    def cost(self) -> np.ndarray:
+        return self.contract.cost(self.grid)
+
+    @property
+    def transfers(self) -> np.ndarray:
+        """b_k(v) on the grid, shape (K, n_promise)."""
+        return self.contract.transfers(self.grid)
+
+    @property
+    def continuations(self) -> np.ndarray:
+        """w_k(v) on the grid, shape (K, n_promise)."""
+        return self.contract.continuations(self.grid)
+
+    @property
+    def consumption(self) -> np.ndarray:
+        return self.model.income[:, None] + self.transfers
+
+    @property
+    def reference_promise(self) -> float:
+        return float(0.5 * (self.grid[0] + self.grid[-1]))
+
+    @property
+    def objective(self) -> float:
+        """C at the middle of the promise grid."""
+        return float(self.contract.cost(self.reference_promise))
+
+    def C(self, v) -> np.ndarray:
+        return self.contract.cost(v)
+
+    def transfer_policy(self, k: int):
+        return lambda v: self.contract.transfers(v)[k]
+
+    def continuation_policy(self, k: int):
+        return lambda v: self.contract.continuations(v)[k]
+
+    def residuals(self) -> dict:
+        """Promise-keeping, IC and martingale residuals at every grid point
+        (:meth:`.cara.CARAContract.residuals_at`)."""
+        return self.contract.residuals_at(self.grid)
+
+    def ic_binding_share(self) -> dict[str, float]:
+        """1 for the IC rows that bind (positive multiplier), 0 otherwise: by homogeneity the
+        same rows bind at every promise."""
+        K = self.model.K
+        return {f"{k}->{j}": float((k, j) in self.contract.binding) for k in range(K) for j in range(K) if k != j}
+
+    def simulate(self, v0: float | None = None, T: int = 200, n_paths: int = 1000, seed: int = 0) -> np.ndarray:
+        r"""Exact promised-utility paths (n_paths, T+1): :math:`v_{t+1} = \omega_k v_t`, k ~ π i.i.d."""
+        m = self.model
+        rng = np.random.default_rng(seed)
+        k = rng.choice(m.K, size=(n_paths, T), p=m.prob)
+        v = self.reference_promise if v0 is None else float(v0)
+        if v >= 0:
+            raise ModelError("v0", "the CARA closed form covers promises v < 0 only")
+        logs = np.concatenate([np.zeros((n_paths, 1)), np.cumsum(np.log(self.contract.omega)[k], axis=1)], axis=1)
+        self.paths = v * np.exp(logs)
+        return self.paths
+
+    def cross_section(self, dates=None, quantiles=(0.1, 0.5, 0.9)) -> list[dict]:
+        if self.paths is None:
+            self.simulate()
+        return cross_section(self.paths, dates, quantiles)
+
+    def sample_points(self, n: int = 5) -> np.ndarray:
+        g = self.grid
+        return np.linspace(g[0] + 0.1 * (g[-1] - g[0]), g[-1] - 0.1 * (g[-1] - g[0]), n)
+
+    def to_dict(self) -> dict:
+        m, k = self.model, self.contract
+        d: dict[str, Any] = {
+            "kind": "thomas_worrall", "name": m.name, "status": self.status, "method": self.method,
+            "message": f"CARA closed form: Newton on the dual, {k.iterations} iterations, residuals below "
+                       f"{k.tol:g} x |v*|" if k.status == "optimal" else "CARA closed form: KKT not met",
+            "objective": self.objective, "reference_promise": self.reference_promise,
+            "beta": m.beta, "income": m.income, "prob": m.prob, "utility": m.utility.to_dict(),
+            "promise_grid": self.grid, "cost": self.cost, "transfers": self.transfers,
+            "continuations": self.continuations, "first_best_cost": m.first_best_cost(self.grid),
+            "autarky_value": m.autarky_value, "cost_at_autarky_value": float(self.C(m.autarky_value)),
+            "closed_form": k.to_dict(), "residuals": _residual_summary(self.residuals()),
+            "IC_binding_share": self.ic_binding_share(),
+            "samples": [{"v": float(v), "C": float(self.C(v)), "first_best": float(m.first_best_cost(v))}
+                        for v in self.sample_points()]}
+        if self.paths is not None:
+            d["simulation"] = {"paths": int(self.paths.shape[0]), "periods": int(self.paths.shape[1] - 1),
+                               "cross_section": cross_section(self.paths)}
+        return d
+
+    def summary(self) -> list[str]:
+        m, k = self.model, self.contract
+        res = _residual_summary(self.residuals())
+        lines = [f"Thomas–Worrall dynamic insurance '{m.name}': {self.status} (CARA closed form, no transfer bounds)",
+                 f"  income {np.array2string(m.income, precision=4)} with probabilities "
+                 f"{np.array2string(m.prob, precision=4)}, beta {m.beta:g}, utility {m.utility.to_dict()}",
+                 f"  C(v) = A - ln(v/v*)/(gamma(1-beta)) with A = {k.A:.12g}, v* = {k.v_star:.6g}; "
+                 f"b_k(v) = b_k* - ln(v/v*)/gamma, w_k(v) = omega_k v",
+                 f"  b* = {', '.join(f'{x:.10g}' for x in k.transfers_star)}; "
+                 f"omega = {', '.join(f'{x:.10g}' for x in k.omega)}; binding IC "
+                 f"{', '.join(f'income {a} claims {b}' for a, b in k.binding)}",
+                 f"  residuals on the {self.grid.size}-point promise grid: promise keeping {res['promise_keeping']:.2g}, "
+                 f"IC {res['IC']:.2g}, martingale sum pi v/w - 1 {res['martingale']:.2g} "
+                 f"(Newton, {k.iterations} iterations, tol {k.tol:g})"]
+        for v in self.sample_points():
+            b, w = k.transfers(v), k.continuations(v)
+            lines.append(f"    v = {v:10.5g}: C = {float(self.C(v)):10.5g}  (C_FB {float(m.first_best_cost(v)):10.5g})"
+                         f"  b = {', '.join(f'{x:.6g}' for x in b)}  w = {', '.join(f'{x:.6g}' for x in w)}")
+        va = m.autarky_value
+        lines.append(f"  autarky value {va:.6g}: C = {float(self.C(va)):.6g} (< 0: insurance gains the lender)")
+        if self.paths is not None:
+            lines.append(f"  simulated promised utility ({self.paths.shape[0]} paths, exact):")
+            for row in cross_section(self.paths):
+                lines.append(f"    t = {row['period']:4d}: mean {row['mean']:10.5g}, quantiles 10/50/90% "
+                             f"{row['q10']:.5g} / {row['q50']:.5g} / {row['q90']:.5g}")
+        return lines
+
+    def plot(self, directory) -> list[Path]:
+        from dmd_opt.analysis.recursive_plots import plot_thomas_worrall
+        return plot_thomas_worrall(self, directory)
+
+
+def cara_constant(income, prob, beta: float, gamma: float, tol: float = 1e-13) -> dict:
+    r"""The constant A of :math:`C(v) = A - \ln(v/v^*)/(\gamma(1-\beta))` with
+    :math:`v^* = -1/(\gamma(1-\beta))`, the normalised policies (transfers at :math:`v^*`,
+    ``omega`` = w/v) and the residuals, from :func:`.cara.solve_cara` (``tol``: its tolerance)."""
+    c = solve_cara(income, prob, beta, gamma, tol=tol)
+    return {"A": c.A, "v_star": c.v_star, "status": c.status, "transfers": c.transfers_star.copy(),
+            "omega": c.omega.copy(), "residuals": dict(c.residuals), "contract": c}
 
 
 def cara_cost(v, income, prob, beta: float, gamma: float, constant: dict | None = None) -> np.ndarray:
-    """Closed-form CARA cost :math:`C(v) = A - \\ln(v/v^*)/(\\gamma(1-\\beta))`, v < 0."""
+    r"""Closed-form CARA cost :math:`C(v) = A - \ln(v/v^*)/(\gamma(1-\beta))`, v < 0."""
     c = constant or cara_constant(income, prob, beta, gamma)
     v = np.asarray(v, float)
     return c["A"] - np.log(v / c["v_star"]) / (gamma * (1 - beta))
