@@ -481,7 +481,8 @@ class TWResult:
             mech = {"name": f"{m.name}: optimal insurance contract", "state": "promised utility v",
                     "promise_grid": self.grid, "transfers": self.transfers, "continuations": self.continuations}
         return result_record("thomas_worrall", self.status, self.objective, verification=None, mechanism=mech,
-                             options={"tol": self.vi.tol}, model={"name": m.name}, message=self.vi.message, **d)
+                             options={"tol": self.vi.tol, "method": self.method}, model={"name": m.name},
+                             message=self.vi.message, **d)
 
     def summary(self) -> list[str]:
         m = self.model
@@ -629,12 +630,12 @@ class CARAResult:
         return np.linspace(g[0] + 0.1 * (g[-1] - g[0]), g[-1] - 0.1 * (g[-1] - g[0]), n)
 
     def to_dict(self) -> dict:
+        """The result record of kind ``thomas_worrall`` (``method = "closed_form"``); ``mechanism``
+        holds the policies on the grid and the closed form's constants, ``residuals`` the largest
+        promise-keeping, IC and martingale residuals over the grid."""
         m, k = self.model, self.contract
         d: dict[str, Any] = {
-            "kind": "thomas_worrall", "name": m.name, "status": self.status, "method": self.method,
-            "message": f"CARA closed form: Newton on the dual, {k.iterations} iterations, residuals below "
-                       f"{k.tol:g} x |v*|" if k.status == "optimal" else "CARA closed form: KKT not met",
-            "objective": self.objective, "reference_promise": self.reference_promise,
+            "method": self.method, "iterations": k.iterations, "reference_promise": self.reference_promise,
             "beta": m.beta, "income": m.income, "prob": m.prob, "utility": m.utility.to_dict(),
             "promise_grid": self.grid, "cost": self.cost, "transfers": self.transfers,
             "continuations": self.continuations, "first_best_cost": m.first_best_cost(self.grid),
@@ -646,7 +647,15 @@ class CARAResult:
         if self.paths is not None:
             d["simulation"] = {"paths": int(self.paths.shape[0]), "periods": int(self.paths.shape[1] - 1),
                                "cross_section": cross_section(self.paths)}
-        return d
+        mech = {"name": f"{m.name}: optimal insurance contract (CARA closed form)", "state": "promised utility v",
+                "promise_grid": self.grid, "transfers": self.transfers, "continuations": self.continuations,
+                "rule": "b_k(v) = b_k* - ln(v/v*)/gamma, w_k(v) = omega_k v", "v_star": k.v_star,
+                "transfers_star": k.transfers_star, "omega": k.omega}
+        msg = (f"CARA closed form: Newton on the dual, {k.iterations} iterations, residuals below "
+               f"{k.tol:g} x |v*|") if k.status == "optimal" else "CARA closed form: KKT conditions not met"
+        return result_record("thomas_worrall", self.status, self.objective, verification=None, mechanism=mech,
+                             options={"method": self.method, "solver_tol": k.tol}, model={"name": m.name},
+                             message=msg, **d)
 
     def summary(self) -> list[str]:
         m, k = self.model, self.contract
