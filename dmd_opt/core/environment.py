@@ -39,6 +39,7 @@ import numpy as np
 
 from dmd_opt.core import validation as V
 from dmd_opt.core.errors import ModelError
+from dmd_opt.core.limits import check_periods
 
 
 def _frozen(a: np.ndarray) -> np.ndarray:
@@ -187,10 +188,9 @@ class Environment:
             horizon = V.integer(hz, f("horizon"), lo=1)
         discount = V.real(data.get("discount", 0.95), f("discount"), lo=0, hi=1,
                           lo_open=True, hi_open=True)
-        renorm = data.get("renormalize", False)
-        if not isinstance(renorm, bool):
-            raise ModelError(f("renormalize"), "expected true or false")
+        renorm = V.boolean(data.get("renormalize", False), f("renormalize"))
         periods = 1 if horizon is None else horizon
+        check_periods(f("horizon"), periods)      # before any per-period table is built
 
         agents_raw = V.sequence(data["agents"], f("agents"))
         agent_types = [_parse_types(a, f(f"agents[{i}]"), periods) for i, a in enumerate(agents_raw)]

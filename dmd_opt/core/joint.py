@@ -30,11 +30,30 @@ import numpy as np
 import scipy.sparse as sp
 
 from dmd_opt.core import validation as V
-from dmd_opt.core.environment import Environment
+from dmd_opt.core.environment import Environment, _parse_types
 from dmd_opt.core.errors import ModelError
+from dmd_opt.core.limits import check_count, check_dense, check_periods, product
 
 
-MAX_PROFILES = 4096
+MAX_PROFILES = 4096   # the default of the ``profiles`` limit (dmd_opt.core.limits)
+
+
+def check_profiles(env: Environment) -> None:
+    """Refuse a joint type space too large for dense joint kernels (before any is built).
+
+    Per period: ``R_t`` profiles against the ``profiles`` limit, and the dense kernel
+    :math:`|A_t| \times R_t \times R_{t+1}` (plus a transposed copy) against ``memory``.
+    """
+    periods = env.periods
+    R = [product(env.profile_shape(t)) for t in range(periods)]
+    for t in range(periods):
+        check_count("agents", R[t], "profiles", noun="profiles",
+                    what=f"period {t + 1}'s joint type space (product of the agents' types) would have",
+                    alternative="use fewer agents or types")
+        nxt = R[t + 1] if t + 1 < periods else R[0]
+        check_dense("agents", (env.n_decisions(t), R[t], nxt), copies=2,
+                    what=f"period {t + 1}'s joint transition kernel would take",
+                    alternative="use fewer agents, types or decisions")
 
 
 def _kron_all(mats: Sequence[np.ndarray]) -> np.ndarray:
@@ -194,11 +213,7 @@ def from_environment(env: Environment) -> JointModel:
                          "('allocate' or 'table'); discretise the quantity model into a table")
     N = env.n_agents
     periods = env.periods
-    for t in range(periods):
-        R = int(np.prod(env.profile_shape(t), dtype=np.int64))
-        if R > MAX_PROFILES:
-            raise ModelError("agents", f"{R} type profiles in period {t + 1}: the joint type state (product of "
-                             f"the agents' types) is limited to {MAX_PROFILES} profiles (dense joint kernels)")
+    check_profiles(env)
     steps = 1 if env.stationary else periods - 1
     shapes = [env.profile_shape(t) for t in range(periods)]
     utils = [[env.utility(i, t) for i in range(N)] for t in range(periods)]
@@ -236,24 +251,27 @@ def correlated_from_dict(data: dict, field_prefix: str = "") -> JointModel:
     V.mapping(data, field_prefix.rstrip("."), required=("agents", "decisions", "joint_initial"),
               optional=_CORR_KEYS)
     base = {k: v for k, v in data.items() if k not in ("joint_initial", "joint_transition")}
-    # The Environment validator wants marginals; give it uniform placeholders of the right sizes.
+    hz = data.get("horizon", 1)
+    horizon = None if hz == "infinite" else V.integer(hz, f("horizon"), lo=1)
+    periods = 1 if horizon is None else horizon
+    check_periods(f("horizon"), periods)
+    # The Environment validator wants marginals; give it uniform placeholders of the right sizes
+    # (sizes read from the validated type lists).
     agents = []
     for i, a in enumerate(V.sequence(data["agents"], f("agents"))):
         V.mapping(a, f(f"agents[{i}]"), required=("types",),
                   optional=("name", "types", "labels", "initial", "transition"))
         a = dict(a)
-        types = V.sequence(a["types"], f(f"agents[{i}].types"))
-        per = types if isinstance(types[0], (list, tuple)) else None
-        n0 = len(per[0]) if per else len(types)
-        a.setdefault("initial", [1.0 / n0] * n0)
-        hz = data.get("horizon", 1)
-        if hz != 1 and "transition" not in a:
-            if hz == "infinite":
-                a["transition"] = (np.eye(n0)).tolist()
-            else:
-                mats = [np.full((len(per[t]) if per else n0, len(per[t + 1]) if per else n0),
-                                1.0 / (len(per[t + 1]) if per else n0)).tolist() for t in range(int(hz) - 1)]
-                a["transition"] = mats
+        vals, _labels = _parse_types(a, f(f"agents[{i}]"), periods)
+        n = [len(v) for v in vals]
+        a.setdefault("initial", [1.0 / n[0]] * n[0])
+        if periods > 1 or horizon is None:
+            if "transition" not in a:
+                if horizon is None:
+                    a["transition"] = np.eye(n[0]).tolist()
+                else:
+                    a["transition"] = [np.full((n[t], n[t + 1]), 1.0 / n[t + 1]).tolist()
+                                       for t in range(periods - 1)]
         agents.append(a)
     base["agents"] = agents
     env = Environment.from_dict(base, field_prefix=field_prefix)

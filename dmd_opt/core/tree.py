@@ -24,6 +24,7 @@ import numpy as np
 
 from dmd_opt.core.environment import Environment
 from dmd_opt.core.errors import ModelError
+from dmd_opt.core.limits import check_tree, product
 
 
 class HistoryTree:
@@ -37,10 +38,9 @@ class HistoryTree:
         self.T = T
         self.N = env.n_agents
         self.shapes = [env.profile_shape(t) for t in range(T)]          # per-period (n_1..n_N)
-        self.R = [int(np.prod(s)) for s in self.shapes]                   # profiles per period
+        self.R = [product(s) for s in self.shapes]                        # profiles per period
+        check_tree("horizon", self.R)                                     # exact count, before allocating
         self.K = list(np.cumprod(self.R).astype(np.int64))                # nodes per period
-        if self.K[-1] > 5e8:
-            raise ModelError("horizon", f"the history tree has {self.K[-1]:.3g} nodes in the last period; too large")
 
     def n_nodes(self, t: int) -> int:
         return int(self.K[t])

@@ -1,11 +1,13 @@
 """Command-line interface: ``dmd-opt solve | verify | audit | check | compare | sweep …``.
 
-Exit codes: 0 success (optimal and, for ``verify``/``check``, passed); 1 a
-verification or certificate check failed, or the solver failed (for ``sweep``:
-at least one point failed; the table still holds every point); 2 bad input
-(the one-line message names the field); 3 the program is infeasible or
+Exit codes (``docs/cli.md``): 0 success (optimal and, for ``verify``/``check``,
+passed); 1 a verification or certificate check failed, or the solver failed
+(for ``sweep``: at least one point failed; the table still holds every point);
+2 bad input — a model file, certificate, option or size limit refused, with one
+line ``error: FIELD: problem`` naming the field; 3 the program is infeasible or
 unbounded (a definite answer, but no mechanism; for ``compare``: one of the
-revenue programs is).
+revenue programs is); 70 an internal error (a bug: one line, the traceback only
+with ``DMD_OPT_TRACEBACK=1``); 130 interrupted (Ctrl-C); 143 terminated (SIGTERM).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                        "  dmd-opt sweep models/battaglini.toml --param delta=0.5:0.99:10 --out sweep.parquet")
 
 EXIT_FAILED, EXIT_INPUT, EXIT_NO_SOLUTION = 1, 2, 3
+EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_TERMINATED = 70, 130, 143
 
 
 def _fail(msg: str, code: int = EXIT_INPUT):
@@ -77,15 +80,47 @@ def _record(res, file: Path) -> dict:
 
 
 def _guard(fn):
-    """Run ``fn`` turning package errors into one-line messages (no traceback)."""
+    """Run ``fn``; every failure becomes one line on stderr and its documented exit code.
+
+    Package errors (bad model, certificate, option, size limit) exit 2; file-system
+    errors on the user's own paths exit 2; Ctrl-C 130, SIGTERM 143; anything else is a
+    bug and says so (exit 70) rather than passing for bad input.
+    """
+    import os
+    from dmd_opt.core.errors import Terminated, one_line
     try:
         return fn()
     except typer.Exit:
         raise
     except DmdOptError as exc:
-        _fail(str(exc))
-    except (OSError, ValueError) as exc:
-        _fail(str(exc))
+        _fail(one_line(str(exc)))
+    except OSError as exc:
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        _fail(one_line(f"{where}{exc.strerror or exc}"))
+    except MemoryError:
+        _fail("out of memory: the model is larger than this machine allows; lower its size, or the "
+              "size limits (--limit memory=…) so that it is refused before it is built")
+    except Terminated:
+        _fail("terminated", EXIT_TERMINATED)
+    except KeyboardInterrupt:
+        _fail("interrupted", EXIT_INTERRUPTED)
+    except Exception as exc:
+        if os.environ.get("DMD_OPT_TRACEBACK"):
+            raise
+        _fail(one_line(f"internal error: {type(exc).__name__}: {exc} (a bug in dmd_opt; "
+                       "DMD_OPT_TRACEBACK=1 shows the traceback)"), EXIT_INTERNAL)
+
+
+@app.callback()
+def _options(limit: list[str] = typer.Option([], "--limit", metavar="NAME=VALUE",
+                                             help="raise or lower a size limit, e.g. --limit tree_nodes=1e8 "
+                                                  "--limit memory=16GiB (see docs/security.md)")):
+    """Dynamic mechanism design as optimisation."""
+    def run():
+        from dmd_opt.core.limits import parse_limit, set_limits
+        if limit:
+            set_limits(**dict(parse_limit(x) for x in limit))
+    _guard(run)
 
 
 @app.command()
@@ -351,11 +386,14 @@ def sweep(file: Path = typer.Argument(..., help="model file (TOML)"),
         from dmd_opt.interfaces.sweep import parse_param, sweep as run_sweep
         grid = dict(parse_param(p) for p in param)
         kind = load(file).kind
+        from dmd_opt.core.errors import Terminated
         try:
             df = run_sweep(file, grid, scheduler=scheduler, n_workers=workers, processes=not threads,
                            progress=progress and not json_out, out=out)
-        except KeyboardInterrupt:
-            _fail("interrupted" + (f"; the finished points are in {out}" if out is not None else ""), 130)
+        except KeyboardInterrupt as exc:
+            what, code = ("terminated", EXIT_TERMINATED) if isinstance(exc, Terminated) else \
+                ("interrupted", EXIT_INTERRUPTED)
+            _fail(what + (f"; the finished points are in {out}" if out is not None else ""), code)
         records = df.to_dict(orient="records")
         failed = int((~df["ok"]).sum())
         if json_out:
@@ -387,11 +425,29 @@ def _print_sweep(df, params, out) -> None:
 
 
 def main(argv=None):  # console-script entry point
+    """Run the CLI; SIGTERM is turned into :class:`~dmd_opt.core.errors.Terminated` (like Ctrl-C, so
+    atomic writes clean up and sweeps checkpoint), exit code 143."""
+    import signal
+    from dmd_opt.core.errors import Terminated
+
+    def _term(signum, frame):
+        raise Terminated()
+
+    try:
+        signal.signal(signal.SIGTERM, _term)
+    except ValueError:  # pragma: no cover - not the main thread
+        pass
     try:
         app(args=argv, standalone_mode=True)
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         sys.exit(code)
+    except Terminated:
+        typer.echo("error: terminated", err=True)
+        sys.exit(EXIT_TERMINATED)
+    except KeyboardInterrupt:
+        typer.echo("error: interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
 
 
 if __name__ == "__main__":  # pragma: no cover

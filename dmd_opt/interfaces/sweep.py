@@ -25,11 +25,15 @@ Example
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import itertools
 import json
 import math
+import os
 import re
+import signal
+import threading
 import time
 from typing import Any, Callable, Iterable
 
@@ -200,8 +204,17 @@ def _full_raw(model) -> dict:
     return raw
 
 
-def run_point(raw: dict, params: dict, metrics: Callable | None = None) -> dict:
-    """Solve ``raw`` with ``params`` set; never raises (errors become ``ok = False``)."""
+def run_point(raw: dict, params: dict, metrics: Callable | None = None, limits=None) -> dict:
+    """Solve ``raw`` with ``params`` set; never raises (errors become ``ok = False``).
+
+    ``limits``: the size limits of the caller (:mod:`dmd_opt.core.limits`), applied on the worker.
+    """
+    from dmd_opt.core.limits import using
+    with using(limits):
+        return _run_point(raw, params, metrics)
+
+
+def _run_point(raw: dict, params: dict, metrics: Callable | None = None) -> dict:
     from dmd_opt.interfaces.models import load, solve_model
     t0 = time.perf_counter()
     out: dict[str, Any] = {"ok": False, "status": "error", "error": "", "objective": None}
@@ -279,37 +292,45 @@ def sweep(model, grid, scheduler=None, n_workers: int = 2, threads_per_worker: i
     raw = _full_raw(model)
     points = grid_points(grid)
     names = list(points[0].keys()) if isinstance(grid, dict) else sorted({n for p in points for n in p})
-    client, cluster = _client(scheduler, n_workers, threads_per_worker, processes, connect_timeout)
-    rows: list[dict | None] = [None] * len(points)
-    last_write = time.monotonic()
-    try:
-        futures = {client.submit(run_point, raw, p, metrics, key=f"dmd-opt-point-{k}-{_token(raw, p)}",
-                                 pure=False, retries=retries): k for k, p in enumerate(points)}
-        bar = _progress(len(points)) if progress else None
+    from dmd_opt.core.limits import current
+    limits = current()
+    with _sigterm_as_interrupt():
+        client, cluster = _client(scheduler, n_workers, threads_per_worker, processes, connect_timeout)
+        rows: list[dict | None] = [None] * len(points)
+        last_write = time.monotonic()
+        interrupted = False
         try:
-            for fut in as_completed(list(futures)):
-                k = futures[fut]
-                try:
-                    rows[k] = fut.result()
-                except Exception as exc:   # the worker or the task itself died
-                    rows[k] = {"ok": False, "status": "error", "error": f"{type(exc).__name__}: {exc}",
-                               "objective": None, "seconds": None}
-                if bar is not None:
-                    bar[0].update(bar[1], advance=1)
-                if out is not None and time.monotonic() - last_write > checkpoint_seconds:
+            futures = {client.submit(run_point, raw, p, metrics, limits,
+                                     key=f"dmd-opt-point-{k}-{_token(raw, p)}",
+                                     pure=False, retries=retries): k for k, p in enumerate(points)}
+            bar = _progress(len(points)) if progress else None
+            try:
+                for fut in as_completed(list(futures)):
+                    k = futures[fut]
+                    try:
+                        rows[k] = fut.result()
+                    except Exception as exc:   # the worker or the task itself died
+                        rows[k] = {"ok": False, "status": "error", "error": f"{type(exc).__name__}: {exc}",
+                                   "objective": None, "seconds": None}
+                    if bar is not None:
+                        bar[0].update(bar[1], advance=1)
+                    if out is not None and time.monotonic() - last_write > checkpoint_seconds:
+                        write_parquet(_frame(points, rows, names), out)
+                        last_write = time.monotonic()
+            except BaseException:                 # interrupted: keep what has finished
+                interrupted = True
+                if out is not None:
                     write_parquet(_frame(points, rows, names), out)
-                    last_write = time.monotonic()
-        except BaseException:                 # interrupted: keep what has finished
-            if out is not None:
-                write_parquet(_frame(points, rows, names), out)
-            raise
+                raise
+            finally:
+                if bar is not None:
+                    bar[0].stop()
         finally:
-            if bar is not None:
-                bar[0].stop()
-    finally:
-        if cluster is not None:
-            client.close()
-            cluster.close()
+            if cluster is not None:
+                # after an interruption the workers are cut off mid-task: keep their noise off stderr
+                with (_quiet_dask() if interrupted else contextlib.nullcontext()):
+                    client.close()
+                    cluster.close()
     df = _frame(points, rows, names)
     if out is not None:
         write_parquet(df, out)
@@ -342,22 +363,122 @@ def _cell(v):
     return json.dumps(v)
 
 
+_SCHEMES = ("tcp", "tls", "ucx", "inproc")
+_ADDRESS = re.compile(r"(?P<scheme>[A-Za-z]+)://(?P<rest>[^\s]+)")
+
+
+def check_scheduler_address(address) -> str:
+    """Validate a scheduler address: ``tcp|tls|ucx://host:port`` or ``inproc://host/pid/n``.
+
+    One-line :class:`ModelError` on ``scheduler`` for anything else (no dask traceback).
+    """
+    if not isinstance(address, str) or not address.strip():
+        raise ModelError("scheduler", f"expected an address such as tcp://host:8786, got {address!r}")
+    address = address.strip()
+    m = _ADDRESS.fullmatch(address)
+    if not m:
+        raise ModelError("scheduler", f"{address[:80]!r} is not a scheduler address (scheme://host:port, "
+                                      f"scheme one of {', '.join(_SCHEMES)})")
+    scheme, rest = m.group("scheme").lower(), m.group("rest")
+    if scheme not in _SCHEMES:
+        raise ModelError("scheduler", f"unsupported scheme {scheme!r}; use one of {', '.join(_SCHEMES)}")
+    if scheme == "inproc":
+        parts = rest.split("/")
+        if len(parts) != 3 or not all(parts) or not parts[1].isdigit() or not parts[2].isdigit():
+            raise ModelError("scheduler", f"{address!r}: an inproc address is inproc://host/pid/n "
+                                          "(a scheduler in this very process)")
+        if int(parts[1]) != os.getpid():
+            raise ModelError("scheduler", f"{address!r} names a scheduler in process {parts[1]}; inproc:// "
+                                          "reaches only a scheduler in this process (use tcp:// or tls://)")
+        return address
+    host, sep, port = rest.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ModelError("scheduler", f"{address!r}: expected {scheme}://host:port with a port in 1..65535")
+    if scheme == "tls":
+        import dask
+        if not (dask.config.get("distributed.comm.tls.client.cert", None)
+                or dask.config.get("distributed.comm.tls.ca-file", None)):
+            raise ModelError("scheduler", f"{address!r}: a tls:// scheduler needs TLS settings (dask config "
+                                          "distributed.comm.tls.ca-file / client.cert / client.key), "
+                                          "or pass a distributed.Client built with a Security object")
+    if scheme == "ucx":
+        import importlib.util
+        if importlib.util.find_spec("ucp") is None and importlib.util.find_spec("distributed_ucxx") is None:
+            raise ModelError("scheduler", f"{address!r}: the ucx:// protocol needs ucx-py (or distributed-ucxx), "
+                                          "which is not installed")
+    return address
+
+
 def _client(scheduler, n_workers, threads_per_worker, processes, connect_timeout="10s"):
+    """A Client: the caller's, one connected to ``scheduler`` (an address), or one on a new
+    LocalCluster whose every socket (scheduler, workers, their HTTP servers) is bound to
+    127.0.0.1; its worker processes ignore SIGINT (the sweep, not the workers, handles Ctrl-C)."""
+    import logging
     from distributed import Client, LocalCluster
     if scheduler is not None and not isinstance(scheduler, str):
         return scheduler, None                                    # a Client the caller owns
     if isinstance(scheduler, str):
+        address = check_scheduler_address(scheduler)
         try:
-            return Client(scheduler, timeout=connect_timeout), None
-        except OSError as exc:
-            raise ModelError("scheduler", f"cannot connect to {scheduler}: {exc}") from None
-    if not isinstance(n_workers, int) or n_workers < 1:
+            with _quiet_dask():
+                return Client(address, timeout=connect_timeout), None
+        except Exception as exc:      # dask raises OSError, TimeoutError, ValueError … by transport
+            raise ModelError("scheduler", f"cannot connect to {address}: {type(exc).__name__}: {exc}") from None
+    if isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1:
         raise ModelError("n_workers", "expected a positive integer")
-    kw = {"host": "127.0.0.1"} if processes else {}   # threads only: in-process transport, no sockets
-    import logging
-    cluster = LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker, processes=processes,
-                           dashboard_address=None, silence_logs=logging.ERROR, **kw)
+    local = "127.0.0.1"
+    kw = {"host": local} if processes else {}
+    with _sigint_ignored_in_children():
+        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker, processes=processes,
+                               dashboard_address=f"{local}:0", worker_dashboard_address=f"{local}:0",
+                               silence_logs=logging.ERROR, **kw)
     return Client(cluster), cluster
+
+
+@contextlib.contextmanager
+def _sigint_ignored_in_children():
+    """Ignore SIGINT while worker processes start: they inherit it, so Ctrl-C reaches only the sweep."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
+@contextlib.contextmanager
+def _quiet_dask():
+    """Silence distributed's own logging (its connection errors become one ModelError line)."""
+    import logging
+    lg = logging.getLogger("distributed")
+    old = lg.level
+    lg.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        lg.setLevel(old)
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """While a sweep runs, SIGTERM raises :class:`~dmd_opt.core.errors.Terminated` (a
+    KeyboardInterrupt): the finished points are checkpointed exactly as on Ctrl-C."""
+    from dmd_opt.core.errors import Terminated
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise Terminated()
+
+    old = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
 
 
 def _progress(total: int):

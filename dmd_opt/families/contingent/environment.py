@@ -32,6 +32,7 @@ import numpy as np
 
 from dmd_opt.core import validation as V
 from dmd_opt.core.errors import ModelError
+from dmd_opt.core.limits import check_count, check_dense, check_periods, product
 
 LAST_PERIOD_RULES = ("ex_post", "constant")
 
@@ -249,12 +250,14 @@ def from_dict(data: dict, field_prefix: str = "") -> ContingentEnvironment:
         V.mapping(a, fa, required=("signals",), optional=("name", "signals", "labels", "utility"))
         s = V.array(a["signals"], f"{fa}.signals", ndim=1)
         signals.append(s)
-        names.append(str(a.get("name", f"agent {i + 1}")))
+        names.append(V.string(a.get("name", f"agent {i + 1}"), f"{fa}.name"))
         labels.append(V.labels(a["labels"], f"{fa}.labels", size=len(s)) if "labels" in a
                       else tuple(f"{v:g}" for v in s))
         utils.append(a.get("utility"))
     shape = tuple(len(s) for s in signals)
-    R = int(np.prod(shape))
+    R = product(shape)
+    check_count(f("agents"), R, "profiles", what="the joint signal space (product of the agents' signals) "
+                "would have", noun="profiles", alternative="use fewer agents or signals")
     dec = data["decisions"]
     if isinstance(dec, str):
         V.choice(dec, f("decisions"), ("allocate",))
@@ -262,13 +265,21 @@ def from_dict(data: dict, field_prefix: str = "") -> ContingentEnvironment:
     else:
         decisions = V.labels(dec, f("decisions"))
     nA = len(decisions)
+    hz = data.get("horizon", "infinite")
+    horizon = None if hz == "infinite" else V.integer(hz, f("horizon"), lo=1)
+    check_periods(f("horizon"), 1 if horizon is None else horizon)
+    need = 1 if horizon is None else horizon - 1
+    check_dense(f("joint_transition"), (nA, R, R), copies=3, what="a joint kernel (decision × profile × "
+                "next profile) and its working copies would take", alternative="use fewer agents or signals")
+    check_dense(f("agents"), (len(agents), nA, R), copies=2, what="the utility tables would take")
     if "valuation" in data:
         if any(u is not None for u in utils):
             raise ModelError(f("valuation"), "give either a top-level valuation or per-agent utility tables")
         if not isinstance(dec, str):
             raise ModelError(f("valuation"), "a linear valuation needs decisions = \"allocate\"")
         utility = _linear_valuation(data["valuation"], signals, decisions, f("valuation"))
-        meta = {"valuation": {"kind": "linear", "gamma": float(data["valuation"].get("gamma", 0.0))}}
+        meta = {"valuation": {"kind": "linear", "gamma": V.real(data["valuation"].get("gamma", 0.0),
+                                                                 f("valuation.gamma"))}}
     else:
         meta = {}
         utility = np.zeros((len(agents), nA, R))
@@ -284,11 +295,8 @@ def from_dict(data: dict, field_prefix: str = "") -> ContingentEnvironment:
             else:
                 raise ModelError(fu, f"expected shape {nA}×{R} (decision × profile) or "
                                      f"{nA}×{'×'.join(map(str, shape))}, got {'×'.join(map(str, arr.shape))}")
-    hz = data.get("horizon", "infinite")
-    horizon = None if hz == "infinite" else V.integer(hz, f("horizon"), lo=1)
-    renorm = bool(data.get("renormalize", False))
+    renorm = V.boolean(data.get("renormalize", False), f("renormalize"))
     initial = V.distribution(data["joint_initial"], f("joint_initial"), size=R, renormalize=renorm)
-    need = 1 if horizon is None else horizon - 1
     if "joint_transition" in data and "joint_transition_by_decision" in data:
         raise ModelError(f("joint_transition"), "give joint_transition or joint_transition_by_decision, not both")
     kernels = []
@@ -318,12 +326,19 @@ def from_dict(data: dict, field_prefix: str = "") -> ContingentEnvironment:
             raise ModelError(f("joint_transition"), "is required when the horizon is longer than one period")
         if len(kernels) not in (1, need):
             raise ModelError(f(key), f"gives {len(kernels)} kernels, expected 1 or {need}")
+    last_period = V.choice(data.get("last_period", "ex_post"), f("last_period"), LAST_PERIOD_RULES)
     last_decision = data.get("last_decision")
-    if isinstance(last_decision, str):
-        if last_decision not in decisions:
-            raise ModelError(f("last_decision"), f"unknown decision {last_decision!r}; decisions: {', '.join(decisions)}")
-        last_decision = decisions.index(last_decision)
+    if last_decision is not None:
+        if last_period != "constant":
+            raise ModelError(f("last_decision"), "applies only with last_period = \"constant\"")
+        if isinstance(last_decision, str):
+            if last_decision not in decisions:
+                raise ModelError(f("last_decision"), f"unknown decision {V.show(last_decision)}; "
+                                                     f"decisions: {', '.join(decisions)}")
+            last_decision = decisions.index(last_decision)
+        else:
+            last_decision = V.integer(last_decision, f("last_decision"), lo=0, hi=nA - 1)
     return ContingentEnvironment(signals, decisions, utility, initial, kernels,
                                  V.real(data["discount"], f("discount"), lo=0, hi=1, lo_open=True, hi_open=True),
-                                 horizon, data.get("last_period", "ex_post"), last_decision, tuple(names),
-                                 labels, str(data.get("name", "contingent environment")), meta)
+                                 horizon, last_period, last_decision, tuple(names),
+                                 labels, V.string(data.get("name", "contingent environment"), f("name")), meta)

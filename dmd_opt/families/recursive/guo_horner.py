@@ -54,6 +54,7 @@ import numpy as np
 
 from dmd_opt.core.errors import ModelError
 from dmd_opt.core.record import result_record
+from dmd_opt.core.limits import check_grid, check_periods
 from dmd_opt.core.validation import integer, mapping, real
 from dmd_opt.dp.bellman import bellman_certificate, Template, TemplateBuilder, VIResult, bellman_step, binding_by_state, cross_section, value_iteration
 
@@ -87,6 +88,12 @@ class GuoHorner:
         n_grid = integer(n_grid, "grid.n", lo=2)
         if horizon is not None:
             horizon = integer(horizon, "horizon", lo=1)
+            check_periods("horizon", horizon, alternative="omit horizon (the infinite-horizon model)")
+        # states: n (i.i.d.) or about n² (Markov, two promises); each state's LP has 2 + 2·G
+        # columns (G = states of the continuation grid) in ~6 rows per belief regime
+        S = n_grid if p is None else n_grid * (n_grid + 1)
+        check_grid("grid.n", S, rows_per_point=6 * (1 if p is None else 2),
+                   nonzeros_per_point=6 * (2 + 2 * S) * (1 if p is None else 2))
         return cls(L, H, c, beta, q, p, n_grid, horizon, name)
 
     @classmethod

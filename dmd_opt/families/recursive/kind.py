@@ -36,7 +36,8 @@ from dmd_opt.core.kinds import register_kind
 from dmd_opt.dp.bellman import stack
 from dmd_opt.families.recursive.guo_horner import GuoHorner
 from dmd_opt.families.recursive.thomas_worrall import ThomasWorrall
-from dmd_opt.core.validation import integer, real
+from dmd_opt.core.limits import check_simulation
+from dmd_opt.core.validation import boolean, integer, real
 
 OPTIONS = ("tol", "max_iter", "progress", "simulate_periods", "simulate_paths", "seed", "backend", "solver",
            "continuation_values", "method", "solver_tol")
@@ -51,14 +52,17 @@ def _common(opts: dict) -> dict:
     if backend not in (None, "highs"):
         raise ModelError("solve.backend", "recursive contracts are solved by hot-started HiGHS value iteration; "
                                           "only backend 'highs' is available")
-    return {"tol": real(opts.get("tol", 1e-8), "solve.tol", lo=0, lo_open=True),
-            "max_iter": integer(opts.get("max_iter", 5000), "solve.max_iter", lo=1),
-            "progress": bool(opts.get("progress", False)),
-            "T": integer(opts.get("simulate_periods", 300), "solve.simulate_periods", lo=0),
-            "n": integer(opts.get("simulate_paths", 1000), "solve.simulate_paths", lo=1),
-            "seed": integer(opts.get("seed", 0), "solve.seed", lo=0),
-            "solver_tol": None if opts.get("solver_tol") is None else
-            real(opts["solver_tol"], "solve.solver_tol", lo=0, lo_open=True)}
+    out = {"tol": real(opts.get("tol", 1e-8), "solve.tol", lo=0, lo_open=True, magnitude=False),
+           "max_iter": integer(opts.get("max_iter", 5000), "solve.max_iter", lo=1, hi=10 ** 8),
+           "progress": boolean(opts.get("progress", False), "solve.progress"),
+           "T": integer(opts.get("simulate_periods", 300), "solve.simulate_periods", lo=0),
+           "n": integer(opts.get("simulate_paths", 1000), "solve.simulate_paths", lo=1),
+           "seed": integer(opts.get("seed", 0), "solve.seed", lo=0, hi=2 ** 32 - 1),
+           "solver_tol": None if opts.get("solver_tol") is None else
+           real(opts["solver_tol"], "solve.solver_tol", lo=0, lo_open=True, magnitude=False)}
+    check_simulation("solve.simulate_paths" if out["n"] >= out["T"] else "solve.simulate_periods",
+                     out["n"], out["T"])
+    return out
 
 
 def solve_thomas_worrall(model: ThomasWorrall, **opts):

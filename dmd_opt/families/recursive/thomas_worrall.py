@@ -66,6 +66,7 @@ import numpy as np
 
 from dmd_opt.core.errors import ModelError
 from dmd_opt.core.record import result_record
+from dmd_opt.core.limits import check_count, check_grid
 from dmd_opt.core.validation import array, choice, distribution, integer, mapping, real
 from dmd_opt.dp.bellman import bellman_certificate, Template, TemplateBuilder, VIResult, binding_by_state, cross_section, value_iteration
 from dmd_opt.families.recursive.cara import CARAContract, solve_cara
@@ -107,6 +108,11 @@ class ThomasWorrall:
         u = utility if isinstance(utility, Utility) else Utility.parse(utility)
         n_promise = integer(n_promise, "grid.n_promise", lo=3)
         n_transfer = integer(n_transfer, "grid.n_transfer", lo=2)
+        K = income.size   # per promise: K(K+1)+1 rows, lotteries over K·(n_transfer + n_promise) cells
+        check_count("grid.n_transfer", n_transfer, "grid_points", what="the transfer grid would have",
+                    noun="points", alternative="use a coarser grid")
+        check_grid("grid.n_promise" if n_promise >= n_transfer else "grid.n_transfer", n_promise,
+                   rows_per_point=K * (K + 1) + 1, nonzeros_per_point=2 * K * K * (n_transfer + n_promise + 1))
         promise_spacing = choice(promise_spacing, "grid.promise_spacing", ("consumption", "linear"))
         spread = float(income[-1] - income[0])
         bounds_given = transfer_range is not None or consumption_floor is not None

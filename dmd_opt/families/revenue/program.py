@@ -49,6 +49,7 @@ import numpy as np
 from dmd_opt.core.environment import Environment
 from dmd_opt.core.errors import ModelError
 from dmd_opt.core.record import result_record, verification_record
+from dmd_opt.core.limits import check_rows, revenue_program_size
 from dmd_opt.mechanisms.tree import TreeMechanism
 from dmd_opt.optim.program import Program
 from dmd_opt.optim.solution import Solution
@@ -204,8 +205,12 @@ def revenue_program(env: Environment, participation: str = "interim", disclosure
     T, N, delta = tree.T, tree.N, env.discount
     quantity = env.quantity is not None
 
-    prog = Program(name=f"revenue[{env.name}]", sense="max")
     width = [N if quantity else env.n_decisions(t) for t in range(T)]
+    size = revenue_program_size(tree.R, [env.profile_shape(t) for t in range(T)], width, full=value_ic_rows)
+    check_rows("horizon", size["rows"], nonzeros=size["nonzeros"], what="the revenue program would have",
+               alternative='use method = "cg" (constraint generation adds only the IC rows it needs), '
+                           'fewer types or a shorter horizon' if value_ic_rows else 'fewer types or a shorter horizon')
+    prog = Program(name=f"revenue[{env.name}]", sense="max")
     sizes_x = [tree.n_nodes(t) * width[t] for t in range(T)]
     if fixed_allocation is not None:
         fixed = _fixed_allocation(env, tree, fixed_allocation, width)

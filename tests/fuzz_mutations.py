@@ -1,0 +1,150 @@
+"""Mutations of model tables for fuzzing the loader (used by tests/test_security_fuzz.py and
+benchmarks/fuzz_loader.py).
+
+:func:`mutate` applies one to three random edits to a deep copy of a parsed model: drop a
+key, add an unknown (or empty, or odd) key, change a value's type (number → string,
+boolean, list, table), put an extreme number (1e20, 1e308, 2**70, -1, 0, NaN, inf,
+denormals), nest a value in lists, shorten/extend/empty a list, or replace a size-like
+integer (horizon, grid sizes, simulation counts) by a huge one.  A crash is any exception
+other than :class:`dmd_opt.core.errors.DmdOptError`; an *unnamed* error is a ModelError
+whose field is empty.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import random
+from pathlib import Path
+from typing import Any
+
+MODELS = Path(__file__).resolve().parent.parent / "models"
+
+EXTREMES = [0, -1, 1, 2, 0.5, -0.5, 1e-320, 1e-12, 1e12, 1e15, 1e20, -1e20, 1e26, 1e308, -1e308,
+            2 ** 31, 2 ** 53 + 1, 2 ** 63, 2 ** 70, 10 ** 30, math.inf, -math.inf, math.nan, 3.0, 7]
+SIZES = ["horizon", "n", "n_promise", "n_transfer", "simulate_paths", "simulate_periods", "max_iter",
+         "last_decision", "periods", "seed"]
+ODD_KEYS = ["", " ", "x", "kind ", "types\n", "ü", "[0]", "a.b", "0", "__class__", "solve"]
+TYPE_SWAPS = ["1", "true", "no", "", True, False, [], {}, [1, 2], {"a": 1}, [[1]], None]
+
+
+def shipped_models() -> dict[str, dict]:
+    """Every model file in models/ (parsed TOML), by file name."""
+    from dmd_opt.interfaces.models import read_toml
+    return {p.name: read_toml(p) for p in sorted(MODELS.glob("*.toml"))}
+
+
+def _paths(node: Any, path: tuple = ()) -> list[tuple]:
+    """Every path to a value inside ``node`` (tables and lists; long lists sampled)."""
+    out = [path]
+    if isinstance(node, dict):
+        for k, v in node.items():
+            out += _paths(v, path + (k,))
+    elif isinstance(node, list):
+        idx = range(len(node)) if len(node) <= 6 else sorted({0, 1, len(node) // 2, len(node) - 1})
+        for i in idx:
+            out += _paths(node[i], path + (i,))
+    return out
+
+
+def _get(node, path):
+    for k in path:
+        node = node[k]
+    return node
+
+
+def _set(root, path, value):
+    if not path:
+        return value
+    _get(root, path[:-1])[path[-1]] = value
+    return root
+
+
+def _one(raw: Any, rng: random.Random) -> Any:
+    paths = _paths(raw)
+    path = rng.choice(paths)
+    cur = _get(raw, path)
+    op = rng.randrange(10)
+    if op == 0 and path:                                   # drop a key / list entry
+        parent = _get(raw, path[:-1])
+        if isinstance(parent, dict):
+            parent.pop(path[-1], None)
+        elif isinstance(parent, list) and parent:
+            parent.pop(path[-1])
+        return raw
+    if op == 1:                                            # unknown / odd key
+        tables = [p for p in paths if isinstance(_get(raw, p), dict)]
+        if tables:
+            _get(raw, rng.choice(tables))[rng.choice(ODD_KEYS)] = rng.choice([1, "x", [1], {}])
+        return raw
+    if op == 2:                                            # type change
+        return _set(raw, path, copy.deepcopy(rng.choice(TYPE_SWAPS)))
+    if op == 3:                                            # extreme number
+        return _set(raw, path, rng.choice(EXTREMES))
+    if op == 4:                                            # nesting
+        v = cur
+        for _ in range(rng.choice([1, 2, 5, 40, 200])):
+            v = [v]
+        return _set(raw, path, v)
+    if op == 5 and isinstance(cur, list):                  # shorten / extend / empty a list
+        r = rng.randrange(3)
+        if r == 0:
+            cur[:] = cur[: max(0, len(cur) - 1)]
+        elif r == 1 and cur:
+            cur.append(copy.deepcopy(cur[-1]))
+        else:
+            cur.clear()
+        return raw
+    if op == 6:                                            # a size-like key made huge (or odd)
+        tables = [p for p in paths if isinstance(_get(raw, p), dict)]
+        t = _get(raw, rng.choice(tables)) if tables else raw
+        if isinstance(t, dict):
+            t[rng.choice(SIZES)] = rng.choice([10 ** 9, 10 ** 20, 1e20, 2 ** 62, -5, 0, 0.5, "7", True, 10 ** 6])
+        return raw
+    if op == 7 and isinstance(cur, (int, float)) and not isinstance(cur, bool):   # scale a number
+        return _set(raw, path, cur * rng.choice([-1, 1e10, 1e-10, 1e300, 0]))
+    if op == 8 and isinstance(cur, list) and cur:          # element types inside arrays
+        i = rng.randrange(len(cur))
+        cur[i] = copy.deepcopy(rng.choice(TYPE_SWAPS + EXTREMES))
+        return raw
+    if op == 9:                                            # kind / solve table
+        if isinstance(raw, dict):
+            r = rng.randrange(4)
+            if r == 0:
+                raw["kind"] = rng.choice(["revenue", "efficient", "contingent", "thomas_worrall", "guo_horner",
+                                          "nope", 3, "", ["revenue"]])
+            elif r == 1:
+                raw["solve"] = rng.choice([{}, [], "x", {"backend": "pyomo", "solver": "/bin/true"},
+                                           {"options": {"log_file": "/tmp/x"}}, {"verify": "no"},
+                                           {"progress": "no"}, {"options": {"time_limit": -1}}])
+            elif r == 2 and isinstance(raw.get("solve"), dict):
+                raw["solve"][rng.choice(["participation", "verify", "tol", "seed", "method", "backend",
+                                         "options", "blocks", "simulate_paths"])] = rng.choice(TYPE_SWAPS + EXTREMES)
+            else:
+                raw.pop("kind", None)
+        return raw
+    return _set(raw, path, rng.choice(TYPE_SWAPS + EXTREMES))
+
+
+def mutate(raw: dict, rng: random.Random) -> Any:
+    """One to three random edits of a deep copy of ``raw``."""
+    out = copy.deepcopy(raw)
+    for _ in range(rng.choice([1, 1, 2, 3])):
+        out = _one(out, rng)
+    return out
+
+
+def classify(fn, value) -> str:
+    """``"ok"``, ``"named"`` (a ModelError with a field), ``"unnamed"`` or ``"crash:<Type>: msg"``."""
+    from dmd_opt.core.errors import DmdOptError, ModelError
+    try:
+        fn(value)
+        return "ok"
+    except ModelError as exc:
+        if not exc.field or "\n" in str(exc):
+            return "unnamed"
+        return "named"
+    except DmdOptError:
+        return "named"
+    except Exception as exc:  # noqa: BLE001 - this is what we count
+        return f"crash:{type(exc).__name__}: {str(exc)[:200]}"
