@@ -147,7 +147,7 @@ OPTION_RULES: dict[str, Callable[[Any, str], Any]] = {
     "horizon_method": _str,
     "objective": _objective,
     "fixed_allocation": _array_or_name,
-    "tol": _pos_real,
+    "tol": _pos_real, "solver_tol": _pos_real,
     "delta": _unit_open,
     "max_iter": lambda v, f: V.integer(v, f, lo=1, hi=10 ** 8),
     "seed": _count(2 ** 32 - 1),
