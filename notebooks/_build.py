@@ -301,7 +301,7 @@ env = res.env
 n1, n2 = env.shape
 K = env.kernel(0)                                   # (decision, profile, next profile)
 blocks = {(b.step, b.agent, b.decision, b.others): b for b in res.diagnostics.blocks}
-for a in range(env.n_decisions):
+for a in range(env.n_decisions(0)):
     for th2 in range(n2):
         M = np.zeros((n2, n1))
         for th1 in range(n1):

@@ -111,7 +111,7 @@ def test_bad_input_names_the_field(mutate, field):
 def test_blocks_match_loops_and_numpy_svd(spanning):
     env, pol, _ = spanning
     rep = C.diagnose(env, pol)
-    assert len(rep.blocks) == env.steps * env.N * env.n_decisions * 3
+    assert len(rep.blocks) == env.steps * env.N * env.n_decisions(0) * 3
     for b in rep.blocks:
         M = _M_loops(env, b.step, b.agent, b.decision, b.others)
         np.testing.assert_allclose(b.M, M, atol=1e-14)
@@ -183,11 +183,11 @@ def test_vcg_transfers_solve_their_equations(spanning):
     vt = C.vcg_transfers(env, pol, last)
     assert vt.ok and not vt.failures and vt.max_residual <= 1e-9
     df = vt.frame()
-    assert len(df) == env.steps * env.N * env.n_decisions * 9 and df.residual.max() <= 1e-9
+    assert len(df) == env.steps * env.N * env.n_decisions(0) * 9 and df.residual.max() <= 1e-9
     tg = C.targets(env, pol, last)
     for t in range(env.steps):
         for i in range(env.N):
-            for a in range(env.n_decisions):
+            for a in range(env.n_decisions(0)):
                 for o in range(env.n_others(i)):
                     M = _M_loops(env, t, i, a, o)
                     p = vt.p[t][i][a, o]

@@ -81,7 +81,7 @@ def test_auction_needs_allocation_independent_signals():
     env = _env()
     K = env.kernels[0].copy()
     K[1] = np.roll(K[1], 1, axis=1)
-    bad = C.ContingentEnvironment(env.signals, env.decisions, env.utility, env.initial, [K], 0.9,
+    bad = C.ContingentEnvironment(env.signals, env.decisions(0), env.utility, env.initial, [K], 0.9,
                                   meta=env.meta)
     from dmd_opt.core.errors import ModelError
     with pytest.raises(ModelError, match="joint_transition"):

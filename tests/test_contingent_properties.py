@@ -84,7 +84,7 @@ def test_rank_deficient_failure_is_reported(seed, n, horizon):
     # every reported failure really is unsolvable: the least-squares residual is what was reported
     for f in vt.failures:
         t, i = f["step"], f["agent_index"]
-        a = env.decisions.index(f["decision"])
+        a = env.decisions(0).index(f["decision"])
         o = next(o for o in range(env.n_others(i)) if env.label_others(i, o) == f["others_signals"])
         MT = env.others_marginal(t, i)[a, o]
         b = -C.targets(env, pol, last)[t][i][a, o] / env.discount

@@ -19,7 +19,7 @@ from dmd_opt.families.efficient.self_enforcement import self_enforcement_report
 from dmd_opt.core.environment import Environment
 from dmd_opt.core.errors import ModelError
 from dmd_opt.mechanisms.markov import MarkovMechanism
-from dmd_opt.verify.bayesian import verify
+from dmd_opt.verify import verify
 from dmd_opt.verify.expost import verify_dynamic, verify_tree
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
@@ -131,7 +131,7 @@ def test_pivot_payments_are_flow_marginal_contributions(name):
     piv = pivot_mechanism(m, policy=pol)
     for e, t in ([(0, 0), (1, 0)] if m.stationary else [(t, t) for t in range(m.horizon)]):
         mc = marginal_contributions(m, pol, others, t)
-        u = np.stack([m.agent_utility(i, t)[np.arange(m.R(t)), pol.at(t)] for i in range(m.N)], axis=1)
+        u = np.stack([m.profile_utility(i, t)[np.arange(m.n_profiles(t)), pol.at(t)] for i in range(m.N)], axis=1)
         np.testing.assert_allclose(piv.payments[e][0], u - mc, atol=1e-10)
 
 
@@ -157,8 +157,8 @@ def test_trading_pivot_without_exclusion_is_not_ir():
 def _second_price_check(mech, m, cost):
     for e in range(len(mech.payments)):
         t = 0 if m.stationary else e
-        vals = np.stack([m.type_values[0 if m.stationary else t][i][m.digits(t)[:, i]] for i in range(m.N)], axis=1)
-        for prof in range(m.R(t)):
+        vals = np.stack([m.type_values(i, t)[m.profile_digits(t)[:, i]] for i in range(m.N)], axis=1)
+        for prof in range(m.n_profiles(t)):
             v = vals[prof]
             pay = mech.payments[e][:, prof, :]
             w = int(np.argmax(v)) if v.max() > cost else None
@@ -251,7 +251,7 @@ def test_markov_verifier_matches_a_long_truncated_tree():
     def bribed(team):
         """Team payments minus a bonus of 1.5 for reporting one's highest type: not IC."""
         m = team.model
-        top = np.stack([m.digits(0)[:, i] == 1 for i in range(m.N)], axis=1)        # (R, N)
+        top = np.stack([m.profile_digits(0)[:, i] == 1 for i in range(m.N)], axis=1)        # (R, N)
         return MarkovMechanism(m, list(team.allocation), [p - 1.5 * top[None] for p in team.payments],
                                name="bribed team")
 
@@ -290,15 +290,15 @@ def test_stationary_policy_methods_agree(solved):
 def test_self_enforcement_report(solved):
     m = solved["repeated_auction_markov"].model
     rep = self_enforcement_report(m)
-    P = m.kernel(0)[rep.policy, np.arange(m.R(0)), :]
+    P = m.kernel(0)[rep.policy, np.arange(m.n_profiles(0)), :]
     np.testing.assert_allclose(rep.invariant @ P, rep.invariant, atol=1e-12)
     # utilities net of an equal share of the seller's cost 0.5 per sale
     c = m.costs[0][rep.policy] / m.N
-    u = np.stack([m.agent_utility(i, 0)[np.arange(m.R(0)), rep.policy] - c for i in range(m.N)], axis=1)
+    u = np.stack([m.profile_utility(i, 0)[np.arange(m.n_profiles(0)), rep.policy] - c for i in range(m.N)], axis=1)
     np.testing.assert_allclose(rep.u_bar, rep.invariant @ u, atol=1e-12)
     # C bounds the centred discounted sums at arbitrary δ (Lemma 1 / (6.2))
     for d in (0.37, 0.9, 0.995, 0.99999):
-        dev = np.linalg.solve(np.eye(m.R(0)) - d * P, u - rep.u_bar)
+        dev = np.linalg.solve(np.eye(m.n_profiles(0)) - d * P, u - rep.u_bar)
         assert np.max(np.abs(dev)) <= rep.C * (1 + 1e-9)
     assert rep.C_method == "exact" and rep.C == pytest.approx(rep.C_grid, rel=1e-6)
     N = m.N
@@ -349,7 +349,7 @@ def test_cli_solve_and_verify():
 def test_markov_mechanism_frame(solved):
     mech = solved["repeated_auction_markov"].mechanisms["balanced"]
     df = mech.to_frame()
-    assert len(df) == mech.model.R(0) * (1 + mech.model.R(0))
+    assert len(df) == mech.model.n_profiles(0) * (1 + mech.model.n_profiles(0))
     assert np.allclose(df.filter(like="p[").sum(axis=1), df["cost"], atol=1e-12)
 
 

@@ -9,7 +9,7 @@ from hypothesis import given, settings, strategies as st
 from dmd_opt.families.efficient import (agv_tree, balanced_markov, balanced_tree, efficient_policy, from_environment,
                                marginal_contributions, others_welfare, pivot_mechanism, team_mechanism)
 from dmd_opt.core.environment import Environment
-from dmd_opt.verify.bayesian import verify
+from dmd_opt.verify import verify
 from dmd_opt.verify.expost import verify_dynamic, verify_tree
 
 TOL = 1e-9
@@ -68,7 +68,7 @@ def _check_family(env):
     team = team_mechanism(m, policy=pol)
     piv = pivot_mechanism(m, policy=pol)
     bal = balanced_markov(team)
-    scale = m.scale / (1 - m.discount) if m.stationary else m.scale * m.horizon
+    scale = m.payoff_scale / (1 - m.discount) if m.stationary else m.payoff_scale * m.horizon
     for mech in (team, piv):
         r = verify_dynamic(mech)
         assert r.expost_max_regret <= TOL * scale, mech.name
@@ -81,7 +81,7 @@ def _check_family(env):
     others = [others_welfare(m, i) for i in range(m.N)]
     entries = [(0, 0), (1, 0)] if m.stationary else [(t, t) for t in range(m.horizon)]
     for e, t in entries:
-        u = np.stack([m.agent_utility(i, t)[np.arange(m.R(t)), pol.at(t)] for i in range(m.N)], axis=1)
+        u = np.stack([m.profile_utility(i, t)[np.arange(m.n_profiles(t)), pol.at(t)] for i in range(m.N)], axis=1)
         np.testing.assert_allclose(piv.payments[e][0], u - marginal_contributions(m, pol, others, t),
                                    atol=1e-9 * scale)
     return m, team, piv, bal
@@ -94,11 +94,11 @@ def test_finite_horizon_properties(env):
     # history form (5.1)-(5.2) on the tree = Markov form (6.1)
     bt = balanced_tree(team.to_tree())
     for t in range(env.horizon):
-        np.testing.assert_allclose(bt.payments[t], bal.to_tree().payments[t], atol=1e-10 * m.scale * env.horizon)
+        np.testing.assert_allclose(bt.payments[t], bal.to_tree().payments[t], atol=1e-10 * m.payoff_scale * env.horizon)
     if not env.transition_depends_on_decision():
         # the lead's verifier (independent code) gives the same Bayesian regret
         for mech in (team.to_tree(), piv.to_tree(), bal.to_tree(), agv_tree(team)):
-            assert abs(verify(mech).max_regret - verify_tree(mech).bayes_max_regret) <= 1e-9 * m.scale * env.horizon
+            assert abs(verify(mech).max_regret - verify_tree(mech).bayes_max_regret) <= 1e-9 * m.payoff_scale * env.horizon
 
 
 @settings(max_examples=15, deadline=None)

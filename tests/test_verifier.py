@@ -8,7 +8,7 @@ from hypothesis import given, strategies as st
 
 from dmd_opt.core.environment import Environment
 from dmd_opt.mechanisms.tree import TreeMechanism
-from dmd_opt.verify.bayesian import verify
+from dmd_opt.verify import verify
 
 
 def random_env(rng, N, T, n):

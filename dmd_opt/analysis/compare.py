@@ -315,7 +315,7 @@ def comparison(env: Environment, participation: Iterable[str] = PARTICIPATIONS,
     infinite-horizon environment to ``horizon`` periods, whose tree the programs need).
     """
     from dmd_opt.families.revenue.program import PARTICIPATION, _check_env, solve_revenue
-    from dmd_opt.verify.bayesian import verify
+    from dmd_opt.verify import verify
     if horizon is not None:
         from dmd_opt.core import validation as V
         env = env.with_updates(horizon=V.integer(horizon, "horizon", lo=1))
@@ -377,7 +377,7 @@ def seller_efficient_result(env: Environment, participation: str = "interim", di
     """
     from dmd_opt.families.revenue.program import RevenueResult, decode, solve_revenue
     from dmd_opt.solvers import solve
-    from dmd_opt.verify.bayesian import verify
+    from dmd_opt.verify import verify
     from dmd_opt.families.revenue.program import expected_efficient_surplus
     if env.quantity is not None:
         return solve_revenue(env, participation=participation, disclosure=disclosure, backend=backend,

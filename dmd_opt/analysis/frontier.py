@@ -89,7 +89,7 @@ def floored_program(env: Environment, objective: str, floor: str, level: float, 
 def _solve(env, prog, backend, solver, verify):
     from dmd_opt.families.revenue.program import decode
     from dmd_opt.solvers import solve
-    from dmd_opt.verify.bayesian import verify as run_verify
+    from dmd_opt.verify import verify as run_verify
     sol = solve(prog, backend=backend, solver=solver)
     if sol.x is None or sol.status not in ("optimal", "inaccurate"):
         return sol, None, None

@@ -33,6 +33,7 @@ Example
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Sequence
 
 import numpy as np
@@ -40,6 +41,7 @@ import numpy as np
 from dmd_opt.core import validation as V
 from dmd_opt.core.errors import ModelError
 from dmd_opt.core.limits import check_periods
+from dmd_opt.core.model import DynamicModel, check_discount, check_horizon, kron_all, product_kernel
 
 
 def _frozen(a: np.ndarray) -> np.ndarray:
@@ -78,7 +80,7 @@ class Agent:
 
 
 @dataclass(frozen=True, eq=False)
-class Environment:
+class Environment(DynamicModel):
     """A validated finite environment.  Build with :meth:`from_dict` or :func:`dmd_opt.load`.
 
     For a stationary infinite horizon (``horizon is None``) every per-period
@@ -95,51 +97,31 @@ class Environment:
     name: str = "environment"
     source: dict = field(default_factory=dict, repr=False)  # the validated input, for fingerprints
 
-    # ---- accessors (t is 0-based) -------------------------------------------------
+    # ---- accessors (t is 0-based; horizon, profiles and decisions come from DynamicModel) ----
     @property
     def n_agents(self) -> int:
         return len(self.agents)
 
     @property
-    def stationary(self) -> bool:
-        return self.horizon is None
-
-    @property
-    def periods(self) -> int:
-        """Number of stored periods (``horizon``, or 1 when stationary)."""
-        return 1 if self.horizon is None else self.horizon
-
-    def _p(self, t: int) -> int:
-        return 0 if self.horizon is None else t
-
-    def n_types(self, i: int, t: int) -> int:
-        return len(self.agents[i].type_values[self._p(t)])
+    def agent_names(self) -> tuple[str, ...]:
+        return tuple(ag.name for ag in self.agents)
 
     def type_values(self, i: int, t: int) -> np.ndarray:
-        return self.agents[i].type_values[self._p(t)]
+        return self.agents[i].type_values[self.period_index(t)]
 
     def type_labels(self, i: int, t: int) -> tuple[str, ...]:
-        return self.agents[i].type_labels[self._p(t)]
-
-    def profile_shape(self, t: int) -> tuple[int, ...]:
-        return tuple(self.n_types(i, t) for i in range(self.n_agents))
-
-    def decisions(self, t: int) -> tuple[str, ...]:
-        return self.decision_labels[self._p(t)]
-
-    def n_decisions(self, t: int) -> int:
-        return len(self.decisions(t))
+        return self.agents[i].type_labels[self.period_index(t)]
 
     def utility(self, i: int, t: int) -> np.ndarray:
         """Table :math:`u_{i,t}(a,\\theta_i)` of shape ``(|A_t|, n_{i,t})``."""
-        return self.utilities[i][self._p(t)]
+        return self.utilities[i][self.period_index(t)]
 
     def cost(self, t: int) -> np.ndarray:
-        return self.costs[self._p(t)]
+        return self.costs[self.period_index(t)]
 
     def transition(self, i: int, t: int, a: int | None = None) -> np.ndarray:
         """:math:`P_{i,t}(\\theta'\\mid\\theta)` from period ``t`` to ``t+1`` (under decision ``a``)."""
-        P = self.agents[i].transitions[0 if self.horizon is None else t]
+        P = self.agents[i].transitions[self.period_index(t)]
         if P.ndim == 3:
             if a is None:
                 raise ModelError(f"agents[{i}].transition", "depends on the decision; pass a")
@@ -148,6 +130,41 @@ class Environment:
 
     def transition_depends_on_decision(self) -> bool:
         return any(P.ndim == 3 for ag in self.agents for P in ag.transitions)
+
+    def agent_initial(self, i: int) -> np.ndarray:
+        return self.agents[i].initial
+
+    def agent_transition(self, i: int, t: int) -> np.ndarray:
+        return self.transition(i, t)
+
+    @property
+    def decision_dependent(self) -> bool:
+        """True when some agent's transition is given per decision."""
+        return self.transition_depends_on_decision()
+
+    # ---- joint views (DynamicModel): products over the independent agents ------------
+    @cached_property
+    def initial(self) -> np.ndarray:
+        r"""(R_0,): distribution of the first profile, :math:`\prod_i \pi_i(\theta_i)`."""
+        return _frozen(kron_all([ag.initial[None, :] for ag in self.agents]).ravel())
+
+    @cached_property
+    def _kernels(self) -> tuple[np.ndarray, ...]:
+        out = []
+        for t in range(self.steps):
+            nA = self.n_decisions(t)
+            mats = [np.broadcast_to(P, (nA,) + P.shape[-2:]) if P.ndim == 2 else P
+                    for P in (ag.transitions[t] for ag in self.agents)]
+            out.append(_frozen(product_kernel(mats, nA)))
+        return tuple(out)
+
+    def kernel(self, t: int) -> np.ndarray:
+        """(|A_t|, R_t, R_{t+1}): the joint kernel, the Kronecker product of the agents' matrices."""
+        return self._kernels[self.period_index(t)]
+
+    def profile_utility(self, i: int, t: int) -> np.ndarray:
+        r"""(R_t, |A_t|): :math:`u_{i,t}(a, \theta_i)` at every profile (private values)."""
+        return self.utility(i, t)[:, self.profile_digits(t)[:, i]].T
 
     @property
     def payoff_scale(self) -> float:
@@ -181,13 +198,8 @@ class Environment:
         name = data.get("name", "environment")
         if not isinstance(name, str):
             raise ModelError(f("name"), "expected a string")
-        hz = data.get("horizon", 1)
-        if hz == "infinite":
-            horizon = None
-        else:
-            horizon = V.integer(hz, f("horizon"), lo=1)
-        discount = V.real(data.get("discount", 0.95), f("discount"), lo=0, hi=1,
-                          lo_open=True, hi_open=True)
+        horizon = check_horizon(data.get("horizon", 1), f("horizon"))
+        discount = check_discount(data.get("discount", 0.95), f("discount"), horizon=horizon)
         renorm = V.boolean(data.get("renormalize", False), f("renormalize"))
         periods = 1 if horizon is None else horizon
         check_periods(f("horizon"), periods)      # before any per-period table is built

@@ -22,6 +22,7 @@ mechanism, Bergemann–Välimäki 2010), which needs independent types.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Sequence
@@ -33,6 +34,7 @@ from dmd_opt.core import validation as V
 from dmd_opt.core.environment import Environment, _parse_types
 from dmd_opt.core.errors import ModelError
 from dmd_opt.core.limits import check_count, check_dense, check_periods, product
+from dmd_opt.core.model import DynamicModel, kron_all, product_kernel
 
 
 MAX_PROFILES = 4096   # the default of the ``profiles`` limit (dmd_opt.core.limits)
@@ -56,22 +58,15 @@ def check_profiles(env: Environment) -> None:
                     alternative="use fewer agents, types or decisions")
 
 
-def _kron_all(mats: Sequence[np.ndarray]) -> np.ndarray:
-    out = np.ones((1, 1))
-    for m in mats:
-        out = np.kron(out, m)
-    return out
-
-
 @dataclass(eq=False)
-class JointModel:
+class JointModel(DynamicModel):
     """Finite profile-state description (see module docstring).
 
-    ``shapes[t]``: types per agent; ``utilities[t][i]``: (|A_t|, n_{i,t});
-    ``costs[t]``: (|A_t|,); ``initial``: (R_0,) joint distribution of the first
-    profile; ``kernels[t]``: (|A_t|, R_t, R_{t+1}) joint transition (t < T−1; one
-    entry when stationary).  ``agent_kernels[t][i]`` (|A_t|, n, n') is kept when the
-    types are independent.
+    ``shapes[t]``: types per agent; ``utilities[t][i]``: (|A_t|, n_{i,t}) with private values
+    or (|A_t|, R_t) with ``interdependent=True``; ``costs[t]``: (|A_t|,); ``initial``: (R_0,)
+    joint distribution of the first profile; ``kernels[t]``: (|A_t|, R_t, R_{t+1}) joint
+    transition (t < T−1; one entry when stationary); ``period_type_values[t][i]``: the type
+    values.  ``agent_kernels[t][i]`` (|A_t|, n, n') is kept when the types are independent.
     """
 
     shapes: list[tuple[int, ...]]
@@ -82,65 +77,66 @@ class JointModel:
     horizon: int | None
     discount: float
     decision_labels: list[tuple[str, ...]]
-    type_values: list[list[np.ndarray]]
+    period_type_values: list[list[np.ndarray]]
     agent_names: list[str]
     independent: bool = True
-    agent_initial: list[np.ndarray] | None = None
+    agent_initial_laws: list[np.ndarray] | None = None
     agent_kernels: list[list[np.ndarray]] | None = None
     name: str = "joint model"
     env: Environment | None = None
     agents_kept: tuple[int, ...] = ()
     meta: dict = field(default_factory=dict)
+    period_type_labels: list[list[tuple[str, ...]]] | None = None
+    interdependent: bool = False
 
-    # ---- accessors -----------------------------------------------------------------
-    @property
-    def N(self) -> int:
-        return len(self.shapes[0])
+    # ---- accessors (the rest comes from DynamicModel) ----------------------------------
+    def type_values(self, i: int, t: int) -> np.ndarray:
+        return self.period_type_values[self.period_index(t)][i]
 
-    @property
-    def stationary(self) -> bool:
-        return self.horizon is None
+    def type_labels(self, i: int, t: int) -> tuple[str, ...]:
+        p = self.period_index(t)
+        if self.period_type_labels is not None:
+            return tuple(self.period_type_labels[p][i])
+        return tuple(f"{v:g}" for v in self.period_type_values[p][i])
 
-    @property
-    def periods(self) -> int:
-        return 1 if self.horizon is None else self.horizon
+    def profile_shape(self, t: int) -> tuple[int, ...]:
+        return tuple(self.shapes[self.period_index(t)])
 
-    def _p(self, t: int) -> int:
-        return 0 if self.horizon is None else t
-
-    def shape(self, t: int) -> tuple[int, ...]:
-        return self.shapes[self._p(t)]
-
-    def R(self, t: int) -> int:
-        return int(np.prod(self.shape(t), dtype=np.int64)) if self.N else 1
-
-    def n_decisions(self, t: int) -> int:
-        return len(self.costs[self._p(t)])
+    def cost(self, t: int) -> np.ndarray:
+        return self.costs[self.period_index(t)]
 
     def kernel(self, t: int) -> np.ndarray:
         """(|A_t|, R_t, R_{t+1}) joint transition from period t."""
-        return self.kernels[self._p(t)]
+        return self.kernels[self.period_index(t)]
 
-    def digits(self, t: int) -> np.ndarray:
-        """(R_t, N) the types of each agent in every profile."""
-        R = self.R(t)
-        if self.N == 0:
-            return np.zeros((1, 0), dtype=np.int64)
-        return np.stack(np.unravel_index(np.arange(R), self.shape(t)), axis=-1)
+    def profile_utility(self, i: int, t: int) -> np.ndarray:
+        """(R_t, |A_t|): u_{i,t}(a, θ) for every profile."""
+        u = self.utilities[self.period_index(t)][i]
+        if self.interdependent:
+            return u.T
+        return u[:, self.profile_digits(t)[:, i]].T
 
-    def agent_utility(self, i: int, t: int) -> np.ndarray:
-        """(R_t, |A_t|): u_{i,t}(a, θ_i) for every profile."""
-        u = self.utilities[self._p(t)][i]
-        return u[:, self.digits(t)[:, i]].T
+    def agent_initial(self, i: int) -> np.ndarray:
+        if self.agent_initial_laws is not None:
+            return self.agent_initial_laws[i]
+        return super().agent_initial(i)
+
+    def agent_transition(self, i: int, t: int) -> np.ndarray:
+        if not self.independent or self.agent_kernels is None:
+            raise ModelError("agents", "correlated types have no per-agent transition matrices")
+        K = self.agent_kernels[self.period_index(t)][i]
+        if K.shape[0] > 1 and float(np.ptp(K, axis=0).max()) > 0:
+            raise ModelError(f"agents[{i}].transition", "depends on the decision")
+        return K[0]
 
     def welfare_flow(self, t: int) -> np.ndarray:
-        """(R_t, |A_t|): Σ_i u_{i,t}(a, θ_i) − c_t(a)."""
-        w = -np.broadcast_to(self.costs[self._p(t)], (self.R(t), self.n_decisions(t))).copy()
+        """(R_t, |A_t|): Σ_i u_{i,t}(a, θ) − c_t(a); decisions outside ``meta["allowed"]`` get −∞."""
+        w = -np.broadcast_to(self.cost(t), (self.n_profiles(t), self.n_decisions(t))).copy()
         for i in range(self.N):
-            w += self.agent_utility(i, t)
+            w += self.profile_utility(i, t)
         allowed = self.meta.get("allowed")
         if allowed is not None:          # decisions infeasible in this (sub-)model
-            w[:, ~allowed[self._p(t)]] = -np.inf
+            w[:, ~allowed[self.period_index(t)]] = -np.inf
         return w
 
     def transition_matrix(self, t: int) -> sp.csr_matrix:
@@ -149,7 +145,8 @@ class JointModel:
         return sp.csr_matrix(np.transpose(K, (1, 0, 2)).reshape(-1, K.shape[2]))
 
     @cached_property
-    def scale(self) -> float:
+    def payoff_scale(self) -> float:
+        """A typical payoff size (largest |utility| or |cost|), for scaled tolerances."""
         m = max(float(np.max(np.abs(u))) if u.size else 0.0 for us in self.utilities for u in us)
         m = max([m] + [float(np.max(np.abs(c))) for c in self.costs])
         return max(1.0, m)
@@ -175,35 +172,31 @@ class JointModel:
         return sub
 
     def subset(self, keep: Sequence[int]) -> "JointModel":
-        if not self.independent:
-            raise ModelError("agents", "the welfare of a subset of agents needs independent types")
+        if not self.independent or self.interdependent:
+            raise ModelError("agents", "the welfare of a subset of agents needs independent types "
+                                       "and private values")
         keep = list(keep)
         periods = len(self.shapes)
         shapes = [tuple(self.shapes[t][j] for j in keep) for t in range(periods)]
         utils = [[self.utilities[t][j] for j in keep] for t in range(periods)]
         ak = [[self.agent_kernels[t][j] for j in keep] for t in range(len(self.kernels))]
-        kernels = [_product_kernel(k, self.n_decisions(t)) for t, k in enumerate(ak)]
-        ai = [self.agent_initial[j] for j in keep]
-        return JointModel(shapes, utils, list(self.costs), _kron_all([a[None, :] for a in ai]).ravel(),
+        kernels = [product_kernel(k, self.n_decisions(t)) for t, k in enumerate(ak)]
+        ai = [self.agent_initial_laws[j] for j in keep]
+        labels = None if self.period_type_labels is None else \
+            [[self.period_type_labels[t][j] for j in keep] for t in range(periods)]
+        return JointModel(shapes, utils, list(self.costs), kron_all([a[None, :] for a in ai]).ravel(),
                           kernels, self.horizon, self.discount, self.decision_labels,
-                          [[self.type_values[t][j] for j in keep] for t in range(periods)],
+                          [[self.period_type_values[t][j] for j in keep] for t in range(periods)],
                           [self.agent_names[j] for j in keep], True, ai, ak,
                           f"{self.name} without {','.join(str(j + 1) for j in range(self.N) if j not in keep)}",
-                          self.env, tuple(self.agents_kept[j] for j in keep) if self.agents_kept else tuple(keep))
+                          self.env, tuple(self.agents_kept[j] for j in keep) if self.agents_kept else tuple(keep),
+                          period_type_labels=labels)
 
     def with_discount(self, delta: float) -> "JointModel":
-        import copy
         m = copy.copy(self)
         m.discount = float(delta)
-        m.__dict__.pop("scale", None)
+        m.__dict__.pop("payoff_scale", None)
         return m
-
-
-def _product_kernel(agent_kernels: Sequence[np.ndarray], n_decisions: int) -> np.ndarray:
-    """Kronecker product of per-agent kernels (|A|, n_j, n_j') → (|A|, R, R')."""
-    if not agent_kernels:
-        return np.ones((n_decisions, 1, 1))
-    return np.stack([_kron_all([k[a] for k in agent_kernels]) for a in range(n_decisions)])
 
 
 def from_environment(env: Environment) -> JointModel:
@@ -214,24 +207,23 @@ def from_environment(env: Environment) -> JointModel:
     N = env.n_agents
     periods = env.periods
     check_profiles(env)
-    steps = 1 if env.stationary else periods - 1
     shapes = [env.profile_shape(t) for t in range(periods)]
     utils = [[env.utility(i, t) for i in range(N)] for t in range(periods)]
     costs = [env.cost(t) for t in range(periods)]
     ak = []
-    for t in range(steps):
+    for t in range(env.steps):
         nA = env.n_decisions(t)
         row = []
         for i in range(N):
             P = env.agents[i].transitions[t]
             row.append(np.broadcast_to(P, (nA,) + P.shape[-2:]) if P.ndim == 2 else P)
         ak.append(row)
-    kernels = [_product_kernel(k, env.n_decisions(t)) for t, k in enumerate(ak)]
-    ai = [env.agents[i].initial for i in range(N)]
-    return JointModel(shapes, utils, costs, _kron_all([a[None, :] for a in ai]).ravel(), kernels,
+    return JointModel(shapes, utils, costs, env.initial, [env.kernel(t) for t in range(env.steps)],
                       env.horizon, env.discount, [env.decisions(t) for t in range(periods)],
                       [[env.type_values(i, t) for i in range(N)] for t in range(periods)],
-                      [ag.name for ag in env.agents], True, ai, ak, env.name, env, tuple(range(N)))
+                      list(env.agent_names), True, [ag.initial for ag in env.agents], ak, env.name, env,
+                      tuple(range(N)),
+                      period_type_labels=[[env.type_labels(i, t) for i in range(N)] for t in range(periods)])
 
 
 # ------------------------------------------------------------------ correlated types
@@ -276,10 +268,10 @@ def correlated_from_dict(data: dict, field_prefix: str = "") -> JointModel:
     base["agents"] = agents
     env = Environment.from_dict(base, field_prefix=field_prefix)
     m = from_environment(env)
-    R0 = m.R(0)
+    R0 = m.n_profiles(0)
     renorm = bool(data.get("renormalize", False))
     init = V.distribution(data["joint_initial"], f("joint_initial"), size=R0, renormalize=renorm)
-    steps = 1 if env.stationary else env.periods - 1
+    steps = env.steps
     kernels = m.kernels
     if steps and env.periods > 1 or env.stationary:
         if "joint_transition" not in data:
@@ -291,16 +283,16 @@ def correlated_from_dict(data: dict, field_prefix: str = "") -> JointModel:
             raise ModelError(f("joint_transition"), f"gives {len(mats)} matrices, expected {steps}")
         kernels = []
         for t, M in enumerate(mats):
-            nxt = m.R(t + 1)
+            nxt = m.n_profiles(t + 1)
             P = V.stochastic_matrix(M, f(f"joint_transition[{t}]") if arr.ndim == 3 else f("joint_transition"),
-                                    shape=(m.R(t), nxt), renormalize=renorm)
+                                    shape=(m.n_profiles(t), nxt), renormalize=renorm)
             kernels.append(np.broadcast_to(P, (m.n_decisions(t),) + P.shape).copy())
     elif "joint_transition" in data:
         raise ModelError(f("joint_transition"), "a one-period model has no transitions")
     m.initial = np.asarray(init, float)
     m.kernels = kernels
     m.independent = False
-    m.agent_initial = None
+    m.agent_initial_laws = None
     m.agent_kernels = None
     m.name = data.get("name", "correlated model")
     m.env = None
@@ -309,7 +301,7 @@ def correlated_from_dict(data: dict, field_prefix: str = "") -> JointModel:
 
 def is_independent(m: JointModel, tol: float = 1e-12) -> bool:
     """True when the joint initial distribution is the product of its marginals (diagnostic)."""
-    p = m.initial.reshape(m.shape(0))
+    p = m.initial.reshape(m.profile_shape(0))
     prod = np.ones(())
     for i in range(m.N):
         marg = p.sum(axis=tuple(j for j in range(m.N) if j != i))

@@ -86,9 +86,9 @@ class HistoryTree:
             last = self.last_reports(t - 1)
         for i in range(self.N):
             if t == 0:
-                b = env.agents[i].initial[None, :]
+                b = env.agent_initial(i)[None, :]
             else:
-                b = env.transition(i, t - 1)[last[:, i]]
+                b = env.agent_transition(i, t - 1)[last[:, i]]
             shape = [b.shape[0]] + [1] * self.N
             shape[1 + i] = b.shape[1]
             f = f * b.reshape(shape)
@@ -98,9 +98,9 @@ class HistoryTree:
         """For each agent j, (H_t, n_{j,t}) truthful belief about j's period-``t`` type given h^t."""
         env = self.env
         if t == 0:
-            return [env.agents[j].initial[None, :] for j in range(self.N)]
+            return [env.agent_initial(j)[None, :] for j in range(self.N)]
         last = self.last_reports(t - 1)
-        return [env.transition(j, t - 1)[last[:, j]] for j in range(self.N)]
+        return [env.agent_transition(j, t - 1)[last[:, j]] for j in range(self.N)]
 
     @cached_property
     def node_prob(self) -> list[np.ndarray]:

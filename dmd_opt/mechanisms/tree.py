@@ -11,8 +11,20 @@ profiles, see :mod:`dmd_opt.core.tree`) of a finite-horizon environment,
 Disclosure ``public`` means each agent sees all past reports; ``private`` means
 only its own (the others' are hidden until the end).  The rules are evaluated
 under truthful reporting for revenue, welfare and rents; incentive properties are
-checked by :func:`dmd_opt.verify.bayesian.verify`.  Both the revenue-LP decoder and the
-closed-form efficient constructions produce TreeMechanisms.
+checked by :func:`dmd_opt.verify.verify` (the Bayesian tree DP of
+:mod:`dmd_opt.verify.bayesian` by default).  Both the revenue-LP decoder and the
+closed-form efficient constructions produce TreeMechanisms.  A TreeMechanism implements
+the :class:`~dmd_opt.mechanisms.base.Mechanism` protocol with ``form = "tree"``:
+``mech["H|L"]`` is the rule after the reports H then L.
+
+Example
+-------
+>>> from dmd_opt.core.environment import Environment
+>>> env = Environment.from_dict({"horizon": 1, "agents": [{"types": [1, 2], "initial": [0.5, 0.5],
+...     "labels": ["L", "H"]}], "decisions": {"kind": "allocate"}})
+>>> mech = TreeMechanism(env, [[[1, 0], [0, 1]]], [[[0.0], [2.0]]], name="post a price of 2")
+>>> mech["H"].payments, mech.revenue()
+(array([2.]), 1.0)
 """
 
 from __future__ import annotations
@@ -25,10 +37,14 @@ import numpy as np
 
 from dmd_opt.core.environment import Environment
 from dmd_opt.core.tree import HistoryTree
+from dmd_opt.core.truthful import tree_flow_utility, tree_principal_cost
+from dmd_opt.mechanisms.base import Mechanism, Rule
+from dmd_opt.verify import verify
 
 
-@dataclass(eq=False)
-class TreeMechanism:
+@dataclass(eq=False, repr=False)
+class TreeMechanism(Mechanism):
+    form = "tree"
     env: Environment
     allocation: list[np.ndarray]
     payments: list[np.ndarray]
@@ -62,17 +78,11 @@ class TreeMechanism:
     # ---- flows --------------------------------------------------------------------
     def flow_utility(self, i: int, t: int) -> np.ndarray:
         """(K_t, n_{i,t}): agent i's expected period-t utility at each node, for each true type."""
-        x = self.allocation[t]
-        if self.is_quantity:
-            return x[:, i:i + 1] * self.env.type_values(i, t)[None, :]
-        return x @ self.env.utility(i, t)
+        return tree_flow_utility(self.env, self.allocation[t], i, t)
 
     def principal_cost(self, t: int) -> np.ndarray:
         """(K_t,): expected principal cost at each node."""
-        x = self.allocation[t]
-        if self.is_quantity:
-            return self.env.quantity.cost(x).sum(axis=1)
-        return x @ self.env.cost(t)
+        return tree_principal_cost(self.env, self.allocation[t], t)
 
     def truthful_utility(self, i: int, t: int) -> np.ndarray:
         """(K_t,): agent i's utility at each node when its true type equals its report."""
@@ -99,9 +109,24 @@ class TreeMechanism:
 
     def rents(self) -> list[np.ndarray]:
         """Each agent's truthful expected payoff by initial type, :math:`V_i(\\varnothing,\\theta)`."""
-        from dmd_opt.verify.bayesian import verify
-        rep = verify(self)
-        return [a.root_values for a in rep.agents]
+        return [a.root_values for a in verify(self, "bayesian").agents]
+
+    def at(self, history) -> Rule:
+        """The rule at a history of reports (see :mod:`dmd_opt.mechanisms.base` for the forms)."""
+        digits = self.env.parse_history(history)
+        t = digits.shape[0] - 1
+        if t >= self.T:
+            raise KeyError(f"history of {t + 1} periods; the mechanism has {self.T}")
+        k = int(np.ravel_multi_index(tuple(digits.ravel()), [n for s in range(t + 1) for n in self.tree.shapes[s]]))
+        return Rule(t + 1, self.tree.history_labels(t, k)[0], tuple(self.decision_names(t)),
+                    self.allocation[t][k].copy(), self.payments[t][k].copy(), self.env.agent_names,
+                    float(self.tree.node_prob[t][k]), {"node": k})
+
+    def describe(self) -> dict:
+        out = super().describe()
+        out["disclosure"] = self.disclosure
+        out["nodes"] = int(sum(a.shape[0] for a in self.allocation))
+        return out
 
     def allocation_by_period(self) -> list[np.ndarray]:
         """Expected allocation (lottery weights or quantities) per period under truthful play."""

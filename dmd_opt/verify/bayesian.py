@@ -1,7 +1,8 @@
-r"""Independent verifier of incentive compatibility, participation and budget (SPEC §6).
+r"""Bayesian verifier of incentive compatibility, participation and budget on the history tree.
 
-Given any :class:`~dmd_opt.mechanisms.tree.TreeMechanism` — from an LP or from a
-closed-form construction — it computes, for each agent :math:`i`, by backward
+Given the rules of any mechanism of ``form = "tree"`` (see :mod:`dmd_opt.mechanisms.base`) —
+from an LP or from a closed-form construction — on an environment with independent,
+private-value types whose law does not depend on the decision, it computes, for each agent :math:`i`, by backward
 induction over (information state, own true type):
 
 * the truthful value :math:`V_{i,t}(s,\theta)` (everyone reports truthfully), and
@@ -34,7 +35,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from dmd_opt.mechanisms.tree import TreeMechanism
+from dmd_opt.core.tree import HistoryTree
+from dmd_opt.core.truthful import tree_flow_utility, tree_principal_cost
+from dmd_opt.verify.report import ReportHead
 
 
 @dataclass
@@ -53,8 +56,8 @@ class AgentCheck:
     ir_periodic_min_on_path: float
 
 
-@dataclass
-class VerificationReport:
+@dataclass(repr=False)
+class VerificationReport(ReportHead):
     agents: list[AgentCheck]
     budget_max_imbalance: float       # max over nodes |Σ_i p_i|
     budget_expected: float            # expected discounted Σ_i p_i
@@ -63,6 +66,7 @@ class VerificationReport:
     scale: float
     disclosure: str
     extra: dict = field(default_factory=dict)
+    notion: str = "bayesian"
 
     @property
     def max_regret(self) -> float:
@@ -81,25 +85,10 @@ class VerificationReport:
         key = {"ex_ante": "ir_ex_ante", "interim": "ir_interim_min", "periodic": "ir_periodic_min"}[participation]
         return max(0.0, max(-getattr(a, key) for a in self.agents))
 
-    def passed(self, participation: str | None = None, tol: float = 1e-7,
-               budget_balance: bool = False) -> bool:
-        """True when regret (and IR / budget if asked) are within ``tol × scale``."""
-        eps = tol * self.scale
-        ok = self.max_regret <= eps
-        if participation is not None:
-            ok &= self.ir_violation(participation) <= eps
-        if budget_balance:
-            ok &= self.budget_max_imbalance <= eps
-        return bool(ok)
-
     def to_dict(self) -> dict:
         return {
-            "max_regret": self.max_regret, "max_regret_on_path": self.max_regret_on_path,
-            "ex_ante_regret": self.ex_ante_regret,
-            "ir_violation": {p: self.ir_violation(p) for p in ("ex_ante", "interim", "periodic")},
-            "budget_max_imbalance": self.budget_max_imbalance, "budget_expected": self.budget_expected,
-            "revenue": self.revenue, "welfare": self.welfare, "scale": self.scale,
-            "disclosure": self.disclosure,
+            **self.head(), "ex_ante_regret": self.ex_ante_regret,
+            "budget_expected": self.budget_expected, "disclosure": self.disclosure,
             "agents": [{"agent": a.agent, "name": a.name, "max_regret": a.max_regret,
                         "max_regret_on_path": a.max_regret_on_path, "ex_ante_regret": a.ex_ante_regret,
                         "interim_regret": a.interim_regret, "worst": a.worst,
@@ -117,19 +106,36 @@ class VerificationReport:
         return lines
 
 
-def verify(mech: TreeMechanism) -> VerificationReport:
-    """Check a tree mechanism by dynamic programming (see module docstring)."""
-    env = mech.env
-    agents = [_check_agent(mech, i) for i in range(env.n_agents)]
-    tree = mech.tree
-    imb = max(float(np.max(np.abs(mech.payments[t].sum(axis=1)))) for t in range(mech.T))
-    return VerificationReport(agents, imb, mech._discounted(lambda t: mech.payments[t].sum(axis=1)),
-                              mech.revenue(), mech.welfare(), env.payoff_scale, mech.disclosure)
+def verify_bayesian(mech) -> VerificationReport:
+    """Check tree rules by dynamic programming (see module docstring).
+
+    ``mech`` exposes ``env``, ``allocation``, ``payments`` and ``disclosure`` (the tree form)."""
+    tree = _tree(mech)
+    env, T, d = mech.env, tree.T, mech.env.discount
+    agents = [_check_agent(mech, tree, i) for i in range(env.n_agents)]
+    pay = [np.asarray(p, float) for p in mech.payments]
+    cost = [tree_principal_cost(env, mech.allocation[t], t) for t in range(T)]
+    util = [sum(_truthful_utility(mech, tree, i, t) for i in range(env.n_agents)) for t in range(T)]
+    disc = lambda per_node: float(sum(d ** t * (tree.node_prob[t] @ per_node(t)) for t in range(T)))  # noqa: E731
+    imb = max(float(np.max(np.abs(pay[t].sum(axis=1)))) for t in range(T))
+    return VerificationReport(agents, imb, disc(lambda t: pay[t].sum(axis=1)),
+                              disc(lambda t: pay[t].sum(axis=1) - cost[t]), disc(lambda t: util[t] - cost[t]),
+                              env.payoff_scale, mech.disclosure)
 
 
-def _others_expectation(G: np.ndarray, mech: TreeMechanism, i: int, t: int) -> np.ndarray:
+def _tree(mech) -> HistoryTree:
+    tree = getattr(mech, "tree", None)
+    return tree if isinstance(tree, HistoryTree) else HistoryTree(mech.env, len(mech.allocation))
+
+
+def _truthful_utility(mech, tree: HistoryTree, i: int, t: int) -> np.ndarray:
+    """(K_t,): agent i's flow utility at each node when its true type equals its report."""
+    u = tree_flow_utility(mech.env, mech.allocation[t], i, t)
+    return u[np.arange(u.shape[0]), tree.last_reports(t)[:, i]]
+
+
+def _others_expectation(G: np.ndarray, mech, tree: HistoryTree, i: int, t: int) -> np.ndarray:
     """Public disclosure: (K_t, n) node values → (H_t, n_report, n_true) by averaging out the others."""
-    tree = mech.tree
     H, shape = tree.n_histories(t), tree.shapes[t]
     n = G.shape[1]
     G = G.reshape((H,) + tuple(shape) + (n,))
@@ -144,9 +150,8 @@ def _others_expectation(G: np.ndarray, mech: TreeMechanism, i: int, t: int) -> n
     return G.sum(axis=axes)  # (H, n_report, n_true)
 
 
-def _private_split(G: np.ndarray, mech: TreeMechanism, i: int, t: int) -> np.ndarray:
+def _private_split(G: np.ndarray, mech, tree: HistoryTree, i: int, t: int) -> np.ndarray:
     """Private disclosure: (K_t, ...) → (own histories, others' histories, ...)."""
-    tree = mech.tree
     N = mech.env.n_agents
     dims = [n for s in range(t + 1) for n in tree.shapes[s]]
     tail = G.shape[1:]
@@ -158,8 +163,8 @@ def _private_split(G: np.ndarray, mech: TreeMechanism, i: int, t: int) -> np.nda
     return G.reshape((n_own, -1) + tail)
 
 
-def _check_agent(mech: TreeMechanism, i: int) -> AgentCheck:
-    env, tree, T, delta = mech.env, mech.tree, mech.T, mech.env.discount
+def _check_agent(mech, tree: HistoryTree, i: int) -> AgentCheck:
+    env, T, delta = mech.env, tree.T, mech.env.discount
     private = mech.disclosure == "private" and env.n_agents > 1
     U_next = V_next = None
     max_reg = max_reg_on = -np.inf
@@ -167,23 +172,23 @@ def _check_agent(mech: TreeMechanism, i: int) -> AgentCheck:
     ir_min = ir_min_on = np.inf
     for t in range(T - 1, -1, -1):
         n = env.n_types(i, t)
-        f = mech.flow_utility(i, t) - mech.payments[t][:, i:i + 1]        # (K_t, n_true)
-        P = env.transition(i, t) if t < T - 1 else None                   # (n_t, n_{t+1})
+        f = tree_flow_utility(env, mech.allocation[t], i, t) - mech.payments[t][:, i:i + 1]   # (K_t, n_true)
+        P = env.agent_transition(i, t) if t < T - 1 else None             # (n_t, n_{t+1})
         if private:
             # Continuations are indexed by i's own report history, flows by the full node.
-            w = _private_split(tree.node_prob[t], mech, i, t).sum(axis=0)   # others' history weights
-            F = np.einsum("ocn,c->on", _private_split(f, mech, i, t), w)
+            w = _private_split(tree.node_prob[t], mech, tree, i, t).sum(axis=0)   # others' history weights
+            F = np.einsum("ocn,c->on", _private_split(f, mech, tree, i, t), w)
             HU = F + (delta * (U_next @ P.T) if P is not None else 0.0)
             HV = F + (delta * (V_next @ P.T) if P is not None else 0.0)
             H = tree.n_own_histories(i, t - 1)
             HU, HV = HU.reshape(H, n, n), HV.reshape(H, n, n)             # (own hist, report, true)
-            reach = _private_split(tree.node_prob[t - 1], mech, i, t - 1).sum(axis=1) if t > 0 else np.ones(1)
+            reach = _private_split(tree.node_prob[t - 1], mech, tree, i, t - 1).sum(axis=1) if t > 0 else np.ones(1)
             own_last = (np.arange(H) % env.n_types(i, t - 1)) if t > 0 else None
         else:
             GU = f + (delta * (U_next @ P.T) if P is not None else 0.0)
             GV = f + (delta * (V_next @ P.T) if P is not None else 0.0)
-            HU = _others_expectation(GU, mech, i, t)
-            HV = _others_expectation(GV, mech, i, t)
+            HU = _others_expectation(GU, mech, tree, i, t)
+            HV = _others_expectation(GV, mech, tree, i, t)
             H = HU.shape[0]
             reach = tree.node_prob[t - 1] if t > 0 else np.ones(1)
             own_last = tree.last_reports(t - 1)[:, i] if t > 0 else None
@@ -192,9 +197,9 @@ def _check_agent(mech: TreeMechanism, i: int) -> AgentCheck:
         reg = U - V
         # Positive probability of (history, own true type) under truthful play.
         if t == 0:
-            type_prob = env.agents[i].initial[None, :]
+            type_prob = env.agent_initial(i)[None, :]
         else:
-            type_prob = env.transition(i, t - 1)[own_last]
+            type_prob = env.agent_transition(i, t - 1)[own_last]
         on = (reach[:, None] > 0) & (type_prob > 0)
         m = float(reg.max())
         if m > max_reg:
@@ -207,10 +212,10 @@ def _check_agent(mech: TreeMechanism, i: int) -> AgentCheck:
             ir_min_on = min(ir_min_on, float(V[on].min()))
         ir_min = min(ir_min, float(V.min()))
         U_next, V_next = U, V
-    pi = env.agents[i].initial
+    pi = env.agent_initial(i)
     root_U, root_V = U_next[0], V_next[0]
     return AgentCheck(
-        agent=i, name=env.agents[i].name, max_regret=max(0.0, max_reg),
+        agent=i, name=env.agent_names[i], max_regret=max(0.0, max_reg),
         max_regret_on_path=max(0.0, max_reg_on), ex_ante_regret=max(0.0, float(pi @ (root_U - root_V))),
         interim_regret=max(0.0, float(np.max(root_U - root_V))), worst=worst, root_values=root_V.copy(),
         ir_ex_ante=float(pi @ root_V), ir_interim_min=float(root_V.min()),

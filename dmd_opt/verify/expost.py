@@ -1,8 +1,9 @@
-r"""Verifier extensions for efficient dynamic mechanisms (SPEC §3, §6).
+r"""Bayesian and ex-post verifier on the joint profile process.
 
-For a mechanism on the public history tree (finite horizon) or a stationary
-:class:`~dmd_opt.mechanisms.markov.MarkovMechanism` (infinite horizon), and every
-agent :math:`i` (others truthful), this module computes by dynamic programming:
+For rules on the public history tree (finite horizon; ``form = "tree"``, or ``"markov"``
+expanded onto the tree) or stationary Markov rules (``form = "markov"``, infinite horizon)
+— see :mod:`dmd_opt.mechanisms.base` — and every agent :math:`i` (others truthful),
+this module computes by dynamic programming:
 
 * **Bayesian IC** — the value :math:`U_i` of i's best reporting strategy against the
   value :math:`V_i` of truth-telling, at every information state
@@ -29,9 +30,11 @@ agent :math:`i` (others truthful), this module computes by dynamic programming:
   period) and the expected discounted surplus (= revenue); IR by truthful values.
 
 Transitions may depend on the public decision (then the allocation must be
-deterministic, since the tree does not record a randomised decision), and types may
-be correlated across agents (a :class:`~dmd_opt.families.efficient.joint.JointModel` with a joint
-kernel): everything is computed from the joint kernel.  The stationary case is two
+deterministic, since the tree does not record a randomised decision), types may
+be correlated across agents (a :class:`~dmd_opt.core.joint.JointModel` with a joint
+kernel) and values may be interdependent (:math:`u_i(a,\theta)` depends on the whole
+profile; the others' true types are their truthful reports): everything is computed from
+the joint kernel and :meth:`~dmd_opt.core.model.DynamicModel.own_type_utility`.  The stationary case is two
 finite MDPs per agent on (previous report profile, own previous true type, own type
 [, others' current types]) solved exactly by :func:`dmd_opt.dp.mdp.policy_iteration`.
 No LP is involved.
@@ -44,8 +47,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-from dmd_opt.dp import mdp
+from dmd_opt.core.errors import ModelError
 from dmd_opt.core.joint import JointModel, from_environment
+from dmd_opt.core.truthful import markov_present_value, markov_tree_arrays, mix_rows, tree_node_probabilities
+from dmd_opt.dp import mdp
+from dmd_opt.verify.report import ReportHead
 
 
 @dataclass
@@ -61,10 +67,16 @@ class AgentExPost:
     root_values: np.ndarray           # truthful value by initial own type
     ir_min_on_path: float             # smallest truthful continuation value on path
     worst: dict = field(default_factory=dict)
+    ir_ex_ante: float = float("nan")  # Σ_θ π(θ) V(∅, θ)
+    ir_interim_min: float = float("nan")  # min over initial types of positive probability
 
 
-@dataclass
-class ExPostReport:
+@dataclass(repr=False)
+class ExPostReport(ReportHead):
+    """Bayesian and ex-post regrets of one mechanism.  ``notion`` picks the headline
+    ``max_regret``: ``"bayesian"`` (over every state), ``"expost"`` (within-period ex-post
+    IC along truthful histories) or ``"periodic_expost"`` (ex-post IC at every history)."""
+
     agents: list[AgentExPost]
     budget_max_imbalance: float
     budget_by_period: list[float]
@@ -73,9 +85,27 @@ class ExPostReport:
     welfare: float
     scale: float
     kind: str                          # "tree" or "markov"
+    notion: str = "expost"
 
     def _m(self, k):
         return max(getattr(a, k) for a in self.agents)
+
+    @property
+    def max_regret(self) -> float:
+        return {"bayesian": self.bayes_max_regret, "expost": self.expost_max_regret_on_path,
+                "periodic_expost": self.expost_max_regret}[self.notion]
+
+    @property
+    def max_regret_on_path(self) -> float:
+        return self.bayes_max_regret_on_path if self.notion == "bayesian" else self.expost_max_regret_on_path
+
+    def ir_violation(self, participation: str) -> float:
+        """Largest violation (≥ 0): ``ex_ante`` Σ π V(∅,·), ``interim`` min V(∅,θ), ``periodic``
+        the smallest truthful continuation value along truthful histories."""
+        key = {"ex_ante": "ir_ex_ante", "interim": "ir_interim_min", "periodic": "ir_min_on_path"}[participation]
+        vals = [getattr(a, key) for a in self.agents]
+        vals = [v for v in vals if np.isfinite(v)]
+        return max(0.0, max(-v for v in vals)) if vals else 0.0
 
     @property
     def bayes_max_regret(self) -> float:
@@ -99,7 +129,7 @@ class ExPostReport:
 
     def to_dict(self) -> dict:
         return {
-            "kind": self.kind, "bayes_max_regret": self.bayes_max_regret,
+            **self.head(), "kind": self.kind, "bayes_max_regret": self.bayes_max_regret,
             "bayes_max_regret_on_path": self.bayes_max_regret_on_path,
             "ex_ante_regret": self.ex_ante_regret,
             "within_period_expost_regret": self.expost_max_regret_on_path,
@@ -126,28 +156,12 @@ class ExPostReport:
 
 
 # ------------------------------------------------------------------ helpers on the joint kernel
-def _decision_dependent(model: JointModel) -> bool:
-    return any(K.shape[0] > 1 and float(np.ptp(K, axis=0).max()) > 0 for K in model.kernels)
-
-
-def _check_deterministic(model: JointModel, alloc: list[np.ndarray]) -> None:
-    if _decision_dependent(model):
+def _check_deterministic(model, alloc: list[np.ndarray]) -> None:
+    if model.decision_dependent:
         for x in alloc:
             if np.any((x > 1e-12) & (x < 1 - 1e-12)):
                 raise ValueError("transitions depend on the decision: the verifier needs a deterministic "
                                  "allocation (a randomised decision is not recorded in the public history)")
-
-
-def _mix_rows(model: JointModel, t: int, x: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """Σ_a x[h, a] μ_t(· | rows[h, ...], a): x (H, A), rows (H, ...) → (H, ..., R_{t+1})."""
-    K = model.kernel(t)
-    out = np.zeros(rows.shape + (K.shape[2],))
-    for a in range(K.shape[0]):
-        w = x[:, a]
-        if not np.any(w):
-            continue
-        out += w.reshape((-1,) + (1,) * (rows.ndim - 1) + (1,)) * K[a][rows]
-    return out
 
 
 def _own_axis_last(arr: np.ndarray, lead: int, shape: tuple[int, ...], i: int) -> np.ndarray:
@@ -160,17 +174,17 @@ def _own_axis_last(arr: np.ndarray, lead: int, shape: tuple[int, ...], i: int) -
 def _kp(model: JointModel, t: int, i: int, x_prev: np.ndarray | None) -> np.ndarray:
     """(H, n_p, n_i, R_{-i}): law of the period-t profile given the parent node and i's true
     previous type p (others' previous types = their reports).  t = 0: (1, 1, n_i, R_{-i})."""
-    shape = model.shape(t)
+    shape = model.profile_shape(t)
     if t == 0:
         return _own_axis_last(model.initial[None, None, :], 2, shape, i)
-    ps = model.shape(t - 1)
-    Rp = model.R(t - 1)
+    ps = model.profile_shape(t - 1)
+    Rp = model.n_profiles(t - 1)
     H = x_prev.shape[0]
     prof = np.arange(H) % Rp
     dig = np.stack(np.unravel_index(prof, ps), axis=-1)             # (H, N)
     stride = int(np.prod(ps[i + 1:], dtype=np.int64))
     rows = prof[:, None] + (np.arange(ps[i])[None, :] - dig[:, i:i + 1]) * stride  # (H, n_p)
-    M = _mix_rows(model, t - 1, x_prev, rows)                         # (H, n_p, R_t)
+    M = mix_rows(model, t - 1, x_prev, rows)                         # (H, n_p, R_t)
     return _own_axis_last(M, 2, shape, i)
 
 
@@ -188,60 +202,47 @@ def _beliefs(kp: np.ndarray) -> np.ndarray:
 MAX_TREE_NODES = 5_000_000
 
 def tree_view(mech):
-    """(model, allocation list, payments list) of a TreeMechanism / JointTreeMechanism /
-    finite-horizon MarkovMechanism."""
-    from dmd_opt.mechanisms.markov import MarkovMechanism, tree_arrays
-    if isinstance(mech, MarkovMechanism):
-        a, p = tree_arrays(mech)
-        return mech.model, a, p
-    model = getattr(mech, "model", None)
-    if model is None:
-        model = mech.meta.get("joint_model") if hasattr(mech, "meta") else None
-    if model is None:
-        model = from_environment(mech.env)
+    """(model, allocation list, payments list) of finite-horizon rules of ``form`` ``"tree"`` or
+    ``"markov"``; the model is the mechanism's joint model (an :class:`Environment` is turned
+    into its product :class:`~dmd_opt.core.joint.JointModel`)."""
+    if mech.form == "markov":
+        a, p = markov_tree_arrays(mech.env, mech.allocation, mech.payments)
+        return mech.env, a, p
+    model = mech.env
+    if not isinstance(model, JointModel):
+        meta = getattr(mech, "meta", {})
+        model = meta.get("joint_model") or from_environment(model)
     return model, [np.asarray(a, float) for a in mech.allocation], [np.asarray(p, float) for p in mech.payments]
 
 
-def node_probabilities(model: JointModel, alloc: list[np.ndarray]) -> list[np.ndarray]:
-    """Truthful probability of every tree node (decision-dependent transitions included)."""
-    out = [model.initial.copy()]
-    for t in range(1, len(alloc)):
-        Rp = model.R(t - 1)
-        prof = np.arange(alloc[t - 1].shape[0]) % Rp
-        trans = _mix_rows(model, t - 1, alloc[t - 1], prof)            # (K_{t-1}, R_t)
-        out.append((out[-1][:, None] * trans).ravel())
-    return out
-
-
-def verify_tree(mech) -> ExPostReport:
+def verify_tree(mech, notion: str = "expost") -> ExPostReport:
     """Bayesian and ex-post IC, budget and IR of a finite-horizon mechanism on the history tree."""
     if getattr(mech, "disclosure", "public") != "public":
-        raise ValueError("verify_tree assumes public disclosure of reports; use dmd_opt.verify.bayesian.verify "
+        raise ValueError("verify_tree assumes public disclosure of reports; use dmd_opt.verify.verify(mech, 'bayesian') "
                          "for private disclosure")
     model, alloc, pay = tree_view(mech)
     _check_deterministic(model, alloc)
     nodes = sum(a.shape[0] for a in alloc)
     if nodes > MAX_TREE_NODES:
-        from dmd_opt.core.errors import ModelError
         raise ModelError("horizon", f"the history tree has {nodes:.3g} nodes; the ex-post verifier handles up to "
                          f"{MAX_TREE_NODES:.0e} (shorten the horizon or use a stationary model)")
     T, N, d = len(alloc), model.N, model.discount
-    probs = node_probabilities(model, alloc)
+    probs = tree_node_probabilities(model, alloc)
     agents = [_tree_agent(model, alloc, pay, probs, i) for i in range(N)]
-    cost = [alloc[t] @ model.costs[t] for t in range(T)]
+    cost = [alloc[t] @ model.cost(t) for t in range(T)]
     per = [float(np.max(np.abs(pay[t].sum(axis=1) - cost[t]))) for t in range(T)]
     util = [sum(np.sum(alloc[t] * _node_utility(model, t, j, alloc[t].shape[0]), axis=1) for j in range(N))
             for t in range(T)]
     revenue = sum(d ** t * float(probs[t] @ (pay[t].sum(axis=1) - cost[t])) for t in range(T))
     exp_budget = revenue
     welfare = sum(d ** t * float(probs[t] @ (util[t] - cost[t])) for t in range(T))
-    return ExPostReport(agents, max(per), per, exp_budget, revenue, welfare, model.scale, "tree")
+    return ExPostReport(agents, max(per), per, exp_budget, revenue, welfare, model.payoff_scale, "tree", notion)
 
 
 def _node_utility(model: JointModel, t: int, j: int, K: int) -> np.ndarray:
     """(K_t, |A_t|): u_j(a, reported θ_j) at each node (truthful)."""
-    R = model.R(t)
-    return model.agent_utility(j, t)[np.arange(K) % R]
+    R = model.n_profiles(t)
+    return model.profile_utility(j, t)[np.arange(K) % R]
 
 
 def _tree_agent(model, alloc, pay, probs, i) -> AgentExPost:
@@ -252,12 +253,12 @@ def _tree_agent(model, alloc, pay, probs, i) -> AgentExPost:
     worst: dict = {}
     ir_min = np.inf
     for t in range(T - 1, -1, -1):
-        shape = model.shape(t)
+        shape = model.profile_shape(t)
         n = shape[i]
         K = alloc[t].shape[0]
         H = 1 if t == 0 else alloc[t - 1].shape[0]
-        u = model.utilities[t][i]                                          # (A, n)
-        flow = alloc[t] @ u - pay[t][:, i:i + 1]                           # (K, n_true)
+        W = model.own_type_utility(i, t)                                   # (R, n_true, A)
+        flow = np.einsum("ka,kna->kn", alloc[t], W[np.arange(K) % model.n_profiles(t)]) - pay[t][:, i:i + 1]
         if WU is not None:
             contU = np.einsum("kpq,kpq->kp", q_next, WU)
             contV = np.einsum("kpq,kpq->kp", q_next, WV)
@@ -281,8 +282,8 @@ def _tree_agent(model, alloc, pay, probs, i) -> AgentExPost:
         # on-path masks
         reach = probs[t - 1] if t > 0 else np.ones(1)
         if t > 0:
-            Rp = model.R(t - 1)
-            own_last = np.stack(np.unravel_index(np.arange(H) % Rp, model.shape(t - 1)), axis=-1)[:, i]
+            Rp = model.n_profiles(t - 1)
+            own_last = np.stack(np.unravel_index(np.arange(H) % Rp, model.profile_shape(t - 1)), axis=-1)[:, i]
             p_on = np.zeros((H, kp.shape[1]), bool)
             p_on[np.arange(H), own_last] = True
         else:
@@ -310,7 +311,8 @@ def _tree_agent(model, alloc, pay, probs, i) -> AgentExPost:
     rootU, rootV = WU[0, 0], WV[0, 0]
     return AgentExPost(i, _name(model, i), max(0.0, best["bayes"]), max(0.0, best["bayes_on"]),
                        max(0.0, float(prior @ (rootU - rootV))), max(0.0, float(np.max((rootU - rootV)[prior > 0]))),
-                       max(0.0, best["ep"]), max(0.0, best["ep_on"]), rootV.copy(), ir_min, worst)
+                       max(0.0, best["ep"]), max(0.0, best["ep_on"]), rootV.copy(), ir_min, worst,
+                       float(prior @ rootV), float(rootV[prior > 0].min()))
 
 
 def _name(model: JointModel, i: int) -> str:
@@ -318,25 +320,29 @@ def _name(model: JointModel, i: int) -> str:
 
 
 # ------------------------------------------------------------------ stationary: Markov mechanisms
-def verify_markov(mech) -> ExPostReport:
-    """Bayesian and ex-post IC of a stationary MarkovMechanism by exact policy iteration."""
-    model = mech.model
+def verify_markov(mech, notion: str = "expost") -> ExPostReport:
+    """Bayesian and ex-post IC of stationary Markov rules (``form = "markov"``) by exact policy iteration."""
+    model = mech.env
     if not model.stationary:
-        return verify_tree(mech)
-    _check_deterministic(model, mech.allocation)
-    agents = [_markov_agent(mech, i) for i in range(model.N)]
-    per = [float(np.max(np.abs(mech.payments[t].sum(axis=2) - mech._cost(t)[None, :]))) for t in range(2)]
-    rev = mech.revenue()
-    return ExPostReport(agents, max(per), per, rev, rev, mech.welfare(), model.scale, "markov")
+        return verify_tree(mech, notion)
+    alloc = [np.asarray(x, float) for x in mech.allocation]
+    _check_deterministic(model, alloc)
+    agents = [_markov_agent(model, alloc, mech.payments, i) for i in range(model.N)]
+    cost = [alloc[t] @ model.cost(0) for t in range(2)]
+    per = [float(np.max(np.abs(mech.payments[t].sum(axis=2) - cost[t][None, :]))) for t in range(2)]
+    rev = markov_present_value(model, alloc, lambda t: mech.payments[t].sum(axis=2) - cost[t][None, :])
+    util = [sum(np.sum(alloc[t] * model.profile_utility(i, 0), axis=1) for i in range(model.N)) for t in range(2)]
+    welfare = markov_present_value(model, alloc, lambda t: np.broadcast_to(util[t] - cost[t],
+                                                                             mech.payments[t].shape[:2]))
+    return ExPostReport(agents, max(per), per, rev, rev, welfare, model.payoff_scale, "markov", notion)
 
 
-def _markov_agent(mech, i: int) -> AgentExPost:
-    m = mech.model
+def _markov_agent(m, alloc: list[np.ndarray], payments: list[np.ndarray], i: int) -> AgentExPost:
     d = m.discount
-    shape = m.shape(0)
-    S, n = m.R(0), shape[i]
+    shape = m.profile_shape(0)
+    S, n = m.n_profiles(0), shape[i]
     Rm = S // n
-    x = mech.allocation[1]
+    x = alloc[1]
     # law of the current profile given (previous report profile s, own true previous type p)
     kp_later = _kp(m, 1, i, x)                                        # (S, n, n, Rm) using kernel(0)
     kp_init = np.broadcast_to(_kp(m, 0, i, None), (1, n, n, Rm))
@@ -344,8 +350,8 @@ def _markov_agent(mech, i: int) -> AgentExPost:
     b = _beliefs(kp)
     qown = kp.sum(axis=-1)                                            # (S+1, n_p, n)
     # flows F[s, r, c, θ]: utility of the allocation at profile (r, c) for true θ, minus payment
-    util = x @ m.utilities[0][i]                                      # (S, n_true) by current profile
-    pay = np.concatenate([mech.payments[1][:, :, i], mech.payments[0][:, :, i]], axis=0)  # (S+1, S)
+    util = np.einsum("sa,sna->sn", x, m.own_type_utility(i, 0))       # (S, n_true) by current profile
+    pay = np.concatenate([payments[1][:, :, i], payments[0][:, :, i]], axis=0)  # (S+1, S)
     F = util[None, :, :] - pay[:, :, None]                            # (S+1, S, n)
     F = _own_axis_last(F.transpose(0, 2, 1), 2, shape, i).transpose(0, 2, 3, 1)  # (S+1, n_r, Rm, n)
     prof = _own_axis_last(np.arange(S)[None, :], 1, shape, i)[0]      # (n_r, Rm) profile index of (r, c)
@@ -396,7 +402,8 @@ def _markov_agent(mech, i: int) -> AgentExPost:
                        max(0.0, float(np.max((rootU - rootV)[prior > 0]))),
                        max(0.0, float(reg_e.max())),
                        max(0.0, float(reg_e[reach_e].max())) if reach_e.any() else 0.0,
-                       rootV.copy(), float(Vr[reach_b].min()) if reach_b.any() else np.nan, worst)
+                       rootV.copy(), float(Vr[reach_b].min()) if reach_b.any() else np.nan, worst,
+                       float(prior @ rootV), float(rootV[prior > 0].min()))
 
 
 def _reachable(P: sp.csr_matrix, sigma: np.ndarray, n_actions: int, start: np.ndarray) -> np.ndarray:
@@ -413,9 +420,8 @@ def _reachable(P: sp.csr_matrix, sigma: np.ndarray, n_actions: int, start: np.nd
     return seen
 
 
-def verify_dynamic(mech) -> ExPostReport:
-    """Dispatch: stationary MarkovMechanism → :func:`verify_markov`, otherwise :func:`verify_tree`."""
-    from dmd_opt.mechanisms.markov import MarkovMechanism
-    if isinstance(mech, MarkovMechanism) and mech.model.stationary:
-        return verify_markov(mech)
-    return verify_tree(mech)
+def verify_dynamic(mech, notion: str = "expost") -> ExPostReport:
+    """Stationary Markov rules → :func:`verify_markov`, finite-horizon rules → :func:`verify_tree`."""
+    if mech.form == "markov" and mech.env.stationary:
+        return verify_markov(mech, notion)
+    return verify_tree(mech, notion)

@@ -13,7 +13,7 @@ from dmd_opt.families.contingent.last_period import LastPeriod, last_period_tran
 from dmd_opt.families.contingent.transfers import VCGTransfers, vcg_transfers, targets
 from dmd_opt.families.contingent.report_lp import ReportTransfers, report_program, solve_report
 from dmd_opt.families.contingent.mechanism import ContingentMechanism, vcg_mechanism, report_mechanism, naive_team_mechanism
-from dmd_opt.families.contingent.verify import PeriodicExPostReport, periodic_expost
+from dmd_opt.verify.periodic import PeriodicExPostReport, periodic_expost
 
 __all__ = ["ContingentEnvironment", "from_dict", "ContingentPolicy", "efficient_policy",
            "DiagnosticsReport", "diagnose", "LastPeriod", "last_period_transfers", "VCGTransfers",

@@ -194,7 +194,7 @@ def winner_pay_auction(env: ContingentEnvironment, backend: str = "highs", bid_g
     welfare_of = lambda alloc: float(env.initial @ np.linalg.solve(np.eye(R) - d * K, vals[np.arange(R), alloc] * (1 - gamma) + gamma * vals.sum(axis=1)))  # noqa: E731
     wp_alloc = _winner(eq_bids, True)
     spa_alloc = _winner(eq_bids, False)
-    eff_v = env.welfare_flow()
+    eff_v = env.welfare_flow(0)
     efficient = bool(np.all(np.isclose(eff_v[np.arange(R), wp_alloc], eff_v.max(axis=1))))
     # standard SPA: regret of β θ (highest wins, pays highest other bid), stage game
     spa_reg = 0.0

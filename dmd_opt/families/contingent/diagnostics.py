@@ -275,7 +275,7 @@ class DiagnosticsReport:
 
     def _label(self, b: Block) -> dict:
         e = self.env
-        return {"step": b.step, "agent": e.agent_names[b.agent], "decision": e.decisions[b.decision],
+        return {"step": b.step, "agent": e.agent_names[b.agent], "decision": e.decisions(0)[b.decision],
                 "others_signals": e.label_others(b.agent, b.others), "used_by_policy": b.used_by_policy}
 
     def frame(self):
@@ -325,10 +325,10 @@ def block_matrices(env: ContingentEnvironment, policy=None) -> list[Block]:
             used = None
             if policy is not None:
                 dec = policy.at(t)[env.profile_of(i)]              # (R^-i, n_i)
-                used = np.zeros((env.n_decisions, env.n_others(i)), bool)
+                used = np.zeros((env.n_decisions(0), env.n_others(i)), bool)
                 for o in range(env.n_others(i)):
                     used[dec[o], o] = True
-            for a in range(env.n_decisions):
+            for a in range(env.n_decisions(0)):
                 for o in range(env.n_others(i)):
                     M = marg[a, o].T.copy()
                     s = np.linalg.svd(M, compute_uv=False)

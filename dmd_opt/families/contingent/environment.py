@@ -1,9 +1,13 @@
-r"""Interdependent-values environments with a joint Markov signal process (Liu, SPEC §4).
+r"""Interdependent-values environments with a joint Markov signal process (Liu).
 
 Agents :math:`i = 1..N` privately observe signals :math:`\theta^i_t \in \Theta^i`
 (finite; the same set every period).  Profiles :math:`\theta_t = (\theta^1_t, …, \theta^N_t)`
 are numbered by the C-order ravel index (the last agent's signal varies fastest — the
 numbering of :mod:`dmd_opt.core.tree` and :mod:`dmd_opt.core.joint`).
+
+A :class:`ContingentEnvironment` is a :class:`~dmd_opt.core.joint.JointModel` (the joint
+profile process of :mod:`dmd_opt.core.model`) with interdependent values and no principal
+cost; it adds only the signal values, the utility array and the last-period rule.
 
 * Utilities are **interdependent**: :math:`u^i(a, \theta_t)` depends on the whole profile
   (Liu §2), stored as ``utility[i, a, profile]``.
@@ -25,120 +29,72 @@ kind ``"contingent"`` (see ``docs/contingent.md``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from functools import cached_property
-
 import numpy as np
 
 from dmd_opt.core import validation as V
 from dmd_opt.core.errors import ModelError
+from dmd_opt.core.joint import JointModel
 from dmd_opt.core.limits import check_count, check_dense, check_periods, product
+from dmd_opt.core.model import check_discount, check_horizon
 
 LAST_PERIOD_RULES = ("ex_post", "constant")
 
 
-@dataclass(eq=False)
-class ContingentEnvironment:
+class ContingentEnvironment(JointModel):
     """Validated joint-signal, interdependent-values environment (see module docstring).
 
-    ``signals[i]``: (n_i,) signal values of agent i; ``utility``: (N, |A|, R);
-    ``initial``: (R,); ``kernels``: list of (|A|, R, R) arrays — one (time-invariant) or
-    one per transition ``t → t+1`` (T−1 of them).
+    ``signals[i]``: (n_i,) signal values of agent i; ``decisions``: labels of :math:`A`;
+    ``utility``: (N, |A|, R); ``initial``: (R,); ``kernels``: list of (|A|, R, R) arrays —
+    one (time-invariant) or one per transition ``t → t+1`` (T−1 of them).  The signal sets
+    and decisions are the same in every period, so besides the period-indexed accessors of
+    :class:`~dmd_opt.core.model.DynamicModel` the sizes are plain properties: ``R``,
+    ``shape``, ``digits``.
     """
 
-    signals: list[np.ndarray]
-    decisions: tuple[str, ...]
-    utility: np.ndarray
-    initial: np.ndarray
-    kernels: list[np.ndarray]
-    discount: float
-    horizon: int | None = None
-    last_period: str = "ex_post"
-    last_decision: int | None = None
-    agent_names: tuple[str, ...] = ()
-    signal_labels: list[tuple[str, ...]] = field(default_factory=list)
-    name: str = "contingent environment"
-    meta: dict = field(default_factory=dict)
-
-    def __post_init__(self):
-        self.signals = [np.asarray(V.array(s, f"agents[{i}].signals", ndim=1), float)
-                        for i, s in enumerate(self.signals)]
-        if len(self.signals) < 2:
-            raise ModelError("agents", f"needs at least 2 agents, got {len(self.signals)}")
-        N, R = len(self.signals), int(np.prod(self.shape))
-        self.decisions = tuple(self.decisions)
-        nA = len(self.decisions)
-        if nA == 0:
+    def __init__(self, signals, decisions, utility, initial, kernels, discount, horizon=None,
+                 last_period: str = "ex_post", last_decision: int | None = None,
+                 agent_names=(), signal_labels=None, name: str = "contingent environment",
+                 meta: dict | None = None):
+        signals = [np.asarray(V.array(s, f"agents[{i}].signals", ndim=1), float) for i, s in enumerate(signals)]
+        if len(signals) < 2:
+            raise ModelError("agents", f"needs at least 2 agents, got {len(signals)}")
+        decisions = tuple(decisions)
+        if not decisions:
             raise ModelError("decisions", "must not be empty")
-        self.utility = V.array(self.utility, "utility", shape=(N, nA, R))
-        self.initial = V.distribution(self.initial, "joint_initial", size=R)
-        self.discount = V.real(self.discount, "discount", lo=0.0, hi=1.0, lo_open=True, hi_open=True)
-        if self.horizon is not None:
-            self.horizon = V.integer(self.horizon, "horizon", lo=1)
-        need = 1 if self.horizon is None else max(self.horizon - 1, 0)
-        ks = [np.asarray(k, float) for k in self.kernels]
-        if len(ks) == 1 and need > 1:
-            ks = ks * need
-        if len(ks) != need and not (need == 0 and len(ks) <= 1):
-            raise ModelError("joint_transition", f"gives {len(ks)} kernels, expected 1 or {need}")
-        ks = ks[:need]
-        for t, k in enumerate(ks):
-            f = "joint_transition" if len(self.kernels) == 1 else f"joint_transition[{t}]"
-            if k.shape != (nA, R, R):
-                raise ModelError(f, f"expected shape ({nA}, {R}, {R}) (decision, profile, next profile), "
-                                    f"got {k.shape}")
-            for a in range(nA):
-                V.stochastic_matrix(k[a], f if nA == 1 else f"{f}[decision {self.decisions[a]}]",
-                                    shape=(R, R))
-        self.kernels = ks
-        self.last_period = V.choice(self.last_period, "last_period", LAST_PERIOD_RULES)
-        if self.last_period == "constant":
-            if self.horizon is None:
-                raise ModelError("last_period", "'constant' applies to a finite horizon only")
-            if self.last_decision is None:
-                raise ModelError("last_decision", "is required with last_period = 'constant'")
-            self.last_decision = V.integer(self.last_decision, "last_decision", lo=0)
-            if self.last_decision >= nA:
-                raise ModelError("last_decision", f"must be a decision index < {nA}")
-        if not self.agent_names:
-            self.agent_names = tuple(f"agent {i + 1}" for i in range(N))
-        if not self.signal_labels:
-            self.signal_labels = [tuple(f"{v:g}" for v in s) for s in self.signals]
+        N, nA = len(signals), len(decisions)
+        shape = tuple(len(s) for s in signals)
+        R = int(np.prod(shape))
+        horizon = None if horizon is None else V.integer(horizon, "horizon", lo=1)
+        periods = 1 if horizon is None else horizon
+        self.signals = signals
+        self.utility = V.array(utility, "utility", shape=(N, nA, R))
+        self.signal_labels = list(signal_labels) if signal_labels else [tuple(f"{v:g}" for v in s) for s in signals]
+        self.last_period = V.choice(last_period, "last_period", LAST_PERIOD_RULES)
+        self.last_decision = _check_last_decision(self.last_period, last_decision, horizon, nA)
+        super().__init__(
+            shapes=[shape] * periods, utilities=[list(self.utility)] * periods,
+            costs=[np.zeros(nA)] * periods,
+            initial=V.distribution(initial, "joint_initial", size=R),
+            kernels=_check_kernels(kernels, horizon, decisions, R), horizon=horizon,
+            discount=check_discount(discount, "discount", horizon=horizon),
+            decision_labels=[decisions] * periods, period_type_values=[signals] * periods,
+            agent_names=list(agent_names) if agent_names else [f"agent {i + 1}" for i in range(N)],
+            independent=False, name=name, meta=dict(meta or {}),
+            period_type_labels=[self.signal_labels] * periods, interdependent=True)
 
-    # ---- sizes and indexing ------------------------------------------------------------
-    @property
-    def N(self) -> int:
-        return len(self.signals)
-
+    # ---- time-invariant sizes and indexing ------------------------------------------------
     @property
     def shape(self) -> tuple[int, ...]:
-        return tuple(len(s) for s in self.signals)
+        return self.shapes[0]
 
     @property
     def R(self) -> int:
-        return int(np.prod(self.shape))
+        return self.n_profiles(0)
 
     @property
-    def n_decisions(self) -> int:
-        return len(self.decisions)
-
-    @property
-    def stationary(self) -> bool:
-        return self.horizon is None
-
-    @property
-    def steps(self) -> int:
-        """Number of transitions with a contingent transfer: T−1, or 1 (stationary)."""
-        return len(self.kernels)
-
-    def kernel(self, t: int) -> np.ndarray:
-        """(|A|, R, R) joint kernel of the transition t → t+1 (0-based)."""
-        return self.kernels[0 if self.stationary else t]
-
-    @cached_property
     def digits(self) -> np.ndarray:
         """(R, N) signal index of each agent in every profile."""
-        return np.stack(np.unravel_index(np.arange(self.R), self.shape), axis=-1)
+        return self.profile_digits(0)
 
     def others_shape(self, i: int) -> tuple[int, ...]:
         return tuple(n for j, n in enumerate(self.shape) if j != i)
@@ -163,17 +119,11 @@ class ContingentEnvironment:
 
     def replace_own(self, i: int, r: int) -> np.ndarray:
         """(R,) profile obtained from every profile by setting agent i's signal to ``r``."""
-        d = self.digits.copy()
-        d[:, i] = r
-        return np.ravel_multi_index(tuple(d.T), self.shape)
+        return self.with_own_type(i, 0)[:, r]
 
     def others_utility(self, i: int) -> np.ndarray:
         """(|A|, R): :math:`\\sum_{j\\ne i} u^j(a, \\theta)`."""
         return self.utility.sum(axis=0) - self.utility[i]
-
-    def welfare_flow(self) -> np.ndarray:
-        """(R, |A|): :math:`\\sum_i u^i(a, \\theta)`."""
-        return self.utility.sum(axis=0).T
 
     def others_marginal(self, t: int, i: int) -> np.ndarray:
         r"""(|A|, R^{-i}, n_i, R^{-i}) :math:`\mu^{-i}_{t+1}(\theta^{-i}_{t+1}\mid a,\theta^i,\theta^{-i})`.
@@ -200,14 +150,53 @@ class ContingentEnvironment:
         return {"name": self.name, "agents": [{"name": n, "signals": s.tolist(), "labels": list(l)}
                                               for n, s, l in zip(self.agent_names, self.signals,
                                                                  self.signal_labels)],
-                "decisions": list(self.decisions), "discount": self.discount,
+                "decisions": list(self.decisions(0)), "discount": self.discount,
                 "horizon": "infinite" if self.horizon is None else self.horizon,
                 "last_period": self.last_period, "last_decision": self.last_decision}
+
+    def __repr__(self) -> str:
+        hz = "stationary" if self.stationary else f"T={self.horizon}"
+        return (f"ContingentEnvironment({self.name!r}: {self.N} agents, signals {'×'.join(map(str, self.shape))}, "
+                f"{self.n_decisions(0)} decisions, {hz}, δ={self.discount:g})")
+
+
+def _check_kernels(kernels, horizon: int | None, decisions: tuple[str, ...], R: int) -> list[np.ndarray]:
+    """One (|A|, R, R) kernel per transition (a single one is repeated), rows stochastic."""
+    nA = len(decisions)
+    need = 1 if horizon is None else max(horizon - 1, 0)
+    ks = [np.asarray(k, float) for k in kernels]
+    if len(ks) == 1 and need > 1:
+        ks = ks * need
+    if len(ks) != need and not (need == 0 and len(ks) <= 1):
+        raise ModelError("joint_transition", f"gives {len(ks)} kernels, expected 1 or {need}")
+    ks = ks[:need]
+    for t, k in enumerate(ks):
+        f = "joint_transition" if len(kernels) == 1 else f"joint_transition[{t}]"
+        if k.shape != (nA, R, R):
+            raise ModelError(f, f"expected shape ({nA}, {R}, {R}) (decision, profile, next profile), got {k.shape}")
+        for a in range(nA):
+            V.stochastic_matrix(k[a], f if nA == 1 else f"{f}[decision {decisions[a]}]", shape=(R, R))
+    return ks
+
+
+def _check_last_decision(rule: str, last_decision, horizon: int | None, nA: int) -> int | None:
+    """Liu's Corollary 3.3 rule needs a fixed last-period decision (finite horizon only)."""
+    if rule != "constant":
+        return last_decision
+    if horizon is None:
+        raise ModelError("last_period", "'constant' applies to a finite horizon only")
+    if last_decision is None:
+        raise ModelError("last_decision", "is required with last_period = 'constant'")
+    last_decision = V.integer(last_decision, "last_decision", lo=0)
+    if last_decision >= nA:
+        raise ModelError("last_decision", f"must be a decision index < {nA}")
+    return last_decision
 
 
 # ------------------------------------------------------------------ dict / TOML parsing
 _KEYS = ("name", "agents", "decisions", "discount", "horizon", "joint_initial", "joint_transition",
          "joint_transition_by_decision", "valuation", "last_period", "last_decision", "renormalize")
+_AGENT_KEYS = ("name", "signals", "labels", "utility")
 
 
 def _linear_valuation(spec: dict, signals, decisions, field: str) -> np.ndarray:
@@ -241,104 +230,143 @@ def from_dict(data: dict, field_prefix: str = "") -> ContingentEnvironment:
     f = lambda k: f"{field_prefix}{k}"  # noqa: E731
     V.mapping(data, field_prefix.rstrip("."), required=("agents", "decisions", "discount",
                                                            "joint_initial"), optional=_KEYS)
-    agents = V.sequence(data["agents"], f("agents"))
+    names, signals, labels, utils = _parse_agents(data["agents"], f)
+    decisions = _parse_decisions(data["decisions"], names, f)
+    horizon = check_horizon(data.get("horizon", "infinite"), f("horizon"))
+    R = _check_sizes(signals, decisions, horizon, f)
+    utility, meta = _parse_utility(data, signals, decisions, utils, f)
+    renorm = V.boolean(data.get("renormalize", False), f("renormalize"))
+    initial = V.distribution(data["joint_initial"], f("joint_initial"), size=R, renormalize=renorm)
+    kernels = _parse_kernels(data, horizon, decisions, R, renorm, f)
+    last_period = V.choice(data.get("last_period", "ex_post"), f("last_period"), LAST_PERIOD_RULES)
+    return ContingentEnvironment(signals, decisions, utility, initial, kernels,
+                                 check_discount(data["discount"], f("discount"), horizon=horizon),
+                                 horizon, last_period,
+                                 _parse_last_decision(data.get("last_decision"), last_period, decisions, f),
+                                 tuple(names), labels, V.string(data.get("name", "contingent environment"), f("name")),
+                                 meta)
+
+
+def _check_sizes(signals, decisions, horizon, f) -> int:
+    """Refuse joint signal spaces, kernels and utility tables too large to allocate; returns R."""
+    R = product(tuple(len(s) for s in signals))
+    check_count(f("agents"), R, "profiles", what="the joint signal space (product of the agents' signals) "
+                "would have", noun="profiles", alternative="use fewer agents or signals")
+    check_periods(f("horizon"), 1 if horizon is None else horizon)
+    nA = len(decisions)
+    check_dense(f("joint_transition"), (nA, R, R), copies=3, what="a joint kernel (decision × profile × "
+                "next profile) and its working copies would take", alternative="use fewer agents or signals")
+    check_dense(f("agents"), (len(signals), nA, R), copies=2, what="the utility tables would take")
+    return R
+
+
+def _parse_agents(raw, f):
+    """Names, signal arrays, labels and (unparsed) utility tables of the agents."""
+    agents = V.sequence(raw, f("agents"))
     if len(agents) < 2:
         raise ModelError(f("agents"), f"needs at least 2 agents, got {len(agents)}")
     names, signals, labels, utils = [], [], [], []
     for i, a in enumerate(agents):
         fa = f(f"agents[{i}]")
-        V.mapping(a, fa, required=("signals",), optional=("name", "signals", "labels", "utility"))
+        V.mapping(a, fa, required=("signals",), optional=_AGENT_KEYS)
         s = V.array(a["signals"], f"{fa}.signals", ndim=1)
         signals.append(s)
         names.append(V.string(a.get("name", f"agent {i + 1}"), f"{fa}.name"))
         labels.append(V.labels(a["labels"], f"{fa}.labels", size=len(s)) if "labels" in a
                       else tuple(f"{v:g}" for v in s))
         utils.append(a.get("utility"))
+    return names, signals, labels, utils
+
+
+def _parse_decisions(raw, names, f) -> tuple[str, ...]:
+    """Decision labels, or ``"allocate"``: one decision "to <name>" per agent."""
+    if isinstance(raw, str):
+        V.choice(raw, f("decisions"), ("allocate",))
+        return tuple(f"to {n}" for n in names)
+    return V.labels(raw, f("decisions"))
+
+
+def _parse_utility(data, signals, decisions, utils, f) -> tuple[np.ndarray, dict]:
+    """(N, |A|, R) utilities from a top-level linear valuation or per-agent tables, and meta."""
     shape = tuple(len(s) for s in signals)
-    R = product(shape)
-    check_count(f("agents"), R, "profiles", what="the joint signal space (product of the agents' signals) "
-                "would have", noun="profiles", alternative="use fewer agents or signals")
-    dec = data["decisions"]
-    if isinstance(dec, str):
-        V.choice(dec, f("decisions"), ("allocate",))
-        decisions = tuple(f"to {n}" for n in names)
-    else:
-        decisions = V.labels(dec, f("decisions"))
-    nA = len(decisions)
-    hz = data.get("horizon", "infinite")
-    horizon = None if hz == "infinite" else V.integer(hz, f("horizon"), lo=1)
-    check_periods(f("horizon"), 1 if horizon is None else horizon)
-    need = 1 if horizon is None else horizon - 1
-    check_dense(f("joint_transition"), (nA, R, R), copies=3, what="a joint kernel (decision × profile × "
-                "next profile) and its working copies would take", alternative="use fewer agents or signals")
-    check_dense(f("agents"), (len(agents), nA, R), copies=2, what="the utility tables would take")
+    nA, R = len(decisions), int(np.prod(shape))
     if "valuation" in data:
         if any(u is not None for u in utils):
             raise ModelError(f("valuation"), "give either a top-level valuation or per-agent utility tables")
-        if not isinstance(dec, str):
+        if not isinstance(data["decisions"], str):
             raise ModelError(f("valuation"), "a linear valuation needs decisions = \"allocate\"")
         utility = _linear_valuation(data["valuation"], signals, decisions, f("valuation"))
-        meta = {"valuation": {"kind": "linear", "gamma": V.real(data["valuation"].get("gamma", 0.0),
-                                                                 f("valuation.gamma"))}}
-    else:
-        meta = {}
-        utility = np.zeros((len(agents), nA, R))
-        for i, u in enumerate(utils):
-            fu = f(f"agents[{i}].utility")
-            if u is None:
-                raise ModelError(fu, "is required (or give a top-level valuation)")
-            arr = V.array(u, fu)
-            if arr.shape == (nA, R):
-                utility[i] = arr
-            elif arr.shape == (nA,) + shape:
-                utility[i] = arr.reshape(nA, R)
-            else:
-                raise ModelError(fu, f"expected shape {nA}×{R} (decision × profile) or "
-                                     f"{nA}×{'×'.join(map(str, shape))}, got {'×'.join(map(str, arr.shape))}")
-    renorm = V.boolean(data.get("renormalize", False), f("renormalize"))
-    initial = V.distribution(data["joint_initial"], f("joint_initial"), size=R, renormalize=renorm)
+        return utility, {"valuation": {"kind": "linear", "gamma": V.real(data["valuation"].get("gamma", 0.0),
+                                                                         f("valuation.gamma"))}}
+    utility = np.zeros((len(utils), nA, R))
+    for i, u in enumerate(utils):
+        fu = f(f"agents[{i}].utility")
+        if u is None:
+            raise ModelError(fu, "is required (or give a top-level valuation)")
+        arr = V.array(u, fu)
+        if arr.shape == (nA, R):
+            utility[i] = arr
+        elif arr.shape == (nA,) + shape:
+            utility[i] = arr.reshape(nA, R)
+        else:
+            raise ModelError(fu, f"expected shape {nA}×{R} (decision × profile) or "
+                                 f"{nA}×{'×'.join(map(str, shape))}, got {'×'.join(map(str, arr.shape))}")
+    return utility, {}
+
+
+def _parse_kernels(data, horizon, decisions, R, renorm, f) -> list[np.ndarray]:
+    """(|A|, R, R) kernels from ``joint_transition`` or ``joint_transition_by_decision``."""
+    need = 1 if horizon is None else horizon - 1
     if "joint_transition" in data and "joint_transition_by_decision" in data:
         raise ModelError(f("joint_transition"), "give joint_transition or joint_transition_by_decision, not both")
-    kernels = []
-    if need > 0:
-        if "joint_transition" in data:
-            key, raw = "joint_transition", data["joint_transition"]
-            arr = V.array(raw, f(key))
-            mats = [raw] if arr.ndim == 2 else list(raw)
-            for t, m in enumerate(mats):
-                fm = f(key) if arr.ndim == 2 else f(f"{key}[{t}]")
-                P = V.stochastic_matrix(m, fm, shape=(R, R), renormalize=renorm)
-                kernels.append(np.broadcast_to(P, (nA, R, R)).copy())
-        elif "joint_transition_by_decision" in data:
-            key, raw = "joint_transition_by_decision", data["joint_transition_by_decision"]
-            arr = V.array(raw, f(key))
-            if arr.ndim not in (3, 4):
-                raise ModelError(f(key), f"expected |A|×R×R (or a list of them per period), got shape {arr.shape}")
-            per = [raw] if arr.ndim == 3 else list(raw)
-            for t, ka in enumerate(per):
-                fk = f(key) if arr.ndim == 3 else f(f"{key}[{t}]")
-                ka = V.sequence(ka, fk)
-                if len(ka) != nA:
-                    raise ModelError(fk, f"gives {len(ka)} matrices, expected one per decision ({nA})")
-                kernels.append(np.stack([V.stochastic_matrix(m, f"{fk}[{decisions[a]}]", shape=(R, R),
-                                                             renormalize=renorm) for a, m in enumerate(ka)]))
-        else:
-            raise ModelError(f("joint_transition"), "is required when the horizon is longer than one period")
-        if len(kernels) not in (1, need):
-            raise ModelError(f(key), f"gives {len(kernels)} kernels, expected 1 or {need}")
-    last_period = V.choice(data.get("last_period", "ex_post"), f("last_period"), LAST_PERIOD_RULES)
-    last_decision = data.get("last_decision")
-    if last_decision is not None:
-        if last_period != "constant":
-            raise ModelError(f("last_decision"), "applies only with last_period = \"constant\"")
-        if isinstance(last_decision, str):
-            if last_decision not in decisions:
-                raise ModelError(f("last_decision"), f"unknown decision {V.show(last_decision)}; "
-                                                     f"decisions: {', '.join(decisions)}")
-            last_decision = decisions.index(last_decision)
-        else:
-            last_decision = V.integer(last_decision, f("last_decision"), lo=0, hi=nA - 1)
-    return ContingentEnvironment(signals, decisions, utility, initial, kernels,
-                                 V.real(data["discount"], f("discount"), lo=0, hi=1, lo_open=True, hi_open=True),
-                                 horizon, last_period, last_decision, tuple(names),
-                                 labels, V.string(data.get("name", "contingent environment"), f("name")), meta)
+    if need <= 0:
+        return []
+    if "joint_transition" in data:
+        key = "joint_transition"
+        kernels = _decision_free_kernels(data[key], len(decisions), R, renorm, f(key))
+    elif "joint_transition_by_decision" in data:
+        key = "joint_transition_by_decision"
+        kernels = _by_decision_kernels(data[key], decisions, R, renorm, f(key))
+    else:
+        raise ModelError(f("joint_transition"), "is required when the horizon is longer than one period")
+    if len(kernels) not in (1, need):
+        raise ModelError(f(key), f"gives {len(kernels)} kernels, expected 1 or {need}")
+    return kernels
+
+
+def _decision_free_kernels(raw, nA: int, R: int, renorm: bool, field: str) -> list[np.ndarray]:
+    arr = V.array(raw, field)
+    mats = [raw] if arr.ndim == 2 else list(raw)
+    out = []
+    for t, m in enumerate(mats):
+        P = V.stochastic_matrix(m, field if arr.ndim == 2 else f"{field}[{t}]", shape=(R, R), renormalize=renorm)
+        out.append(np.broadcast_to(P, (nA, R, R)).copy())
+    return out
+
+
+def _by_decision_kernels(raw, decisions, R: int, renorm: bool, field: str) -> list[np.ndarray]:
+    arr = V.array(raw, field)
+    if arr.ndim not in (3, 4):
+        raise ModelError(field, f"expected |A|×R×R (or a list of them per period), got shape {arr.shape}")
+    out = []
+    for t, ka in enumerate([raw] if arr.ndim == 3 else list(raw)):
+        fk = field if arr.ndim == 3 else f"{field}[{t}]"
+        ka = V.sequence(ka, fk)
+        if len(ka) != len(decisions):
+            raise ModelError(fk, f"gives {len(ka)} matrices, expected one per decision ({len(decisions)})")
+        out.append(np.stack([V.stochastic_matrix(m, f"{fk}[{decisions[a]}]", shape=(R, R), renormalize=renorm)
+                             for a, m in enumerate(ka)]))
+    return out
+
+
+def _parse_last_decision(raw, last_period: str, decisions, f):
+    """The index of the fixed last-period decision (given by label or index), with ``"constant"`` only."""
+    if raw is None:
+        return None
+    if last_period != "constant":
+        raise ModelError(f("last_decision"), "applies only with last_period = \"constant\"")
+    if isinstance(raw, str):
+        if raw not in decisions:
+            raise ModelError(f("last_decision"), f"unknown decision {V.show(raw)}; decisions: {', '.join(decisions)}")
+        return decisions.index(raw)
+    return V.integer(raw, f("last_decision"), lo=0, hi=len(decisions) - 1)

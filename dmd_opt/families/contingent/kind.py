@@ -100,7 +100,7 @@ class ContingentResult:
 
     def summary(self) -> list[str]:
         e = self.env
-        lines = [f"{e.name}: {e.N} agents, signals {'x'.join(map(str, e.shape))}, {e.n_decisions} decisions, "
+        lines = [f"{e.name}: {e.N} agents, signals {'x'.join(map(str, e.shape))}, {e.n_decisions(0)} decisions, "
                  f"horizon {'infinite' if e.stationary else e.horizon}, δ = {e.discount:g}",
                  f"status: {self.status} (method {self.method})" + (f" — {self.message}" if self.message else ""),
                  f"efficient expected welfare: {self.policy.expected_welfare():.6g}"]
@@ -188,7 +188,7 @@ def solve(env, method: str = "auto", backend: str = "highs", solver: str | None 
     if verify:
         if mech is not None:
             res.verification = C.periodic_expost(mech)
-            if not res.verification.ok(1e-7):
+            if not res.verification.passed(tol=1e-7):
                 res.status = "verification_failed"
         res.naive_verification = C.periodic_expost(C.naive_team_mechanism(env, pol))
     if auction:

@@ -7,6 +7,11 @@ current report profile and the previous one:
 * ``payments[t]`` (P_t, R, N): payment *by* each agent in period t, given the previous report
   profile (P_0 = 1: none) and the current one.
 
+A ContingentMechanism is a :class:`~dmd_opt.mechanisms.markov.MarkovMechanism` whose
+decision lotteries are deterministic (``allocation`` is the one-hot form of ``decision``): it
+implements the :class:`~dmd_opt.mechanisms.base.Mechanism` protocol, and
+``mech.verify("periodic_expost")`` runs :func:`dmd_opt.verify.periodic.periodic_expost`.
+
 Finite horizon: T entries each.  Stationary: ``payments`` has two entries, ``[0]`` the first
 period and ``[1]`` every later one, and ``decision`` one.
 
@@ -20,20 +25,26 @@ private values but not with interdependent ones).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 
+from dmd_opt.mechanisms.markov import MarkovMechanism
 from dmd_opt.families.contingent.environment import ContingentEnvironment
 
 
-@dataclass(eq=False)
-class ContingentMechanism:
-    env: ContingentEnvironment
-    decision: list[np.ndarray]
-    payments: list[np.ndarray]
-    name: str = "contingent mechanism"
-    meta: dict = field(default_factory=dict)
+class ContingentMechanism(MarkovMechanism):
+    """Markov rules with a deterministic decision per current report profile (module docstring)."""
+
+    def __init__(self, env: ContingentEnvironment, decision: list[np.ndarray], payments: list[np.ndarray],
+                 name: str = "contingent mechanism", meta: dict | None = None):
+        self.decision = [np.asarray(d, dtype=np.int64) for d in decision]
+        n = _periods(env)
+        alloc = []
+        for t in range(n):
+            d = self.decision[0 if env.stationary else t]
+            x = np.zeros((d.size, env.n_decisions(0)))
+            x[np.arange(d.size), d] = 1.0
+            alloc.append(x)
+        super().__init__(env, alloc, list(payments), name, dict(meta or {}))
 
     def dec(self, t: int) -> np.ndarray:
         return self.decision[0 if self.env.stationary else t]
@@ -43,54 +54,16 @@ class ContingentMechanism:
             return self.payments[0 if t == 0 else 1]
         return self.payments[t]
 
-    # ---- truthful evaluation -------------------------------------------------------------
-    def _chain(self, t: int) -> np.ndarray:
-        K = self.env.kernel(t)
-        d = self.dec(t)
-        return K[d, np.arange(self.env.R), :]
-
-    def _flow_value(self, flow) -> float:
-        """E Σ_t δ^t f_t(prev, cur) under truthful reporting; ``flow(t)`` → (P_t, R)."""
-        env, dl = self.env, self.env.discount
-        if env.stationary:
-            P = self._chain(0)
-            f1 = flow(1)
-            Y = np.linalg.solve(np.eye(env.R) - dl * P, np.sum(P * f1, axis=1))
-            return float(env.initial @ (flow(0)[0] + dl * Y))
-        prob = env.initial.copy()
-        total = float(prob @ flow(0)[0])
-        for t in range(1, env.horizon):
-            C = self._chain(t - 1)
-            total += dl ** t * float(np.sum(prob[:, None] * C * flow(t)))
-            prob = prob @ C
-        return total
-
-    def _u(self, t: int, i: int) -> np.ndarray:
-        return self.env.utility[i][self.dec(t), np.arange(self.env.R)]
-
-    def welfare(self) -> float:
-        return self._flow_value(lambda t: np.broadcast_to(sum(self._u(t, i) for i in range(self.env.N)),
-                                                          self.pay(t).shape[:2]))
-
-    def expected_payment(self, i: int) -> float:
-        return self._flow_value(lambda t: self.pay(t)[:, :, i])
-
-    def expected_utility(self, i: int) -> float:
-        return self._flow_value(lambda t: self._u(t, i)[None, :] - self.pay(t)[:, :, i])
-
-    def revenue(self) -> float:
-        return sum(self.expected_payment(i) for i in range(self.env.N))
-
     def max_abs_payment(self) -> float:
         return max(float(np.max(np.abs(p))) for p in self.payments)
 
     def to_dict(self) -> dict:
         env = self.env
-        return {"name": self.name, "stationary": env.stationary,
+        return {"name": self.name, "form": self.form, "stationary": env.stationary,
                 "welfare": self.welfare(), "revenue": self.revenue(),
                 "expected_payments": [self.expected_payment(i) for i in range(env.N)],
                 "max_abs_payment": self.max_abs_payment(),
-                "decision_by_profile": [[env.decisions[a] for a in d] for d in self.decision],
+                "decision_by_profile": [[env.decisions(0)[a] for a in d] for d in self.decision],
                 "payments_by_previous_and_current_profile": [p.tolist() for p in self.payments]}
 
     def to_frame(self):
@@ -104,7 +77,7 @@ class ContingentMechanism:
                 for k in range(env.R):
                     rows.append({"period": ("first" if t == 0 else "later") if env.stationary else t,
                                  "previous": env.label_profile(prev) if P.shape[0] > 1 else "",
-                                 "profile": env.label_profile(k), "decision": env.decisions[d[k]],
+                                 "profile": env.label_profile(k), "decision": env.decisions(0)[d[k]],
                                  **{f"pay[{n}]": P[prev, k, i] for i, n in enumerate(env.agent_names)}})
         return pd.DataFrame(rows)
 

@@ -49,7 +49,7 @@ def _transition(K: np.ndarray) -> sp.csr_matrix:
 
 def efficient_policy(env: ContingentEnvironment) -> ContingentPolicy:
     """Solve the social program (see module docstring)."""
-    Rw = env.welfare_flow()
+    Rw = env.welfare_flow(0)
     if env.stationary:
         res = mdp.policy_iteration(Rw, _transition(env.kernel(0)), env.discount)
         return ContingentPolicy(env, [np.asarray(res.policy, np.int64)], [np.asarray(res.values, float)],

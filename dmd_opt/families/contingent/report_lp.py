@@ -40,7 +40,7 @@ def report_program(env: ContingentEnvironment, policy, last=None, blocks: str = 
     meta_blocks = []
     for t in range(env.steps):
         for i in range(env.N):
-            n, Ro, A = env.shape[i], env.n_others(i), env.n_decisions
+            n, Ro, A = env.shape[i], env.n_others(i), env.n_decisions(0)
             m = env.n_others(i)                               # next-period others (same sets)
             used = used_blocks(env, policy, t, i) if blocks == "used" else np.ones((A, Ro), bool)
             ub = np.where(used[:, :, None, None], np.inf, 0.0) * np.ones((A, Ro, n, m))

@@ -93,7 +93,7 @@ class VCGTransfers:
         for t, row in enumerate(self.p):
             for i, p in enumerate(row):
                 for a, o, o2 in np.ndindex(*p.shape):
-                    rows.append({"step": t, "agent": e.agent_names[i], "decision": e.decisions[a],
+                    rows.append({"step": t, "agent": e.agent_names[i], "decision": e.decisions(0)[a],
                                  "others_now": e.label_others(i, o), "others_next": e.label_others(i, o2),
                                  "transfer": float(p[a, o, o2]), "residual": float(self.residual[t][i][a, o]),
                                  "used_by_policy": bool(self.used[t][i][a, o])})
@@ -110,7 +110,7 @@ class VCGTransfers:
 def used_blocks(env: ContingentEnvironment, policy, t: int, i: int) -> np.ndarray:
     """(|A|, R^{-i}) True where a is a*_t(r, θ^{-i}) for some report r of agent i."""
     dec = policy.at(t)[env.profile_of(i)]
-    used = np.zeros((env.n_decisions, env.n_others(i)), bool)
+    used = np.zeros((env.n_decisions(0), env.n_others(i)), bool)
     used[dec, np.arange(env.n_others(i))[:, None]] = True
     return used
 
@@ -131,7 +131,7 @@ def vcg_transfers(env: ContingentEnvironment, policy, last=None, tol: float = RE
             scale = max(1.0, float(np.max(np.abs(tg[t][i]))))
             for a, o in zip(*np.nonzero(res > tol * scale)):
                 fails.append({"step": t, "agent": env.agent_names[i], "agent_index": i,
-                              "decision": env.decisions[a], "others_signals": env.label_others(i, int(o)),
+                              "decision": env.decisions(0)[a], "others_signals": env.label_others(i, int(o)),
                               "residual": float(res[a, o]), "rank": int(np.linalg.matrix_rank(MT[a, o])),
                               "used_by_policy": bool(used[a, o])})
             prow.append(p)

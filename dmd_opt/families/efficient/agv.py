@@ -20,38 +20,40 @@ from __future__ import annotations
 
 import numpy as np
 
+from dmd_opt.core.truthful import mix_rows, tree_node_probabilities
+from dmd_opt.mechanisms.markov import JointTreeMechanism, MarkovMechanism
+from dmd_opt.mechanisms.tree import TreeMechanism
+from dmd_opt.verify.expost import tree_view
 from dmd_opt.families.efficient.balanced import _balance
 
 
 def agv_tree(mech, name: str = "static AGV (applied dynamically)"):
     """AGV transfers on the history tree of a finite-horizon mechanism (default: its team
     transfers); needs independent types."""
-    from dmd_opt.mechanisms.tree import TreeMechanism
-    from dmd_opt.verify.expost import _mix_rows, node_probabilities, tree_view
     m, alloc, pay = tree_view(mech)
     if not m.independent:
         raise ValueError("the AGV construction is defined for independent types")
     T, d, N = len(alloc), m.discount, m.N
     share = [(alloc[t] @ m.costs[t]) / N for t in range(T)]     # equal cost shares, as in balanced.py
     tr = [sh[:, None] - p for sh, p in zip(share, pay)]
-    probs = node_probabilities(m, alloc)
+    probs = tree_node_probabilities(m, alloc)
     # E[Ψ_i | node] = past transfers + δ^t × continuation
     past = [np.zeros((1, N))]
     for t in range(1, T):
-        R = m.R(t)
+        R = m.n_profiles(t)
         prev = past[-1] + d ** (t - 1) * tr[t - 1]
         past.append(np.repeat(prev, R, axis=0))
     cont = [None] * T
     C_next = None
     laws = [m.initial[None, :]]
     for t in range(1, T):
-        prof = np.arange(alloc[t - 1].shape[0]) % m.R(t - 1)
-        laws.append(_mix_rows(m, t - 1, alloc[t - 1], prof))
+        prof = np.arange(alloc[t - 1].shape[0]) % m.n_profiles(t - 1)
+        laws.append(mix_rows(m, t - 1, alloc[t - 1], prof))
     for t in range(T - 1, -1, -1):
         C = tr[t].copy()
         if C_next is not None:
             K = alloc[t].shape[0]
-            C += d * np.einsum("kr,krn->kn", laws[t + 1], C_next.reshape(K, m.R(t + 1), N))
+            C += d * np.einsum("kr,krn->kn", laws[t + 1], C_next.reshape(K, m.n_profiles(t + 1), N))
         cont[t] = C
         C_next = C
     Dval = [past[t] + d ** t * cont[t] for t in range(T)]                # (K_t, N): E[Ψ | node]
@@ -61,8 +63,8 @@ def agv_tree(mech, name: str = "static AGV (applied dynamically)"):
         w_prev = np.ones(1)                            # weight of the node given own reports
 
         for t in range(T):
-            shape = m.shape(t)
-            R = m.R(t)
+            shape = m.profile_shape(t)
+            R = m.n_profiles(t)
             K = alloc[t].shape[0]
             law = laws[t]                                                # (H, R)
             L = np.moveaxis(law.reshape((law.shape[0],) + tuple(shape)), 1 + i, 1)
@@ -85,7 +87,6 @@ def agv_tree(mech, name: str = "static AGV (applied dynamically)"):
             own_prev, w_prev = own, w
     pays = [share[t][:, None] - _balance([gam[t][:, j] for j in range(N)]) for t in range(T)]
     if m.env is None:
-        from dmd_opt.mechanisms.markov import JointTreeMechanism
         return JointTreeMechanism(m, alloc, pays, name=name)
     return TreeMechanism(m.env, alloc, pays, disclosure="public", name=name,
                          meta={"construction": "static AGV transfers applied period by period"})
@@ -105,11 +106,10 @@ def agv_markov(base, name: str = "static AGV (Markov, applied dynamically)"):
     whose profile is θ; balanced as in :func:`dmd_opt.families.efficient.balanced._balance`.  Needs
     independent types and a base mechanism whose transfers depend on the current profile only
     (the team mechanism)."""
-    from dmd_opt.mechanisms.markov import MarkovMechanism
     m = base.model
     if not (m.stationary and m.independent):
         raise ValueError("agv_markov needs a stationary model with independent types")
-    S, N, d = m.R(0), m.N, m.discount
+    S, N, d = m.n_profiles(0), m.N, m.discount
     share = [(x @ m.costs[0]) / N for x in base.allocation]
     tr = [sh[None, :, None] - p for sh, p in zip(share, base.payments)]
     if np.ptp(tr[1], axis=0).max() > 0:
@@ -117,20 +117,20 @@ def agv_markov(base, name: str = "static AGV (Markov, applied dynamically)"):
     P = base._chain(0)
     D = np.linalg.solve(np.eye(S) - d * P, P @ tr[1][0])                # (S, N)
     C = tr[1][0] + d * D                                                # (S, N)
-    dig = m.digits(0)
+    dig = m.profile_digits(0)
     x = base.allocation[1]
     dec = np.argmax(x, axis=1)
     gam = [np.zeros((1, S, N)), np.zeros((S, S, N))]
     for i in range(N):
-        shape = m.shape(0)
+        shape = m.profile_shape(0)
         Ci = np.moveaxis(C[:, i].reshape(shape), i, 0).reshape(shape[i], -1)      # (n_i, R_-i)
         prior = np.ones(())
         for j in range(N):
             if j != i:
-                prior = np.multiply.outer(prior, m.agent_initial[j])
+                prior = np.multiply.outer(prior, m.agent_initial(j))
         A = Ci @ prior.ravel()                                           # (n_i,)
         own = dig[:, i]
-        gam[0][0, :, i] = A[own] - m.agent_initial[i] @ A
+        gam[0][0, :, i] = A[own] - m.agent_initial(i) @ A
         Pi = m.agent_kernels[0][i]                                       # (|A|, n_i, n_i)
         expected = (Pi[dec, own, :] @ A)                                 # (S,) by previous profile
         gam[1][:, :, i] = A[own][None, :] - expected[:, None]

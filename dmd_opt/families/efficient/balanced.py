@@ -36,8 +36,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from dmd_opt.mechanisms.markov import JointTreeMechanism, MarkovMechanism
 from dmd_opt.core.joint import JointModel
+from dmd_opt.core.truthful import mix_rows
+from dmd_opt.mechanisms.markov import JointTreeMechanism, MarkovMechanism
+from dmd_opt.mechanisms.tree import TreeMechanism
+from dmd_opt.verify.expost import tree_view
 from dmd_opt.families.efficient.team import team_mechanism
 
 
@@ -90,24 +93,24 @@ def markov_incentive_payments(base: MarkovMechanism) -> tuple[list[np.ndarray], 
              for t, x in enumerate(base.allocation)]
     tr = [sh[None, :, None] - p for sh, p in zip(share, base.payments)]
     if m.stationary:
-        S = m.R(0)
+        S = m.n_profiles(0)
         P = base._chain(0)                                                # (S, S)
         # D(θ) = E[ψ(θ, θ') + δ D(θ') | θ]  — expected PV of transfers from next period on
         rhs = np.einsum("sq,sqn->sn", P, tr[1])
         D = np.linalg.solve(np.eye(S) - d * P, rhs)                        # (S, N)
         Cs = [(tr[0][0] + d * D)[None], tr[1] + d * D[None, :, :]]      # first period, later periods
         laws = [m.initial[None, :], P]
-        shapes = [m.shape(0), m.shape(0)]
+        shapes = [m.profile_shape(0), m.profile_shape(0)]
     else:
         T = m.horizon
         Cs = [None] * T
         laws = [m.initial[None, :]] + [base._chain(t) for t in range(T - 1)]
-        D = np.zeros((m.R(T - 1), m.N))
+        D = np.zeros((m.n_profiles(T - 1), m.N))
         for t in range(T - 1, -1, -1):
             Cs[t] = tr[t] + d * D[None, :, :]                             # (P_t, R_t, N)
             if t > 0:
                 D = np.einsum("sq,sqn->sn", laws[t], Cs[t])               # (R_{t-1}, N)
-        shapes = [m.shape(t) for t in range(T)]
+        shapes = [m.profile_shape(t) for t in range(T)]
     gammas = [np.stack([incentive_payment(C[:, :, j], law, shape, j) for j in range(m.N)], axis=-1)
               for C, law, shape in zip(Cs, laws, shapes)]
     return gammas, share
@@ -131,8 +134,6 @@ def balanced_tree(mech, name: str = "balanced (history form)"):
     """Balanced transfers (5.1)–(5.2) on the history tree of any finite-horizon mechanism
     (TreeMechanism, JointTreeMechanism or finite MarkovMechanism); returns the same kind of
     tree object with the new payments."""
-    from dmd_opt.mechanisms.tree import TreeMechanism
-    from dmd_opt.verify.expost import _mix_rows, tree_view
     m, alloc, pay = tree_view(mech)
     if m.N < 2:
         raise ValueError("balancing needs at least two agents")
@@ -141,18 +142,18 @@ def balanced_tree(mech, name: str = "balanced (history form)"):
     tr = [sh[:, None] - p for sh, p in zip(share, pay)]
     laws = [m.initial[None, :]]
     for t in range(1, T):
-        prof = np.arange(alloc[t - 1].shape[0]) % m.R(t - 1)
-        laws.append(_mix_rows(m, t - 1, alloc[t - 1], prof))              # (K_{t-1}, R_t)
+        prof = np.arange(alloc[t - 1].shape[0]) % m.n_profiles(t - 1)
+        laws.append(mix_rows(m, t - 1, alloc[t - 1], prof))              # (K_{t-1}, R_t)
     new = [None] * T
     C_next = None
     for t in range(T - 1, -1, -1):
         K = alloc[t].shape[0]
         C = tr[t].copy()
         if C_next is not None:
-            Rn = m.R(t + 1)
+            Rn = m.n_profiles(t + 1)
             C += d * np.einsum("kr,krn->kn", laws[t + 1], C_next.reshape(K, Rn, m.N))
         H = laws[t].shape[0]
-        gam = [incentive_payment(C[:, j].reshape(H, -1), laws[t], m.shape(t), j).ravel() for j in range(m.N)]
+        gam = [incentive_payment(C[:, j].reshape(H, -1), laws[t], m.profile_shape(t), j).ravel() for j in range(m.N)]
         new[t] = share[t][:, None] - _balance(gam)
         C_next = C
     if isinstance(mech, TreeMechanism):

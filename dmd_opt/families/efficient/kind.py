@@ -38,7 +38,16 @@ from dmd_opt.core.environment import Environment
 from dmd_opt.core.errors import ModelError
 from dmd_opt.core.record import result_record, verification_record
 from dmd_opt.core import joint as J
+from dmd_opt.core.kinds import register_kind
+from dmd_opt.core.truthful import markov_tree_arrays, tree_node_probabilities
+from dmd_opt.mechanisms.markov import JointTreeMechanism
+from dmd_opt.verify.expost import tree_view, verify_dynamic
+from dmd_opt.families.efficient.agv import agv_markov, agv_tree
+from dmd_opt.families.efficient.balanced import balanced_markov, balanced_tree
+from dmd_opt.families.efficient.pivot import pivot_mechanism
 from dmd_opt.families.efficient.policy import METHODS, EfficientPolicy, efficient_policy
+from dmd_opt.families.efficient.self_enforcement import self_enforcement_report
+from dmd_opt.families.efficient.team import team_mechanism
 
 MECHANISMS = ("pivot", "team", "balanced", "balanced_history", "agv")
 OPTIONS = ("mechanism", "horizon_method", "self_enforcement", "delta", "backend", "solver")
@@ -216,13 +225,12 @@ class EfficientResult:
 def tree_rules(mech, max_nodes: int = 5_000) -> dict:
     """JSON-ready rules of a tree mechanism by period (histories, truthful probabilities,
     allocation, payments), with node probabilities that follow decision-dependent transitions."""
-    from dmd_opt.verify.expost import node_probabilities, tree_view
     m, alloc, pay = tree_view(mech)
-    probs = node_probabilities(m, alloc)
+    probs = tree_node_probabilities(m, alloc)
     env = m.env
 
     def label(i, t, k):
-        return env.type_labels(i, t)[k] if env is not None else f"{m.type_values[t][i][k]:g}"
+        return m.type_labels(i, t)[k]
 
     out = {"name": getattr(mech, "name", ""), "disclosure": "public", "periods": []}
     for t in range(len(alloc)):
@@ -230,7 +238,7 @@ def tree_rules(mech, max_nodes: int = 5_000) -> dict:
         if K > max_nodes:
             out["truncated_after_period"] = t
             break
-        dims = [n for s in range(t + 1) for n in m.shape(s)]
+        dims = [n for s in range(t + 1) for n in m.profile_shape(s)]
         dig = np.stack(np.unravel_index(np.arange(K), dims), axis=-1).reshape(K, t + 1, m.N)
         hist = ["|".join("(" + ",".join(label(i, s, row[s, i]) for i in range(m.N)) + ")" for s in range(t + 1))
                 for row in dig]
@@ -250,33 +258,30 @@ def _call(obj, name):
 
 def build_mechanisms(model: J.JointModel, which, policy: EfficientPolicy) -> dict[str, Any]:
     """Construct the requested mechanisms (finite horizons on the tree, stationary as Markov)."""
-    from dmd_opt.families import efficient as E
-    from dmd_opt.mechanisms.markov import JointTreeMechanism, tree_arrays
     out: dict[str, Any] = {}
-    team = E.team_mechanism(model, policy=policy)
+    team = team_mechanism(model, policy=policy)
 
     def finite(mm):
         if model.env is not None:
             return mm.to_tree()
-        a, p = tree_arrays(mm)
+        a, p = markov_tree_arrays(model, mm.allocation, mm.payments)
         return JointTreeMechanism(model, a, p, name=mm.name)
 
     for k in which:
         if k == "team":
             mm = team
         elif k == "pivot":
-            mm = E.pivot_mechanism(model, policy=policy)
+            mm = pivot_mechanism(model, policy=policy)
         elif k == "balanced":
-            mm = E.balanced_markov(team)
+            mm = balanced_markov(team)
         elif k == "balanced_history":
-            out[k] = E.balanced_tree(finite(team))
+            out[k] = balanced_tree(finite(team))
             continue
         elif k == "agv":
             if model.stationary:
-                from dmd_opt.families.efficient.agv import agv_markov
                 out[k] = agv_markov(team)
             else:
-                out[k] = E.agv_tree(finite(team))
+                out[k] = agv_tree(finite(team))
             continue
         out[k] = mm if model.stationary else finite(mm)
     return out
@@ -300,13 +305,11 @@ def solve(model: J.JointModel, mechanism: str = "all", horizon_method: str = "po
           solver: str | None = None, **other) -> EfficientResult:
     """Solve an ``efficient`` model (see module docstring).  ``backend``/``solver`` serve the
     ``lp`` horizon method; revenue-program options (participation, disclosure …) do not apply."""
-    from dmd_opt.verify.expost import verify_dynamic
     for k, v in other.items():
         if v is not None:
             raise ModelError(f"solve.{k}", f"is not an option of efficient models; allowed: {', '.join(OPTIONS)}")
     if delta is not None:
-        from dmd_opt.core import validation as Val
-        delta = Val.real(delta, "solve.delta", lo=0, hi=1, lo_open=True, hi_open=True)
+        delta = V.real(delta, "solve.delta", lo=0, hi=1, lo_open=True, hi_open=True)
     if not isinstance(self_enforcement, bool):
         raise ModelError("solve.self_enforcement", "expected true or false")
     if horizon_method not in METHODS:
@@ -333,16 +336,14 @@ def solve(model: J.JointModel, mechanism: str = "all", horizon_method: str = "po
                                message=f"{horizon_method} did not converge")
     mechs = build_mechanisms(model, which, policy)
     reps = {k: verify_dynamic(mm) for k, mm in mechs.items()}
-    ver = EfficientVerification(reps, {k: CLAIMS[k] for k in reps}, model.scale)
+    ver = EfficientVerification(reps, {k: CLAIMS[k] for k in reps}, model.payoff_scale)
     se = None
     if self_enforcement:
-        from dmd_opt.families.efficient.self_enforcement import self_enforcement_report
         se = self_enforcement_report(model, delta=delta)
     return EfficientResult("optimal", policy.expected_welfare(), model, policy, mechs, ver, se, opts)
 
 
 def register_kinds() -> None:
-    from dmd_opt.core.kinds import register_kind
     register_kind("efficient", parse, solve, options=OPTIONS,
                   description="efficient dynamic mechanisms: team, dynamic pivot, balanced team "
                               "(Athey-Segal), static AGV; efficient policy by DP; ex-post verification")

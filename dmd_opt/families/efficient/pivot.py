@@ -38,7 +38,7 @@ def pivot_payments(m: JointModel, pol: EfficientPolicy, others: list[EfficientPo
     """(R_t, N) pivot payments by profile at period t (model period)."""
     a = pol.at(t)
     surplus = others_surplus(m, pol, t)
-    out = np.zeros((m.R(t), m.N))
+    out = np.zeros((m.n_profiles(t), m.N))
     for i in range(m.N):
         oth = profile_to_others(m, t, i)
         Wi = others[i]
@@ -53,7 +53,7 @@ def marginal_contributions(m: JointModel, pol: EfficientPolicy, others: list[Eff
     with the expectation taken under the *full* joint kernel (an independent route to the
     payments: :math:`p_i = u_i(a^*, \theta_i) - m_i`)."""
     a = pol.at(t)
-    R = m.R(t)
+    R = m.n_profiles(t)
     last = not m.stationary and t == m.horizon - 1
     nxt = 0 if m.stationary else t + 1
     row = None if last else m.kernel(t)[a, np.arange(R), :]            # (R, R')
@@ -71,7 +71,7 @@ def pivot_mechanism(model, policy: EfficientPolicy | None = None, method: str = 
     m = _as_model(model)
     pol = policy if policy is not None else efficient_policy(m, method=method)
     others = [others_welfare(m, i, method=method) for i in range(m.N)]
-    pays = [np.broadcast_to(pivot_payments(m, pol, others, tt)[None], (P, m.R(tt), m.N)).copy()
+    pays = [np.broadcast_to(pivot_payments(m, pol, others, tt)[None], (P, m.n_profiles(tt), m.N)).copy()
             for _, tt, P in _periods(m)]
     return MarkovMechanism(m, policy_allocation(pol), pays, name="pivot",
                            meta={"policy": pol, "others_welfare": others,

@@ -121,8 +121,8 @@ def others_welfare(model, i: int, method: str = "policy_iteration") -> Efficient
 
 def profile_to_others(m: JointModel, t: int, i: int) -> np.ndarray:
     """(R_t,) index of θ_{-i} (C order over the others) for every profile θ."""
-    d = m.digits(t)
+    d = m.profile_digits(t)
     keep = [j for j in range(m.N) if j != i]
     if not keep:
-        return np.zeros(m.R(t), dtype=np.int64)
-    return np.ravel_multi_index(tuple(d[:, keep].T), tuple(m.shape(t)[j] for j in keep))
+        return np.zeros(m.n_profiles(t), dtype=np.int64)
+    return np.ravel_multi_index(tuple(d[:, keep].T), tuple(m.profile_shape(t)[j] for j in keep))

@@ -33,6 +33,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
 from dmd_opt.core.errors import ModelError
+from dmd_opt.dp.mdp import _exact_data, _exact_policy_polys, _to_q
 from dmd_opt.families.efficient.balanced import markov_incentive_payments
 from dmd_opt.core.joint import JointModel
 from dmd_opt.families.efficient.policy import EfficientPolicy, _as_model, efficient_policy
@@ -124,9 +125,7 @@ def exact_uniform_bound(P: np.ndarray, u: np.ndarray, max_states: int = 30) -> t
     real root in (0, 1) of N'D − ND' (isolated with arb balls; values at the ball midpoints).
     Returns (C, λ).  Raises ValueError when the chain has no unique invariant law or the
     state space is too large for exact arithmetic."""
-    import flint
-
-    from dmd_opt.dp.mdp import _exact_data, _exact_policy_polys
+    import flint  # optional exact-arithmetic library, loaded only here
     S, N = u.shape
     if S > max_states:
         raise ValueError(f"{S} states > {max_states} for exact arithmetic")
@@ -140,7 +139,6 @@ def exact_uniform_bound(P: np.ndarray, u: np.ndarray, max_states: int = 30) -> t
         M[S - 1, s] = 1                                # replace one equation by Σλ = 1
     rhs = flint.fmpq_mat(S, 1, [0] * (S - 1) + [1])
     lam = M.solve(rhs)                                 # raises ZeroDivisionError if singular
-    from dmd_opt.dp.mdp import _to_q
     best = 0.0
     for j in range(N):
         uq = [_to_q(u[s, j]) for s in range(S)]
@@ -183,7 +181,7 @@ def self_enforcement_report(model, delta: float | None = None, policy: Efficient
         except ValueError:  # too large for exact Blackwell arithmetic
             policy = efficient_policy(md, method="policy_iteration")
     sigma = policy.at(0)
-    S, N = m.R(0), m.N
+    S, N = m.n_profiles(0), m.N
     P = m.kernel(0)[sigma, np.arange(S), :]
     ergodic = _ergodic_sets(P)
     lam = invariant_distribution(P)
@@ -191,7 +189,7 @@ def self_enforcement_report(model, delta: float | None = None, policy: Efficient
     # budget in a self-enforcing arrangement; with c ≡ 0 these are the paper's u_i)
     cost = m.costs[0]
     ut = [m.utilities[0][i] - cost[:, None] / N for i in range(N)]                       # (A, n_i)
-    dig = m.digits(0)
+    dig = m.profile_digits(0)
     u = np.stack([ut[i][sigma, dig[:, i]] for i in range(N)], axis=1)                   # (S, N)
     ubar = lam @ u
     C_grid = uniform_bound(P, u - ubar[None, :], lam)

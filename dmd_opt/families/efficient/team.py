@@ -24,8 +24,8 @@ from dmd_opt.families.efficient.policy import EfficientPolicy, _as_model, effici
 def _periods(m: JointModel):
     """(entry index, model period, number of previous-profile rows) for each payment entry."""
     if m.stationary:
-        return [(0, 0, 1), (1, 0, m.R(0))]
-    return [(t, t, 1 if t == 0 else m.R(t - 1)) for t in range(m.horizon)]
+        return [(0, 0, 1), (1, 0, m.n_profiles(0))]
+    return [(t, t, 1 if t == 0 else m.n_profiles(t - 1)) for t in range(m.horizon)]
 
 
 def policy_allocation(pol: EfficientPolicy) -> list[np.ndarray]:
@@ -36,8 +36,8 @@ def policy_allocation(pol: EfficientPolicy) -> list[np.ndarray]:
 def others_surplus(m: JointModel, pol: EfficientPolicy, t: int) -> np.ndarray:
     """(R_t, N): Σ_{j≠i} u_j(χ*(θ), θ_j) − c(χ*(θ)) at each profile."""
     a = pol.at(t)
-    R = m.R(t)
-    u = np.stack([m.agent_utility(j, t)[np.arange(R), a] for j in range(m.N)], axis=1)   # (R, N)
+    R = m.n_profiles(t)
+    u = np.stack([m.profile_utility(j, t)[np.arange(R), a] for j in range(m.N)], axis=1)   # (R, N)
     c = m.costs[0 if m.stationary else t][a]
     return u.sum(axis=1, keepdims=True) - u - c[:, None]
 
@@ -46,7 +46,7 @@ def team_mechanism(model, policy: EfficientPolicy | None = None, method: str = "
     """Team mechanism for an Environment or JointModel (finite or stationary horizon)."""
     m = _as_model(model)
     pol = policy if policy is not None else efficient_policy(m, method=method)
-    pays = [np.broadcast_to(-others_surplus(m, pol, tt)[None], (P, m.R(tt), m.N)).copy()
+    pays = [np.broadcast_to(-others_surplus(m, pol, tt)[None], (P, m.n_profiles(tt), m.N)).copy()
             for _, tt, P in _periods(m)]
     return MarkovMechanism(m, policy_allocation(pol), pays, name="team",
                            meta={"policy": pol, "construction": "team (Athey-Segal 2007, section 4)"})

@@ -417,7 +417,7 @@ def _finish(env, prog, sol, status, words, opts, verify, t0, build) -> "CGRevenu
         mech = decode(env, prog, sol)
     t3 = time.perf_counter()
     if mech is not None and verify:
-        from dmd_opt.verify.bayesian import verify as run_verify
+        from dmd_opt.verify import verify as run_verify
         ver = run_verify(mech)
     t4 = time.perf_counter()
     timings = {"build": build, "solve": t2 - t0 - build, "decode": t3 - t2, "verify": t4 - t3,

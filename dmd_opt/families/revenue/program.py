@@ -556,7 +556,7 @@ def solve_revenue(env: Environment, participation: str = "interim", disclosure: 
         return solve_revenue_cg(env, participation, disclosure, objective, fixed_allocation, budget_balance,
                                 backend=backend, solver=solver, options=options, verify=verify, basis=basis)
     from dmd_opt.solvers import solve
-    from dmd_opt.verify.bayesian import verify as run_verify
+    from dmd_opt.verify import verify as run_verify
     opts = {"participation": participation, "disclosure": disclosure, "objective": objective,
             "fixed_allocation": fixed_allocation, "budget_balance": budget_balance,
             "backend": backend, "solver": solver}

@@ -1,0 +1,151 @@
+r"""Rules evaluated under truthful reporting: the shared arithmetic of mechanisms and verifiers.
+
+Two layouts of direct mechanisms on a :class:`~dmd_opt.core.model.DynamicModel`:
+
+* **tree** — one rule per node of the public history tree (:mod:`dmd_opt.core.tree`):
+  ``allocation[t]`` (K_t, |A_t|) lotteries over decisions, ``payments[t]`` (K_t, N);
+* **Markov** — one rule per (previous, current) report profile: ``allocation[t]``
+  (R_t, |A_t|), ``payments[t]`` (P_t, R_t, N) with P_0 = 1; a stationary model stores two
+  entries, ``[0]`` for the first period and ``[1]`` for every later one.
+
+Under truthful reporting the profile follows the chain
+:math:`\Pr(\theta_{t+1}\mid\theta_t) = \sum_a x_t(a\mid\theta_t)\,\mu_t(\theta_{t+1}\mid\theta_t, a)`
+and a flow :math:`f_t(\theta_{t-1},\theta_t)` has present value
+:math:`E\sum_t \delta^{t} f_t`; in the stationary case the later periods solve
+:math:`Y = (I - \delta P)^{-1} \sum_{\theta'} P(\cdot,\theta') f(\cdot,\theta')`
+(the value of a Markov reward process, e.g. Puterman 1994, §6.1).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from dmd_opt.core.model import DynamicModel
+
+
+def tree_flow_utility(env: DynamicModel, x: np.ndarray, i: int, t: int) -> np.ndarray:
+    r"""(K, n_{i,t}): agent i's expected period-``t`` utility under the rules ``x`` (K, |A_t|) for
+    each own true type — :math:`\sum_a x(a)\,u_{i,t}(a,\theta_i)` with private values, or
+    :math:`q_i\theta_i` in the quantity family (``x`` then holds the quantities (K, N))."""
+    q = getattr(env, "quantity", None)
+    if q is not None:
+        return x[:, i:i + 1] * env.type_values(i, t)[None, :]
+    return x @ env.own_type_utility(i, t)[0].T
+
+
+def tree_principal_cost(env: DynamicModel, x: np.ndarray, t: int) -> np.ndarray:
+    """(K,): the principal's expected period-``t`` cost under the rules ``x``."""
+    q = getattr(env, "quantity", None)
+    if q is not None:
+        return q.cost(x).sum(axis=1)
+    return x @ env.cost(t)
+
+
+def mix_rows(env: DynamicModel, t: int, x: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Σ_a x[h, a] μ_t(· | rows[h, ...], a): x (H, A), rows (H, ...) → (H, ..., R_{t+1})."""
+    K = env.kernel(t)
+    out = np.zeros(rows.shape + (K.shape[2],))
+    for a in range(K.shape[0]):
+        w = x[:, a]
+        if not np.any(w):
+            continue
+        out += w.reshape((-1,) + (1,) * (rows.ndim - 1) + (1,)) * K[a][rows]
+    return out
+
+
+def tree_node_probabilities(env: DynamicModel, allocation: list[np.ndarray]) -> list[np.ndarray]:
+    """Truthful probability of every node of the history tree (decision-dependent transitions included)."""
+    out = [np.asarray(env.initial, float).copy()]
+    for t in range(1, len(allocation)):
+        prof = np.arange(allocation[t - 1].shape[0]) % env.n_profiles(t - 1)
+        trans = mix_rows(env, t - 1, allocation[t - 1], prof)            # (K_{t-1}, R_t)
+        out.append((out[-1][:, None] * trans).ravel())
+    return out
+
+
+def markov_tree_arrays(env: DynamicModel, allocation: list[np.ndarray],
+                       payments: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Per-node allocation (K_t, |A_t|) and payments (K_t, N) of finite-horizon Markov rules."""
+    alloc, pay = [], []
+    K_prev = 1
+    for t in range(env.horizon):
+        R = env.n_profiles(t)
+        K = K_prev * R
+        k = np.arange(K)
+        prof = k % R
+        prev = (k // R) % env.n_profiles(t - 1) if t > 0 else np.zeros(K, dtype=np.int64)
+        alloc.append(allocation[t][prof])
+        pay.append(payments[t][prev, prof])
+        K_prev = K
+    return alloc, pay
+
+
+def markov_chain(env: DynamicModel, x: np.ndarray, t: int) -> np.ndarray:
+    """(R_t, R_{t+1}) truthful profile transition under the allocation ``x`` (R_t, |A_t|)."""
+    return np.einsum("ra,arq->rq", x, env.kernel(t))
+
+
+def markov_profile_probabilities(env: DynamicModel, allocation: list[np.ndarray]) -> list[np.ndarray]:
+    """Finite horizon: the truthful distribution of the profile in each period."""
+    out = [np.asarray(env.initial, float).copy()]
+    for t in range(env.horizon - 1):
+        out.append(out[-1] @ markov_chain(env, allocation[t], t))
+    return out
+
+
+def markov_present_value(env: DynamicModel, allocation: list[np.ndarray],
+                         flow: Callable[[int], np.ndarray]) -> float:
+    """:math:`E\\sum_t\\delta^t f_t(\\theta_{t-1},\\theta_t)` under truthful play; ``flow(t)`` → (P_t, R_t)
+    for each stored entry ``t`` (stationary: 0 the first period, 1 every later one)."""
+    d = env.discount
+    if not env.stationary:
+        probs = markov_profile_probabilities(env, allocation)
+        total = float(probs[0] @ flow(0)[0])
+        for t in range(1, env.horizon):
+            joint = probs[t - 1][:, None] * markov_chain(env, allocation[t - 1], t - 1)   # (R_{t-1}, R_t)
+            total += d ** t * float(np.sum(joint * flow(t)))
+        return total
+    P = markov_chain(env, allocation[0], 0)
+    Y = np.linalg.solve(np.eye(P.shape[0]) - d * P, np.sum(P * flow(1), axis=1))
+    return float(env.initial @ (flow(0)[0] + d * Y))
+
+
+def markov_truthful_values(env: DynamicModel, allocation: list[np.ndarray], payments: list[np.ndarray],
+                           i: int) -> list[np.ndarray]:
+    r"""Agent ``i``'s truthful continuation value by stored entry, (P_t, R_t):
+    :math:`V_t(\theta_{t-1},\theta_t) = G_t(\theta_t) - p_{i,t}(\theta_{t-1},\theta_t)` with
+    :math:`G_t(\theta) = \sum_a x_t(a\mid\theta) u_i(a,\theta) + \delta\sum_{\theta'}\Pr(\theta'\mid\theta)
+    V_{t+1}(\theta,\theta')` (the Markov rules read only the previous and current reports)."""
+    d = env.discount
+    n = len(payments)
+    util = [np.sum(allocation[t] * env.profile_utility(i, 0 if env.stationary else t), axis=1) for t in range(n)]
+    if env.stationary:
+        C = markov_chain(env, allocation[1], 0)
+        G = np.linalg.solve(np.eye(C.shape[0]) - d * C, util[1] - d * np.sum(C * payments[1][:, :, i], axis=1))
+        C0 = markov_chain(env, allocation[0], 0)
+        G0 = util[0] + d * np.sum(C0 * (G[None, :] - payments[1][:, :, i]), axis=1)
+        return [G0[None, :] - payments[0][:, :, i], G[None, :] - payments[1][:, :, i]]
+    out: list[np.ndarray] = [None] * n
+    G_next = None
+    for t in range(n - 1, -1, -1):
+        G = util[t].copy()
+        if G_next is not None:
+            C = markov_chain(env, allocation[t], t)
+            G += d * np.sum(C * (G_next[None, :] - payments[t + 1][:, :, i]), axis=1)
+        out[t] = G[None, :] - payments[t][:, :, i]
+        G_next = G
+    return out
+
+
+def by_own_initial_type(env: DynamicModel, i: int, values: np.ndarray) -> np.ndarray:
+    r"""(n_{i,0},): :math:`E[v(\theta_0)\mid\theta_{i,0}]` of per-profile values (R_0,) under the
+    first-profile distribution (0 for an own type of probability 0)."""
+    shape = env.profile_shape(0)
+    p = np.asarray(env.initial, float).reshape(shape)
+    v = np.asarray(values, float).reshape(shape)
+    axes = tuple(j for j in range(len(shape)) if j != i)
+    mass = p.sum(axis=axes)
+    tot = (p * v).sum(axis=axes)
+    return np.divide(tot, mass, out=np.zeros_like(tot), where=mass > 0)

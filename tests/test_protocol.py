@@ -1,0 +1,248 @@
+"""The mechanism protocol on every mechanism type, history lookup, and the single verifier entry.
+
+Numbers are checked against independent code: plain-Python recursions over explicit
+histories (tests/test_verifier.py, tests/test_contingent.py), the tree expansion of Markov
+rules, and the other verifier."""
+
+import itertools
+import json
+
+import numpy as np
+import pytest
+
+import dmd_opt.families.contingent as C
+from dmd_opt.core.environment import Environment
+from dmd_opt.core.serialise import dumps
+from dmd_opt.core.tree import HistoryTree
+from dmd_opt.families.efficient import team_mechanism
+from dmd_opt.interfaces.models import load, read_toml, solve_model
+from dmd_opt.mechanisms.base import Mechanism, Rule
+from dmd_opt.mechanisms.markov import MarkovMechanism
+from dmd_opt.mechanisms.tree import TreeMechanism
+from dmd_opt.verify import NOTIONS, verify
+from dmd_opt.verify.bayesian import verify_bayesian
+from dmd_opt.verify.expost import verify_markov, verify_tree
+from dmd_opt.verify.periodic import periodic_expost
+
+from conftest import MODELS
+from test_contingent import _brute_regret
+from test_verifier import public_values, random_env, random_mechanism
+
+
+def _contingent(name, **changes):
+    raw = read_toml(MODELS / f"{name}.toml")
+    raw.pop("kind")
+    raw.pop("solve", None)
+    raw.update(changes)
+    env = C.from_dict(raw)
+    pol = C.efficient_policy(env)
+    last = None if env.stationary else C.last_period_transfers(env, pol.at(env.horizon - 1))
+    return env, pol, last
+
+
+def _efficient(name, which):
+    return solve_model(load(MODELS / f"{name}.toml")).mechanisms[which]
+
+
+def _finite_markov():
+    """Team mechanism of a finite-horizon model in Markov form (before its tree expansion)."""
+    res = solve_model(load(MODELS / "athey_segal_trade.toml"))
+    return team_mechanism(res.model, policy=res.policy)
+
+
+def _contingent_vcg(stationary=False):
+    env, pol, last = _contingent("liu_spanning", **({"horizon": "infinite"} if stationary else {}))
+    return C.vcg_mechanism(env, pol, C.vcg_transfers(env, pol, last), last)
+
+
+FACTORIES = {
+    "revenue tree": lambda: solve_model(load(MODELS / "static_monopoly.toml")).mechanism,
+    "random tree, private disclosure": lambda: random_mechanism(np.random.default_rng(3),
+                                                                 random_env(np.random.default_rng(3), 2, 2, 2),
+                                                                 disclosure="private"),
+    "efficient tree": lambda: _efficient("athey_segal_trade", "pivot"),
+    "joint tree (correlated)": lambda: _efficient("correlated_counterexample", "team"),
+    "markov stationary": lambda: _efficient("repeated_auction_markov", "pivot"),
+    "markov finite": _finite_markov,
+    "contingent finite": _contingent_vcg,
+    "contingent stationary": lambda: _contingent_vcg(stationary=True),
+}
+
+
+def _first_history(mech):
+    env = mech.env
+    return tuple(tuple(env.type_labels(i, 0)[0] for i in range(env.n_agents)) for _ in range(1)) \
+        if env.n_agents > 1 else (env.type_labels(0, 0)[0],)
+
+
+@pytest.fixture(scope="module", params=list(FACTORIES))
+def mech(request):
+    return FACTORIES[request.param]()
+
+
+def test_every_mechanism_implements_the_protocol(mech):
+    assert isinstance(mech, Mechanism) and mech.form in ("tree", "markov")
+    h = _first_history(mech)
+    rule = mech.at(h)
+    assert isinstance(rule, Rule) and rule.period == 1
+    np.testing.assert_array_equal(mech[h].payments, rule.payments)
+    assert rule.payments.shape == (mech.env.n_agents,)
+    assert 0 <= rule.probability <= 1
+    assert np.isfinite(mech.revenue()) and np.isfinite(mech.welfare())
+    rents = mech.rents()
+    assert len(rents) == mech.env.n_agents and all(r.shape == (mech.env.n_types(i, 0),) for i, r in enumerate(rents))
+    assert len(mech.to_frame()) > 0
+    json.loads(dumps(mech.to_dict()))
+    assert len(repr(mech)) < 200 and len(repr(rule)) < 400
+    assert mech._repr_html_().startswith("<table>")
+
+
+def test_every_applicable_notion_gives_a_report_with_the_shared_head(mech):
+    private = getattr(mech, "disclosure", "public") == "private" or getattr(mech.env, "quantity", None) is not None
+    for notion in (("bayesian",) if private else NOTIONS):
+        rep = mech.verify(notion)
+        head = rep.head()
+        assert head["notion"] == notion == rep.notion
+        assert set(head) >= {"passed", "max_regret", "max_regret_on_path", "ir_violation", "budget_max_imbalance",
+                             "revenue", "welfare", "scale"}
+        assert rep.max_regret >= rep.max_regret_on_path - 1e-12 >= -1e-12
+        assert rep.to_dict()["max_regret"] == rep.max_regret
+        assert isinstance(rep.passed(), bool) and len(repr(rep)) < 200
+        assert rep.revenue == pytest.approx(mech.revenue(), rel=1e-9, abs=1e-9)
+        assert rep.welfare == pytest.approx(mech.welfare(), rel=1e-9, abs=1e-9)
+
+
+def test_rents_average_to_the_expected_payoff(mech):
+    """Σ_θ π_i(θ) rents_i(θ) = E[Σ δ^t (u_i − p_i)] computed by the flows (another path)."""
+    env = mech.env
+    if not hasattr(mech, "expected_utility"):
+        pytest.skip("tree mechanisms: rents come from the verifier, checked against recursions below")
+    for i, r in enumerate(mech.rents()):
+        assert env.agent_initial(i) @ r == pytest.approx(mech.expected_utility(i), abs=1e-9 * env.payoff_scale)
+
+
+# ------------------------------------------------------------------ history lookup
+def test_history_lookup_matches_the_tree_labels():
+    rng = np.random.default_rng(7)
+    env = random_env(rng, 2, 3, 2)
+    m = random_mechanism(rng, env)
+    tree = m.tree
+    for t in range(tree.T):
+        for k in range(tree.n_nodes(t)):
+            label = tree.history_labels(t, k)[0]
+            rule = m[label]
+            assert rule.history == label and rule.state["node"] == k
+            np.testing.assert_array_equal(rule.allocation, m.allocation[t][k])
+            np.testing.assert_array_equal(rule.payments, m.payments[t][k])
+            assert rule.probability == tree.node_prob[t][k]
+            profiles = tuple(tuple(p.split(",")) for p in label.replace("(", "").replace(")", "").split("|"))
+            np.testing.assert_array_equal(m[profiles].payments, rule.payments)
+
+
+def test_one_agent_histories_as_strings_tuples_and_indices():
+    env = Environment.from_dict({"horizon": 3, "discount": 0.9, "agents": [
+        {"types": [1, 2], "labels": ["L", "H"], "initial": [0.4, 0.6], "transition": [[0.7, 0.3], [0.2, 0.8]]}],
+        "decisions": {"kind": "allocate"}})
+    m = random_mechanism(np.random.default_rng(1), env)
+    k = (0 * 2 + 0) * 2 + 1                                        # L, L, H
+    for h in ("LLH", "L|L|H", ("L", "L", "H"), (0, 0, 1)):
+        np.testing.assert_array_equal(m[h].payments, m.payments[2][k])
+        assert m[h].history == "L|L|H"
+    with pytest.raises(KeyError, match="unknown type 'M'"):
+        m[("L", "M")]
+    with pytest.raises(KeyError, match="longer than the horizon"):
+        m["LLHH"]
+
+
+def test_ambiguous_concatenation_is_refused():
+    env = Environment.from_dict({"horizon": 3, "discount": 0.9, "agents": [
+        {"types": [1, 2, 3], "labels": ["a", "ab", "b"], "initial": [0.3, 0.3, 0.4],
+         "transition": np.full((3, 3), 1 / 3).tolist()}], "decisions": {"kind": "allocate"}})
+    m = random_mechanism(np.random.default_rng(2), env)
+    with pytest.raises(KeyError, match="more than one way"):
+        m["abb"]                                                  # ab|b or a|b|b
+    np.testing.assert_array_equal(m["ab|b"].payments, m.payments[1][1 * 3 + 2])
+
+
+def test_markov_rules_at_a_history_equal_their_tree_expansion():
+    mm = _finite_markov()
+    tm = mm.to_tree()
+    for t in range(tm.T):
+        for k in range(tm.tree.n_nodes(t)):
+            label = tm.tree.history_labels(t, k)[0]
+            a, b = mm[label], tm[label]
+            np.testing.assert_array_equal(a.allocation, b.allocation)
+            np.testing.assert_array_equal(a.payments, b.payments)
+            assert a.probability == pytest.approx(b.probability, abs=1e-15)
+
+
+# ------------------------------------------------------------------ verify(mechanism, notion) against independent code
+@pytest.mark.parametrize("disclosure", ["public", "private"])
+def test_bayesian_notion_on_trees_matches_the_plain_recursion(disclosure):
+    rng = np.random.default_rng(11)
+    env = random_env(rng, 2, 2, 2)
+    m = random_mechanism(rng, env, disclosure)
+    rep = verify(m, "bayesian")
+    assert rep.max_regret == verify_bayesian(m).max_regret
+    if disclosure == "public":
+        for i in range(env.n_agents):
+            U, V = public_values(m, i)
+            np.testing.assert_allclose(rep.agents[i].root_values, V, atol=1e-12)
+            np.testing.assert_allclose(m.rents()[i], V, atol=1e-12)
+            assert rep.agents[i].interim_regret == pytest.approx(float(np.max(U - V)), abs=1e-12)
+
+
+def test_expost_notions_on_trees_agree_with_the_bayesian_dp_and_direct_calls():
+    m = _efficient("athey_segal_trade", "agv")              # not IC: positive regrets
+    old = verify_tree(m)
+    for notion, key in (("expost", "expost_max_regret_on_path"), ("periodic_expost", "expost_max_regret")):
+        rep = verify(m, notion)
+        assert rep.max_regret == getattr(old, key)
+    bayes = verify(m, "bayesian")                            # the tree DP (independent code)
+    assert bayes.max_regret == pytest.approx(old.bayes_max_regret, abs=1e-9)
+    assert bayes.max_regret > 1e-3
+
+
+def test_markov_notions_match_direct_calls_and_the_tree_expansion():
+    mm = _finite_markov()                                    # finite: expanded onto the tree
+    tree = mm.to_tree()
+    assert verify(mm, "bayesian").max_regret == pytest.approx(verify_bayesian(tree).max_regret, abs=1e-12)
+    assert verify(mm, "periodic_expost").max_regret <= 1e-9  # team transfers: ex-post IC
+    st = _efficient("repeated_auction_markov", "agv")        # stationary AGV: misreports pay
+    old = verify_markov(st)
+    assert verify(st, "bayesian").max_regret == old.bayes_max_regret
+    assert verify(st, "expost").max_regret == old.expost_max_regret_on_path
+    one_shot = verify(st, "periodic_expost").max_regret
+    assert (one_shot > 1e-7) == (old.expost_max_regret > 1e-7)
+    assert one_shot <= old.expost_max_regret + 1e-9          # a single misreport is one deviation plan
+
+
+def test_periodic_notion_on_contingent_mechanisms_matches_the_brute_force_recursion():
+    env, pol, _ = _contingent("liu_spanning_fails")
+    naive = C.naive_team_mechanism(env, pol)
+    brute = _brute_regret(naive)
+    rep = verify(naive, "periodic_expost")
+    assert rep.max_regret == pytest.approx(brute, abs=1e-12) and brute > 0.1
+    assert rep.max_regret == periodic_expost(naive).max_regret
+
+
+def test_interdependent_values_in_the_bayesian_and_expost_dp():
+    """Liu's VCG-type mechanism is periodic ex-post IC: the multi-period DPs (which read the
+    whole true profile) find no gain either; the naive team mechanism's best deviation plan
+    gains at least the best single misreport."""
+    vcg = _contingent_vcg()
+    for notion in NOTIONS:
+        assert verify(vcg, notion).max_regret <= 1e-8 * verify(vcg, notion).scale
+    env, pol, _ = _contingent("liu_spanning_fails")
+    naive = C.naive_team_mechanism(env, pol)
+    plans = verify_tree(naive)
+    assert plans.expost_max_regret >= periodic_expost(naive).max_regret - 1e-12
+    assert verify(naive, "bayesian").max_regret > 1e-3
+
+
+def test_unknown_notion_and_unknown_object_are_refused():
+    m = FACTORIES["revenue tree"]()
+    with pytest.raises(ValueError, match="notion must be one of"):
+        verify(m, "dominant")
+    with pytest.raises(TypeError, match="no rules of a known form"):
+        verify(object())
