@@ -107,6 +107,8 @@ def test_every_applicable_notion_gives_a_report_with_the_shared_head(mech):
                              "revenue", "welfare", "scale"}
         assert rep.max_regret >= rep.max_regret_on_path - 1e-12 >= -1e-12
         assert rep.to_dict()["max_regret"] == rep.max_regret
+        rec = rep.record(tol=1e-7)
+        assert rec["notion"] == notion and rec["passed"] == rep.passed() and rec["max_regret"] == rep.max_regret
         assert isinstance(rep.passed(), bool) and len(repr(rep)) < 200
         assert rep.revenue == pytest.approx(mech.revenue(), rel=1e-9, abs=1e-9)
         assert rep.welfare == pytest.approx(mech.welfare(), rel=1e-9, abs=1e-9)

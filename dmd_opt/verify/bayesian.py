@@ -87,7 +87,7 @@ class VerificationReport(ReportHead):
 
     def to_dict(self) -> dict:
         return {
-            **self.head(), "ex_ante_regret": self.ex_ante_regret,
+            **self.head_numbers(), "ex_ante_regret": self.ex_ante_regret,
             "budget_expected": self.budget_expected, "disclosure": self.disclosure,
             "agents": [{"agent": a.agent, "name": a.name, "max_regret": a.max_regret,
                         "max_regret_on_path": a.max_regret_on_path, "ex_ante_regret": a.ex_ante_regret,

@@ -129,7 +129,7 @@ class ExPostReport(ReportHead):
 
     def to_dict(self) -> dict:
         return {
-            **self.head(), "kind": self.kind, "bayes_max_regret": self.bayes_max_regret,
+            **self.head_numbers(), "kind": self.kind, "bayes_max_regret": self.bayes_max_regret,
             "bayes_max_regret_on_path": self.bayes_max_regret_on_path,
             "ex_ante_regret": self.ex_ante_regret,
             "within_period_expost_regret": self.expost_max_regret_on_path,

@@ -56,7 +56,7 @@ class PeriodicExPostReport(ReportHead):
         return self.summary()
 
     def to_dict(self) -> dict:
-        return {**self.head(), "periodic_expost_max_regret": self.max_regret, "by_agent": self.by_agent,
+        return {**self.head_numbers(), "periodic_expost_max_regret": self.max_regret, "by_agent": self.by_agent,
                 "by_period": self.by_period, "worst": self.worst}
 
     def summary(self) -> list[str]:

@@ -19,10 +19,15 @@ Whatever the notion, a report answers the same questions with the same names:
 ``passed(participation=None, tol=1e-7, budget_balance=False)``
     one verdict: regret, and if asked the IR and budget checks, within ``tol × scale``.
 
-``head()`` returns these as a dict; every report's ``to_dict()`` starts with it.
+``head()`` returns these as a dict; every report's ``to_dict()`` starts with the numbers of
+the head (not the verdict, which depends on the tolerance) and adds the report's details;
+``record(tol, participation, budget_balance)`` is the ``verification`` object of a result
+record (:func:`dmd_opt.core.record.verification_record`), with the verdict at ``tol``.
 """
 
 from __future__ import annotations
+
+from dmd_opt.core.record import verification_record
 
 PARTICIPATION = ("ex_ante", "interim", "periodic")
 
@@ -50,11 +55,22 @@ class ReportHead:
         return bool(ok)
 
     def head(self) -> dict:
-        return {"notion": self.notion, "passed": self.passed(), "max_regret": self.max_regret,
-                "max_regret_on_path": self.max_regret_on_path,
+        """The shared fields, with the verdict at the default tolerance."""
+        return {"notion": self.notion, "passed": self.passed(), **self.head_numbers()}
+
+    def head_numbers(self) -> dict:
+        """The numbers of the head (what ``to_dict()`` starts with)."""
+        return {"max_regret": self.max_regret, "max_regret_on_path": self.max_regret_on_path,
                 "ir_violation": {p: self.ir_violation(p) for p in PARTICIPATION},
                 "budget_max_imbalance": self.budget_max_imbalance,
                 "revenue": self.revenue, "welfare": self.welfare, "scale": self.scale}
+
+    def record(self, tol: float = 1e-7, participation: str | None = None, budget_balance: bool = False) -> dict:
+        """The ``verification`` object of a result record, verdict by :meth:`passed` at ``tol``."""
+        details = {k: v for k, v in self.to_dict().items() if k not in ("max_regret", "scale")}
+        return verification_record(self.max_regret, self.passed(participation, tol, budget_balance),
+                                   notion=self.notion, tolerance=tol, scale=self.scale,
+                                   participation=participation, **details)
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(notion {self.notion!r}: max regret {self.max_regret:.3g}, "

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dmd_opt.core.errors import ModelError
-from dmd_opt.core.record import result_record, verification_record
+from dmd_opt.core.record import result_record
 from dmd_opt.core import validation as V
 
 OPTIONS = ("method", "backend", "solver", "blocks", "auction", "verify", "options")
@@ -71,9 +71,7 @@ class ContingentResult:
         ver = self.verification
         if ver is None:
             return None
-        details = {k: v for k, v in ver.to_dict().items() if k != "scale"}
-        return verification_record(ver.max_regret, ver.passed(tol=tol), notion="periodic_expost", tolerance=tol,
-                                   scale=ver.scale, **details)
+        return ver.record(tol=tol)
 
     def to_dict(self) -> dict:
         """The result record (``docs/result.schema.json``) of kind ``contingent``."""
