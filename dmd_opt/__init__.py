@@ -1,31 +1,67 @@
 """dmd_opt — dynamic mechanism design as optimisation.
 
-Top-level conveniences (imported lazily, so ``import dmd_opt`` stays cheap):
-``load``, ``solve_model`` (model files), ``compare`` (optimal vs efficient
-mechanisms), ``frontier`` (revenue–welfare frontier) and ``sweep`` (parameter
-sweeps on dask.distributed).
+The everyday names are available at the top level and imported on first use, so
+``import dmd_opt`` stays cheap (no numpy, no solver):
+
+* models: :func:`load` (a TOML file or dict → validated :class:`Model`), :func:`solve`
+  (a file, dict, model or :class:`Environment` → result), :class:`Environment`;
+* results: :class:`RevenueResult`, :class:`EfficientResult`, :class:`ContingentResult`,
+  :class:`ThomasWorrallResult`, :class:`GuoHornerResult`; every result has ``status``,
+  ``objective``, ``to_dict()`` (the JSON record of ``docs/result.schema.json``) and
+  ``summary()``;
+* mechanisms: :class:`TreeMechanism` (history tree), :class:`MarkovMechanism`,
+  :class:`ContingentMechanism`;
+* analysis: :func:`compare`, :func:`comparison`, :func:`frontier`, :func:`sweep`
+  (dask.distributed);
+* errors: :class:`ModelError` (names the offending field), :class:`SolverError`,
+  :class:`DmdOptError`.
+
+The subpackages hold the layers, lowest first: ``core``, ``optim``, ``solvers``, ``audit``,
+``certificates``, ``dp``, ``verify``, ``mechanisms``, ``families``, ``analysis``, ``interfaces``.
+The theory behind every program is in ``docs/theory.md``.
 """
+from importlib import import_module
+
 __version__ = "0.1.0"
 
+#: name → (module, attribute), imported on first access.
 _LAZY = {
     "load": ("dmd_opt.interfaces.models", "load"),
+    "Model": ("dmd_opt.interfaces.models", "Model"),
+    "solve": ("dmd_opt.interfaces.api", "solve"),
     "solve_model": ("dmd_opt.interfaces.models", "solve_model"),
-    "compare": ("dmd_opt.analysis.compare", "compare"),
-    "frontier": ("dmd_opt.analysis.frontier", "frontier"),
+    "compare": ("dmd_opt.interfaces.api", "compare"),
+    "comparison": ("dmd_opt.interfaces.api", "comparison"),
+    "frontier": ("dmd_opt.interfaces.api", "frontier"),
     "sweep": ("dmd_opt.interfaces.sweep", "sweep"),
+    "Environment": ("dmd_opt.core.environment", "Environment"),
+    "Program": ("dmd_opt.optim.program", "Program"),
+    "Solution": ("dmd_opt.optim.solution", "Solution"),
+    "RevenueResult": ("dmd_opt.families.revenue.program", "RevenueResult"),
+    "EfficientResult": ("dmd_opt.families.efficient.kind", "EfficientResult"),
+    "ContingentResult": ("dmd_opt.families.contingent.kind", "ContingentResult"),
+    "ThomasWorrallResult": ("dmd_opt.families.recursive.thomas_worrall", "TWResult"),
+    "GuoHornerResult": ("dmd_opt.families.recursive.guo_horner", "GHResult"),
+    "TreeMechanism": ("dmd_opt.mechanisms.tree", "TreeMechanism"),
+    "MarkovMechanism": ("dmd_opt.mechanisms.markov", "MarkovMechanism"),
+    "ContingentMechanism": ("dmd_opt.families.contingent.mechanism", "ContingentMechanism"),
+    "ModelError": ("dmd_opt.core.errors", "ModelError"),
+    "SolverError": ("dmd_opt.core.errors", "SolverError"),
+    "DmdOptError": ("dmd_opt.core.errors", "DmdOptError"),
 }
 
 
 def __getattr__(name):
-    # Note: ``dmd_opt.analysis.compare`` is both a submodule and a function; after the
-    # submodule is imported Python binds the module here, so we rebind the function.
     if name in _LAZY:
-        import importlib
-        mod, attr = _LAZY[name]
-        value = getattr(importlib.import_module(mod), attr)
+        module, attr = _LAZY[name]
+        value = getattr(import_module(module), attr)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'dmd_opt' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
 
 
 __all__ = ["__version__", *_LAZY]

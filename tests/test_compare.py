@@ -227,7 +227,7 @@ def test_agv_failure_in_dynamic_auction(models_dir):
     """Handicap-auction environment (values learned in period 2): the static AGV transfers
     applied dynamically leave positive regret (Athey–Segal Example 1), the balanced ones none."""
     pytest.importorskip("dmd_opt.families.efficient")
-    df = compare(models_dir / "handicap_auction.toml", participation=("interim",),
+    df = compare(load(models_dir / "handicap_auction.toml"), participation=("interim",),
                  efficient=("balanced", "agv")).set_index("mechanism")
     assert df.loc["agv", "max_ic_regret"] > 1e-3
     assert df.loc["balanced", "max_ic_regret"] <= 1e-9

@@ -1,8 +1,8 @@
-r"""Comparing revenue-optimal and efficient mechanisms on one environment (SPEC §7).
+r"""Comparing revenue-optimal and efficient mechanisms on one environment (docs/theory.md#comparing-mechanisms).
 
 For an environment with a finite horizon, :func:`comparison` solves the revenue
-program of SPEC §2 under each participation notion (ex ante, interim,
-periodic), builds the efficient mechanisms of SPEC §3 (team, dynamic pivot,
+program (docs/theory.md#revenue-maximisation) under each participation notion (ex ante, interim,
+periodic), builds the efficient mechanisms (docs/theory.md#efficient-dynamic-mechanisms: team, dynamic pivot,
 balanced team; Athey–Segal 2013, Bergemann–Välimäki 2010) and the
 seller-optimal *efficient* mechanism (the revenue program with the allocation
 fixed at the efficient rule, payments free), checks every one with the
@@ -29,7 +29,8 @@ independent verifier (:mod:`dmd_opt.verify.bayesian`) and tabulates, per mechani
 
 :func:`compare` returns the table as a :class:`pandas.DataFrame` (one row per
 mechanism); the by-period and by-history distortion tables and the binding
-summary ride along in ``DataFrame.attrs``.
+summary ride along in ``DataFrame.attrs``.  The distortion measures live in
+:mod:`dmd_opt.analysis.distortion`, the floored programs in :mod:`dmd_opt.analysis.floors`.
 """
 
 from __future__ import annotations
@@ -40,163 +41,24 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from dmd_opt.analysis.distortion import (allocation_gap, decision_surplus, distortion_by_history,  # noqa: F401
+                                         distortion_by_period, distortion_frame, efficient_benchmark,
+                                         node_surplus, path_distortion)
+from dmd_opt.analysis.floors import floored_program, seller_efficient_result  # noqa: F401
+from dmd_opt.analysis.plots import plot_comparison
+from dmd_opt.analysis.tables import records
+from dmd_opt.audit.binding import audit
+from dmd_opt.core import validation as V
 from dmd_opt.core.environment import Environment
 from dmd_opt.core.errors import DmdOptError, ModelError
 from dmd_opt.core.record import result_record, verification_record
+from dmd_opt.families import efficient as eff
+from dmd_opt.families.revenue.program import PARTICIPATION, _check_env, expected_efficient_surplus, solve_revenue
 from dmd_opt.mechanisms.tree import TreeMechanism
+from dmd_opt.verify import verify
 
 PARTICIPATIONS = ("ex_ante", "interim", "periodic")
 EFFICIENT = ("pivot", "team", "balanced", "agv")
-
-
-# ---------------------------------------------------------------------------------------
-# distortion of an allocation rule against the efficient one
-# ---------------------------------------------------------------------------------------
-def efficient_benchmark(env: Environment, horizon: int | None = None) -> TreeMechanism:
-    """The first-best allocation on the history tree with zero payments (ties: first decision)."""
-    from dmd_opt.families.revenue.program import efficient_allocation
-    from dmd_opt.core.tree import HistoryTree
-    tree = HistoryTree(env, horizon)
-    alloc = efficient_allocation(env, tree)
-    pay = [np.zeros((tree.n_nodes(t), env.n_agents)) for t in range(tree.T)]
-    return TreeMechanism(env, alloc, pay, name="first best")
-
-
-def node_surplus(mech: TreeMechanism, t: int) -> np.ndarray:
-    """(K_t,) surplus :math:`\\sum_i u_i(x(k),\\theta_i) - c_t(x(k))` at every node, truthful types."""
-    return sum(mech.truthful_utility(i, t) for i in range(mech.env.n_agents)) - mech.principal_cost(t)
-
-
-def allocation_gap(mech: TreeMechanism, bench: TreeMechanism, t: int, tol: float = 1e-9) -> np.ndarray:
-    r"""(K_t,) how far the allocation is from the efficient one at every node.
-
-    Quantity models: :math:`\sum_i (q^*_i - q_i)` (positive = downward distortion,
-    Mussa–Rosen/Battaglini).  Finite decisions: the probability of a decision that is
-    *not* surplus-maximising at the node's reported profile,
-    :math:`1 - \sum_{a \in A^*(k)} x_a(k)` — ties between efficient decisions (equal
-    values) are not distortions.  ``bench`` supplies the quantities (quantity models).
-    """
-    x = mech.allocation[t]
-    if mech.is_quantity:
-        return (bench.allocation[t] - x).sum(axis=1)
-    S = decision_surplus(mech.env, mech.tree, t)
-    best = S.max(axis=1, keepdims=True)
-    efficient = S >= best - tol * max(1.0, mech.env.payoff_scale)
-    return np.clip(1.0 - np.where(efficient, x, 0.0).sum(axis=1), 0.0, 1.0)
-
-
-def decision_surplus(env: Environment, tree, t: int) -> np.ndarray:
-    r"""(K_t, |A_t|) surplus :math:`\sum_i u_{i,t}(a, r_i) - c_t(a)` of each decision at each node."""
-    last = tree.last_reports(t)
-    S = -np.broadcast_to(env.cost(t), (tree.n_nodes(t), env.n_decisions(t))).copy()
-    for i in range(env.n_agents):
-        S += env.utility(i, t)[:, last[:, i]].T
-    return S
-
-
-def distortion_frame(mech: TreeMechanism, bench: TreeMechanism | None = None, max_nodes: int = 200_000):
-    """Node-level table: period, node, history label, probability, gap and surplus loss."""
-    import pandas as pd
-    bench = bench or efficient_benchmark(mech.env, mech.T)
-    tree = mech.tree
-    frames = []
-    for t in range(mech.T):
-        K = tree.n_nodes(t)
-        if K > max_nodes:
-            break
-        k = np.arange(K)
-        frames.append(pd.DataFrame({
-            "period": t + 1, "node": k, "history": tree.history_labels(t, k),
-            "probability": tree.node_prob[t], "gap": allocation_gap(mech, bench, t),
-            "surplus_loss": node_surplus(bench, t) - node_surplus(mech, t)}))
-    return pd.concat(frames, ignore_index=True)
-
-
-def distortion_by_period(mech: TreeMechanism, bench: TreeMechanism | None = None, tol: float = 1e-7):
-    """Per period: expected gap, expected surplus loss (undiscounted), the largest gap on
-    reachable nodes and the probability that the allocation is distorted (gap > tol)."""
-    import pandas as pd
-    bench = bench or efficient_benchmark(mech.env, mech.T)
-    tree, rows = mech.tree, []
-    eps = tol * mech.env.payoff_scale
-    for t in range(mech.T):
-        p = tree.node_prob[t]
-        g = allocation_gap(mech, bench, t)
-        loss = node_surplus(bench, t) - node_surplus(mech, t)
-        reach = p > 0
-        rows.append({"period": t + 1, "expected_gap": float(p @ g), "expected_surplus_loss": float(p @ loss),
-                     "discounted_surplus_loss": float(mech.env.discount ** t * (p @ loss)),
-                     "max_gap": float(np.max(np.abs(g[reach]))) if reach.any() else 0.0,
-                     "distorted_probability": float(p[np.abs(g) > eps].sum())})
-    return pd.DataFrame(rows)
-
-
-def _run_lengths(tree, t: int) -> np.ndarray:
-    """(K_t,) number of consecutive periods up to t in which the report profile equals the current one."""
-    K = tree.n_nodes(t)
-    d = tree.digits(t)                                  # (K, t+1, N)
-    same = np.all(d == d[:, -1:, :], axis=2)           # (K, t+1)
-    # run = trailing count of True
-    rev = same[:, ::-1]
-    run = np.where(rev.all(axis=1), t + 1, np.argmin(rev, axis=1))
-    return run.astype(np.int64) if K else np.zeros(0, np.int64)
-
-
-def distortion_by_history(mech: TreeMechanism, bench: TreeMechanism | None = None, max_nodes: int = 200_000):
-    """Distortion by history depth.
-
-    Groups the nodes of each period by the current report profile and the *run
-    length* — how many consecutive periods the profile has been reported,
-    ``run = t`` (1-based period) meaning it has never changed since the start.
-    Rows: period, profile, run, from_start (run == period), probability mass,
-    conditional mean gap and conditional mean surplus loss.  In Battaglini's
-    model the row (L, from_start) carries the whole distortion, decreasing in
-    the period; every row after a change to H is zero.
-    """
-    import pandas as pd
-    bench = bench or efficient_benchmark(mech.env, mech.T)
-    tree, env, N = mech.tree, mech.env, mech.env.n_agents
-    out = []
-    for t in range(mech.T):
-        K = tree.n_nodes(t)
-        if K > max_nodes:
-            break
-        p = tree.node_prob[t]
-        g = allocation_gap(mech, bench, t)
-        loss = node_surplus(bench, t) - node_surplus(mech, t)
-        prof = np.arange(K) % tree.R[t]
-        run = _run_lengths(tree, t)
-        key = prof * (t + 2) + run
-        uniq, inv = np.unique(key, return_inverse=True)
-        mass = np.bincount(inv, weights=p, minlength=len(uniq))
-        mg = np.bincount(inv, weights=p * g, minlength=len(uniq))
-        ml = np.bincount(inv, weights=p * loss, minlength=len(uniq))
-        mx = np.zeros(len(uniq))
-        np.maximum.at(mx, inv, np.where(p > 0, np.abs(g), 0.0))
-        for u, m, a, b, x in zip(uniq, mass, mg, ml, mx):
-            pr, r = divmod(int(u), t + 2)
-            digits = tree.profile_digits(t, np.array(pr))
-            labs = [env.type_labels(i, t)[int(digits[i])] for i in range(N)]
-            out.append({"period": t + 1, "profile": labs[0] if N == 1 else "(" + ",".join(labs) + ")",
-                        "run": r, "from_start": r == t + 1, "probability": float(m),
-                        "mean_gap": float(a / m) if m > 0 else np.nan,
-                        "mean_surplus_loss": float(b / m) if m > 0 else np.nan, "max_gap": float(x)})
-    return pd.DataFrame(out)
-
-
-def path_distortion(mech: TreeMechanism, path: Iterable, bench: TreeMechanism | None = None) -> np.ndarray:
-    """Gap along one report path: ``path[t]`` is the period-t profile (type index for N = 1,
-    or a tuple of type indices).  Returns one value per period of the path."""
-    bench = bench or efficient_benchmark(mech.env, mech.T)
-    tree, k, out = mech.tree, 0, []
-    for t, prof in enumerate(path):
-        if t >= mech.T:
-            break
-        prof = np.atleast_1d(np.asarray(prof, dtype=np.int64))
-        r = int(np.ravel_multi_index(tuple(prof), tree.shapes[t]))
-        k = k * tree.R[t] + r
-        out.append(float(allocation_gap(mech, bench, t)[k]))
-    return np.array(out)
 
 
 # ---------------------------------------------------------------------------------------
@@ -213,7 +75,6 @@ def binding_summary(result, tol: float = 1e-7):
     except ``budget``.
     """
     import pandas as pd
-    from dmd_opt.audit.binding import audit
     cols = ["family", "agent", "period", "direction", "adjacent", "rows", "binding", "strict"]
     prog, sol = result.program, result.solution
     if sol is None or sol.row_activity is None or sol.status not in ("optimal", "inaccurate"):
@@ -275,12 +136,6 @@ def efficient_mechanism(env: Environment, kind: str) -> TreeMechanism:
     balanced team mechanism, Markov form (6.1) of Athey–Segal) and ``agv`` (static
     expected-externality transfers applied dynamically — the counter-example).
     """
-    try:
-        from dmd_opt.families import efficient as eff
-    except ModuleNotFoundError as exc:  # pragma: no cover - depends on the other family
-        if exc.name and exc.name.startswith("dmd_opt.families.efficient"):
-            raise ModelError("efficient", "the efficient-mechanism family (dmd_opt.families.efficient) is not installed")
-        raise
     if kind == "team":
         mech = eff.team_mechanism(env)
     elif kind == "pivot":
@@ -314,10 +169,7 @@ def comparison(env: Environment, participation: Iterable[str] = PARTICIPATIONS,
     ``horizon`` replaces the environment's horizon (e.g. truncates a stationary
     infinite-horizon environment to ``horizon`` periods, whose tree the programs need).
     """
-    from dmd_opt.families.revenue.program import PARTICIPATION, _check_env, solve_revenue
-    from dmd_opt.verify import verify
     if horizon is not None:
-        from dmd_opt.core import validation as V
         env = env.with_updates(horizon=V.integer(horizon, "horizon", lo=1))
     _check_env(env)
     participation = tuple(participation)
@@ -364,39 +216,6 @@ def comparison(env: Environment, participation: Iterable[str] = PARTICIPATIONS,
     return Comparison(env, entries, tol=tol, options=opts)
 
 
-def seller_efficient_result(env: Environment, participation: str = "interim", disclosure: str = "public",
-                            backend: str = "highs", solver: str | None = None):
-    r"""The revenue-maximising mechanism among the welfare-maximising ones.
-
-    Finite decisions: the revenue program with one labelled ``"welfare_floor"`` row
-    :math:`W \ge W^* - 10^{-12}\max(1,|W^*|)` (:func:`dmd_opt.analysis.frontier.floored_program`),
-    so ties between efficient decisions may be broken — or randomised — in the seller's
-    favour (in the handicap auction, by the handicapped values).  Quantity models (whose
-    efficient quantities are unique with a strictly convex cost): the allocation is fixed at
-    the efficient rule and only payments are free.  Returns a ``RevenueResult``.
-    """
-    from dmd_opt.families.revenue.program import RevenueResult, decode, solve_revenue
-    from dmd_opt.solvers import solve
-    from dmd_opt.verify import verify
-    from dmd_opt.families.revenue.program import expected_efficient_surplus
-    if env.quantity is not None:
-        return solve_revenue(env, participation=participation, disclosure=disclosure, backend=backend,
-                             solver=solver, fixed_allocation="efficient")
-    from dmd_opt.analysis.frontier import floored_program
-    W = expected_efficient_surplus(env)
-    t0 = time.perf_counter()
-    prog = floored_program(env, "revenue", "welfare", W - 1e-12 * max(1.0, abs(W)),
-                           participation=participation, disclosure=disclosure)
-    t1 = time.perf_counter()
-    sol = solve(prog, backend=backend, solver=solver)
-    mech = decode(env, prog, sol) if sol.x is not None and sol.status in ("optimal", "inaccurate") else None
-    ver = verify(mech) if mech is not None else None
-    opts = {"participation": participation, "disclosure": disclosure, "objective": "revenue",
-            "welfare_floor": W, "backend": backend, "solver": solver}
-    return RevenueResult(sol.status, sol.solver_status, sol.objective if mech is not None else None, env, prog,
-                         sol, mech, ver, opts, {"build": t1 - t0, "solve": sol.solve_seconds})
-
-
 @dataclass
 class Comparison:
     """The compared mechanisms of one environment with tables, plots and JSON."""
@@ -415,7 +234,6 @@ class Comparison:
 
     @property
     def first_best(self) -> float:
-        from dmd_opt.families.revenue.program import expected_efficient_surplus
         return expected_efficient_surplus(self.env)
 
     def entry(self, name: str) -> Entry:
@@ -502,84 +320,67 @@ class Comparison:
         df = self.table()
         attrs = dict(df.attrs)
         df.attrs = {}
-        rows = _records(df)
+        rows = records(df)
         regrets = {e.name: float(e.verification.max_regret) for e in self.entries if e.verification is not None}
         ver = verification_record(max(regrets.values()) if regrets else None, None, notion="bayesian",
                                   tolerance=self.tol, scale=self.env.payoff_scale, by_mechanism=regrets)
         return result_record(kind, self.status, None, command="compare", verification=ver,
                              mechanism=None, options=self.options, model={"name": self.env.name},
                              environment=self.env.name, first_best=self.first_best, mechanisms=rows,
-                             distortion_by_period=_records(attrs["distortion_by_period"]),
-                             distortion_by_history=_records(attrs["distortion_by_history"]),
-                             binding=_records(attrs["binding"]))
+                             distortion_by_period=records(attrs["distortion_by_period"]),
+                             distortion_by_history=records(attrs["distortion_by_history"]),
+                             binding=records(attrs["binding"]))
 
     def plot(self, directory) -> list:
-        from dmd_opt.analysis.plots import plot_comparison
+        """Save the comparison's figures into ``directory`` (:func:`dmd_opt.analysis.plots.plot_comparison`)."""
         return plot_comparison(self, directory)
 
-
-def _records(df) -> list[dict]:
-    if df is None or len(df) == 0:
-        return []
-    out = []
-    for rec in df.to_dict(orient="records"):
-        out.append({k: (None if isinstance(v, float) and not np.isfinite(v) else
-                        (v.item() if isinstance(v, np.generic) else v)) for k, v in rec.items()})
-    return out
+    def __repr__(self) -> str:
+        names = ", ".join(e.name for e in self.entries)
+        return f"<Comparison {self.env.name!r}: {len(self.entries)} mechanisms ({names})>"
 
 
 def compare(env, participation: Iterable[str] = PARTICIPATIONS,
             efficient: Iterable[str] = ("pivot", "team", "balanced"), **kw):
     """Revenue-optimal vs efficient mechanisms of ``env`` as a DataFrame (see module docstring).
 
-    ``env`` may be an :class:`Environment`, a loaded model or a model path; for a model,
-    its ``[solve]`` table supplies ``disclosure``, ``backend`` and ``solver`` unless given.
-    Keyword arguments are those of :func:`comparison`.
+    ``env`` is an :class:`Environment` or a loaded model (:func:`dmd_opt.load`; its ``[solve]``
+    table supplies ``disclosure``, ``backend`` and ``solver`` unless given; ``dmd_opt.compare``
+    also takes a model file).  Keyword arguments are those of :func:`comparison`.
 
     >>> from dmd_opt import load
-    >>> df = compare(load("models/static_monopoly.toml").data, participation=("interim",), efficient=())
+    >>> df = compare(load("models/static_monopoly.toml"), participation=("interim",), efficient=())
     >>> round(float(df.loc[0, "revenue"]), 6), round(float(df.loc[0, "deadweight_loss"]), 6)
     (1.333333, 0.333333)
     """
-    for k, v in _model_defaults(env).items():
+    for k, v in model_defaults(env).items():
         kw.setdefault(k, v)
-    return comparison(_as_env(env), participation, efficient, **kw).table()
+    return comparison(as_environment(env), participation, efficient, **kw).table()
 
 
-def _model_defaults(source) -> dict:
-    """``disclosure``/``backend``/``solver`` from a model's ``[solve]`` table (none for an Environment)."""
-    if isinstance(source, Environment):
+def model_defaults(source) -> dict:
+    """``disclosure``/``backend``/``solver`` from a loaded model's ``[solve]`` table (none for an
+    Environment)."""
+    options = getattr(source, "options", None)
+    if isinstance(source, Environment) or not isinstance(options, dict):
         return {}
-    from dmd_opt.interfaces.models import Model, load
-    model = source if isinstance(source, Model) else load(source)
-    return {k: model.options[k] for k in ("disclosure", "backend", "solver") if k in model.options}
+    return {k: options[k] for k in ("disclosure", "backend", "solver") if k in options}
 
 
-def _as_env(env) -> Environment:
-    if isinstance(env, Environment):
-        return env
-    from dmd_opt.interfaces.models import Model, load
-    model = env if isinstance(env, Model) else load(env)
-    inner = getattr(model.data, "env", None)          # efficient-kind models wrap an Environment
+def as_environment(source) -> Environment:
+    """The :class:`Environment` of ``source``: an Environment, or a loaded model of kind
+    ``revenue`` or ``efficient`` (whose data wrap an Environment)."""
+    if isinstance(source, Environment):
+        return source
+    data = getattr(source, "data", None)
+    inner = getattr(data, "env", None)                # efficient-kind models wrap an Environment
     if isinstance(inner, Environment):
         return inner
-    if not isinstance(model.data, Environment):
+    if isinstance(data, Environment):
+        return data
+    kind = getattr(source, "kind", None)
+    if kind is not None:
         raise ModelError("kind", f"comparison needs an environment model (kind 'revenue' or 'efficient'), "
-                                 f"got kind {model.kind!r}")
-    return model.data
-
-
-def _callable_module(name: str, fn) -> None:
-    """Make module ``name`` callable as ``fn``: ``dmd_opt.analysis.compare`` names both the
-    submodule and the function, and whichever Python binds, ``dmd_opt.analysis.compare(env)`` works."""
-    import sys
-    import types
-
-    class _Callable(types.ModuleType):
-        def __call__(self, *args, **kwargs):
-            return fn(*args, **kwargs)
-
-    sys.modules[name].__class__ = _Callable
-
-
-_callable_module(__name__, compare)
+                                 f"got kind {kind!r}")
+    raise ModelError("env", f"expected an Environment or a loaded model (dmd_opt.load(path)), "
+                            f"got {type(source).__name__}")

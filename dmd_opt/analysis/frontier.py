@@ -33,8 +33,14 @@ from typing import Iterable
 
 import numpy as np
 
-from dmd_opt.core.environment import Environment
-from dmd_opt.core.errors import ModelError
+from dmd_opt.analysis.compare import as_environment, efficient_mechanism
+from dmd_opt.analysis.floors import floored_program, seller_efficient_result
+from dmd_opt.analysis.plots import plot_frontier
+from dmd_opt.analysis.tables import records
+from dmd_opt.core.errors import DmdOptError, ModelError
+from dmd_opt.families.revenue.program import decode, expected_efficient_surplus, revenue_program
+from dmd_opt.solvers import solve
+from dmd_opt.verify import verify as run_verify
 
 
 @dataclass
@@ -46,50 +52,23 @@ class Frontier:
     first_best: float | None = None
     method: str = "constraint"
     participation: str = "interim"
+    model: str = ""                  # the environment's name (the figure's title)
 
-    def plot(self, path=None):
-        from dmd_opt.analysis.plots import plot_frontier
-        return plot_frontier(self, path)
+    def __repr__(self) -> str:
+        return (f"<Frontier {self.model!r}: {len(self.table)} points ({self.method}, "
+                f"{self.participation} participation), marked: {', '.join(self.points) or 'none'}>")
+
+    def plot(self, path=None, ax=None):
+        """The frontier figure (:func:`dmd_opt.analysis.plots.plot_frontier`)."""
+        return plot_frontier(self, path, ax=ax)
 
     def to_dict(self) -> dict:
-        from dmd_opt.analysis.compare import _records
         return {"method": self.method, "participation": self.participation, "first_best": self.first_best,
                 "points": {k: {"revenue": r, "welfare": w} for k, (r, w) in self.points.items()},
-                "frontier": _records(self.table)}
-
-
-def _coefficients(prog, env):
-    """Linear revenue and welfare objective vectors of a revenue program (LP models)."""
-    from dmd_opt.families.revenue.program import _objective
-    lay = prog.meta["layout"]
-    c_rev, _ = _objective(env, lay, 1.0, 0.0, prog.n_vars)
-    c_wel, _ = _objective(env, lay, 0.0, 1.0, prog.n_vars)
-    return c_rev, c_wel
-
-
-def floored_program(env: Environment, objective: str, floor: str, level: float, **opts):
-    """The revenue program maximising ``objective`` with one extra row ``floor ≥ level``.
-
-    ``objective``, ``floor`` ∈ {"revenue", "welfare"}; the row's family is
-    ``"revenue_floor"`` or ``"welfare_floor"``.  Finite-decision (LP) models only.
-    """
-    from dmd_opt.families.revenue.program import revenue_program
-    if env.quantity is not None:
-        raise ModelError("method", "a revenue or welfare floor is quadratic in quantity models; use method='weighted'")
-    prog = revenue_program(env, objective=objective, **opts)
-    c_rev, c_wel = _coefficients(prog, env)
-    c = c_rev if floor == "revenue" else c_wel
-    nz = np.flatnonzero(c)
-    prog.add_constraints(f"{floor}_floor", 1, np.zeros(len(nz), np.int64), nz, c[nz], float(level), np.inf,
-                         description=f"expected {floor} ≥ {level:g}")
-    prog.meta[f"{floor}_floor"] = float(level)
-    return prog
+                "frontier": records(self.table)}
 
 
 def _solve(env, prog, backend, solver, verify):
-    from dmd_opt.families.revenue.program import decode
-    from dmd_opt.solvers import solve
-    from dmd_opt.verify import verify as run_verify
     sol = solve(prog, backend=backend, solver=solver)
     if sol.x is None or sol.status not in ("optimal", "inaccurate"):
         return sol, None, None
@@ -116,10 +95,7 @@ def frontier(env, participation: str = "interim", disclosure: str = "public", n:
     status, revenue, welfare, expected rents and (if ``verify``) the verifier's largest regret.
     """
     import pandas as pd
-    from dmd_opt.analysis.compare import _as_env, efficient_mechanism
-    from dmd_opt.families.revenue.program import expected_efficient_surplus, revenue_program
-    from dmd_opt.core.errors import DmdOptError
-    env = _as_env(env)
+    env = as_environment(env)
     if method == "auto":
         method = "weighted" if (env.quantity is not None or weights is not None) else "constraint"
     if method not in ("constraint", "weighted"):
@@ -174,7 +150,6 @@ def frontier(env, participation: str = "interim", disclosure: str = "public", n:
             top = max(ok, key=lambda r: (r["revenue"], r["welfare"]))
             points[f"optimal ({participation})"] = (top["revenue"], top["welfare"])
         # the welfare end exactly (a weight of 0 on revenue leaves payments undetermined)
-        from dmd_opt.analysis.compare import seller_efficient_result
         low = seller_efficient_result(env, participation=participation, disclosure=disclosure,
                                       backend=backend, solver=solver)
         if low.mechanism is not None:
@@ -189,9 +164,4 @@ def frontier(env, participation: str = "interim", disclosure: str = "public", n:
     table = pd.DataFrame(rows)
     if method == "weighted" and len(table):
         table = table.sort_values("weight", kind="stable").reset_index(drop=True)
-    return Frontier(table, points, W_star, method, participation)
-
-
-from dmd_opt.analysis.compare import _callable_module  # noqa: E402
-
-_callable_module(__name__, frontier)   # ``dmd_opt.analysis.frontier(env)`` works whether the name is bound to the module or the function
+    return Frontier(table, points, W_star, method, participation, env.name)

@@ -50,6 +50,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from dmd_opt.core.display import result_html, result_repr
 from dmd_opt.core.errors import ModelError
 from dmd_opt.core.record import result_record, verification_record
 from dmd_opt.core.serialise import to_jsonable
@@ -65,6 +66,9 @@ EXACT_LIMIT = 40_000
 @dataclass
 class CheckResult:
     """Outcome of :func:`check_certificate`; ``passed`` (alias ``ok``) is the verdict."""
+
+    __repr__ = result_repr
+    _repr_html_ = result_html
 
     ok: bool
     verdict: str

@@ -150,11 +150,8 @@ def solve(file: Path = typer.Argument(..., help="model file (TOML)"),
             res.certificate(certificate, model=model)
             data["certificate"] = str(certificate)
         if plot is not None:
-            if hasattr(res, "plot"):
-                data["plots"] = [str(p) for p in (res.plot(plot) or [])]
-            else:
-                from dmd_opt.analysis.plots import plot_result
-                data["plots"] = [str(p) for p in plot_result(res, plot)]
+            from dmd_opt.analysis.plots import plot_result
+            data["plots"] = [str(p) for p in plot_result(res, plot)]
         if output is not None:
             atomic_write(output, dumps(data))
         if json_out:
@@ -266,11 +263,11 @@ def compare(file: Path = typer.Argument(..., help="model file (TOML) describing 
     Example: dmd-opt compare models/battaglini.toml --efficient none --plot plots/
     """
     def run():
-        from dmd_opt.analysis.compare import _as_env, comparison
+        from dmd_opt.analysis.compare import as_environment, comparison
         from dmd_opt.core.serialise import atomic_write, dumps
         from dmd_opt.interfaces.models import load
         model = load(file)
-        env = _as_env(model)
+        env = as_environment(model)
         opts = model.options
         parts = _csv(participation, "participation")
         effs = [] if efficient.strip().lower() == "none" else _csv(efficient, "efficient")

@@ -503,8 +503,3 @@ def write_parquet(df, path) -> None:
             frame[col] = frame[col].map(lambda v: v if v is None or isinstance(v, str) else json.dumps(v, default=str))
     frame.to_parquet(buf, index=False)
     atomic_write(path, buf.getvalue())
-
-
-from dmd_opt.analysis.compare import _callable_module  # noqa: E402
-
-_callable_module(__name__, sweep)

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from dmd_opt.core.display import result_html, result_repr
 from dmd_opt.core.errors import ModelError
 from dmd_opt.core.record import result_record
 from dmd_opt.core import validation as V
@@ -24,6 +25,9 @@ METHODS = ("auto", "vcg", "report")
 
 @dataclass
 class ContingentResult:
+
+    __repr__ = result_repr
+    _repr_html_ = result_html
     status: str
     objective: float | None
     env: Any

@@ -35,6 +35,7 @@ import numpy as np
 
 from dmd_opt.core import validation as V
 from dmd_opt.core.environment import Environment
+from dmd_opt.core.display import result_html, result_repr
 from dmd_opt.core.errors import ModelError
 from dmd_opt.core.record import result_record, verification_record
 from dmd_opt.core import joint as J
@@ -150,6 +151,9 @@ class EfficientVerification:
 
 @dataclass
 class EfficientResult:
+
+    __repr__ = result_repr
+    _repr_html_ = result_html
     status: str
     objective: float | None
     model: J.JointModel

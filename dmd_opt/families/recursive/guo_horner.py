@@ -47,11 +47,11 @@ point from the optimal continuation lottery.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from dmd_opt.core.display import result_html, result_repr
 from dmd_opt.core.errors import ModelError
 from dmd_opt.core.record import result_record
 from dmd_opt.core.limits import check_grid, check_periods
@@ -322,6 +322,9 @@ class GuoHorner:
 # ---------------------------------------------------------------------------------------
 @dataclass
 class GHResult:
+
+    __repr__ = result_repr
+    _repr_html_ = result_html
     model: GuoHorner
     states: np.ndarray              # (S,) or (S, 2)
     values: np.ndarray              # (n_regimes, S)
@@ -550,7 +553,3 @@ class GHResult:
             lines.append(f"  polarisation after {a['periods']} periods: {a['at_zero']:.1%} absorbed at 0, "
                          f"{a['at_upper']:.1%} at the upper bound {a['upper']:.4g}, {a['interior']:.1%} interior")
         return lines
-
-    def plot(self, directory) -> list[Path]:
-        from dmd_opt.analysis.recursive_plots import plot_guo_horner
-        return plot_guo_horner(self, directory)

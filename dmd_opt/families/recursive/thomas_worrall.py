@@ -59,11 +59,11 @@ each grid point (``residuals()``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from dmd_opt.core.display import result_html, result_repr
 from dmd_opt.core.errors import ModelError
 from dmd_opt.core.record import result_record
 from dmd_opt.core.limits import check_count, check_grid
@@ -293,6 +293,9 @@ class ThomasWorrall:
 @dataclass
 class TWResult:
     """Cost function, policies, binding constraints, simulation and plots."""
+
+    __repr__ = result_repr
+    _repr_html_ = result_html
 
     model: ThomasWorrall
     vi: VIResult
@@ -528,10 +531,6 @@ class TWResult:
                              f"{row['q10']:.5g} / {row['q50']:.5g} / {row['q90']:.5g}")
         return lines
 
-    def plot(self, directory) -> list[Path]:
-        from dmd_opt.analysis.recursive_plots import plot_thomas_worrall
-        return plot_thomas_worrall(self, directory)
-
 
 def _residual_summary(res: dict) -> dict:
     """Largest residual of each kind over the grid (JSON-ready)."""
@@ -543,6 +542,9 @@ def _residual_summary(res: dict) -> dict:
 # ---------------------------------------------------------------------------------------
 @dataclass
 class CARAResult:
+
+    __repr__ = result_repr
+    _repr_html_ = result_html
     r"""The exact CARA solution (:mod:`.cara`) evaluated at the promise grid points.
 
     Same reading interface as :class:`TWResult` (``grid``, ``cost``, ``transfers``,
@@ -690,9 +692,6 @@ class CARAResult:
                              f"{row['q10']:.5g} / {row['q50']:.5g} / {row['q90']:.5g}")
         return lines
 
-    def plot(self, directory) -> list[Path]:
-        from dmd_opt.analysis.recursive_plots import plot_thomas_worrall
-        return plot_thomas_worrall(self, directory)
 
 
 def cara_constant(income, prob, beta: float, gamma: float, tol: float = 1e-13) -> dict:

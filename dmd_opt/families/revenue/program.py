@@ -47,6 +47,7 @@ from typing import Any
 import numpy as np
 
 from dmd_opt.core.environment import Environment
+from dmd_opt.core.display import result_html, result_repr
 from dmd_opt.core.errors import ModelError
 from dmd_opt.core.record import result_record, verification_record
 from dmd_opt.core.limits import check_rows, revenue_program_size
@@ -419,6 +420,9 @@ def decode(env: Environment, prog: Program, sol: Solution) -> TreeMechanism:
 @dataclass
 class RevenueResult:
     """Result of :func:`solve_revenue`: status, objective, mechanism, verification, timings."""
+
+    __repr__ = result_repr
+    _repr_html_ = result_html
 
     status: str
     solver_status: str
