@@ -27,12 +27,6 @@ ALLOWED: dict[tuple[str, str], str] = {
         "upward: the verifier reads TreeMechanism (house: mechanism protocol)",
     ("dmd_opt.verify.expost", "dmd_opt.mechanisms.markov"):
         "upward: the ex-post verifier reads MarkovMechanism (house: mechanism protocol)",
-    ("dmd_opt.solvers.common", "dmd_opt.solvers"):
-        "cycle: solver helpers import the package that imports the backends (solvers: session)",
-    ("dmd_opt.solvers.cvxpy_backend", "dmd_opt.solvers"):
-        "cycle: backend imports the solvers package (solvers)",
-    ("dmd_opt.solvers.pyomo_backend", "dmd_opt.solvers"):
-        "cycle: backend imports the solvers package (solvers)",
     ("dmd_opt.families.revenue.program", "dmd_opt.families.revenue.cg"):
         "cycle: solve_revenue dispatches to constraint generation, which builds on the program (solvers)",
 }
