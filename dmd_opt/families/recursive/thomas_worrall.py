@@ -542,17 +542,17 @@ def _residual_summary(res: dict) -> dict:
 # ---------------------------------------------------------------------------------------
 @dataclass
 class CARAResult:
-
-    __repr__ = result_repr
-    _repr_html_ = result_html
     r"""The exact CARA solution (:mod:`.cara`) evaluated at the promise grid points.
 
     Same reading interface as :class:`TWResult` (``grid``, ``cost``, ``transfers``,
     ``continuations``, ``C``, policies, ``simulate``, ``residuals``, ``summary``,
-    ``to_dict``, ``plot``); the contract has no transfer bounds, so the policies hold at
+    ``to_dict``; figures by :func:`dmd_opt.analysis.plots.plot_result`); the contract has no transfer bounds, so the policies hold at
     every promise v < 0, on or off the grid, and simulation is exact
     (:math:`v_{t+1} = \omega_k v_t`).
     """
+
+    __repr__ = result_repr
+    _repr_html_ = result_html
 
     model: ThomasWorrall
     contract: CARAContract
