@@ -9,8 +9,9 @@ The everyday names are available at the top level and imported on first use, so
   :class:`ThomasWorrallResult`, :class:`GuoHornerResult`; every result has ``status``,
   ``objective``, ``to_dict()`` (the JSON record of ``docs/result.schema.json``) and
   ``summary()``;
-* mechanisms: :class:`TreeMechanism` (history tree), :class:`MarkovMechanism`,
-  :class:`ContingentMechanism`;
+* mechanisms: the :class:`Mechanism` protocol (``at(history)``, ``revenue()``, ``welfare()``,
+  ``to_frame()``, ``to_dict()``, ``verify(notion=…)``) and its implementations
+  :class:`TreeMechanism` (history tree), :class:`MarkovMechanism`, :class:`ContingentMechanism`;
 * analysis: :func:`compare`, :func:`comparison`, :func:`frontier`, :func:`sweep`
   (dask.distributed);
 * errors: :class:`ModelError` (names the offending field), :class:`SolverError`,
@@ -42,6 +43,7 @@ _LAZY = {
     "ContingentResult": ("dmd_opt.families.contingent.kind", "ContingentResult"),
     "ThomasWorrallResult": ("dmd_opt.families.recursive.thomas_worrall", "TWResult"),
     "GuoHornerResult": ("dmd_opt.families.recursive.guo_horner", "GHResult"),
+    "Mechanism": ("dmd_opt.mechanisms.base", "Mechanism"),
     "TreeMechanism": ("dmd_opt.mechanisms.tree", "TreeMechanism"),
     "MarkovMechanism": ("dmd_opt.mechanisms.markov", "MarkovMechanism"),
     "ContingentMechanism": ("dmd_opt.families.contingent.mechanism", "ContingentMechanism"),

@@ -23,10 +23,6 @@ LAYERS = (("core",), ("optim",), ("solvers",), ("audit", "certificates"), ("dp",
 ALLOWED: dict[tuple[str, str], str] = {
     ("dmd_opt.certificates.check", "dmd_opt.interfaces.models"):
         "upward: the checker registers the model kinds through the loader (security/solvers)",
-    ("dmd_opt.verify.bayesian", "dmd_opt.mechanisms.tree"):
-        "upward: the verifier reads TreeMechanism (house: mechanism protocol)",
-    ("dmd_opt.verify.expost", "dmd_opt.mechanisms.markov"):
-        "upward: the ex-post verifier reads MarkovMechanism (house: mechanism protocol)",
     ("dmd_opt.families.revenue.program", "dmd_opt.families.revenue.cg"):
         "cycle: solve_revenue dispatches to constraint generation, which builds on the program (solvers)",
 }
