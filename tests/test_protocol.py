@@ -117,8 +117,6 @@ def test_every_applicable_notion_gives_a_report_with_the_shared_head(mech):
 def test_rents_average_to_the_expected_payoff(mech):
     """Σ_θ π_i(θ) rents_i(θ) = E[Σ δ^t (u_i − p_i)] computed by the flows (another path)."""
     env = mech.env
-    if not hasattr(mech, "expected_utility"):
-        pytest.skip("tree mechanisms: rents come from the verifier, checked against recursions below")
     for i, r in enumerate(mech.rents()):
         assert env.agent_initial(i) @ r == pytest.approx(mech.expected_utility(i), abs=1e-9 * env.payoff_scale)
 
@@ -248,3 +246,91 @@ def test_unknown_notion_and_unknown_object_are_refused():
         verify(m, "dominant")
     with pytest.raises(TypeError, match="no rules of a known form"):
         verify(object())
+
+
+# ------------------------------------------------------------------ recursive contracts
+from dmd_opt.mechanisms.recursive import PromiseMechanism  # noqa: E402
+from dmd_opt.verify.recursive import verify_recursive  # noqa: E402
+
+
+@pytest.fixture(scope="module", params=["thomas_worrall", "thomas_worrall_cara_exact", "guo_horner_iid",
+                                        "guo_horner", "guo_horner_finite"])
+def contract(request):
+    res = solve_model(load(MODELS / f"{request.param}.toml"))
+    return res, res.mechanism
+
+
+def test_recursive_contracts_implement_the_protocol(contract):
+    res, mech = contract
+    assert isinstance(mech, PromiseMechanism) and mech.form == "recursive"
+    st = mech.stages[0]
+    promise = st.states[len(st.states) // 2]
+    promise = float(promise) if np.ndim(promise) == 0 else tuple(promise)
+    for k, lab in enumerate(mech.type_labels):
+        rule = mech[promise, lab]
+        assert rule.state["report"] == lab and rule.payments.shape == (1,)
+        np.testing.assert_array_equal(mech.at((promise, k)).allocation, rule.allocation)
+    assert set(mech.menu(promise)) == set(mech.type_labels)
+    with pytest.raises(KeyError, match="give a state and a report"):
+        mech[promise]
+    assert len(repr(mech)) < 200 and mech._repr_html_().startswith("<table>")
+    assert len(mech.to_frame()) == sum(len(s.states) * len(mech.type_labels) for s in mech.stages)
+    json.loads(dumps(mech.to_dict()))
+    for notion in NOTIONS:
+        rep = mech.verify(notion)
+        assert rep.notion == notion and rep.passed() and rep.promise_keeping <= 1e-7 * rep.scale
+    rec = res.to_dict()["verification"]
+    assert rec["passed"] is True and rec["notion"] == "bayesian"
+
+
+def test_recursive_evaluation_against_the_results(contract):
+    res, mech = contract
+    m = res.model
+    if hasattr(m, "income"):                                   # Thomas–Worrall: the lender's profit
+        v0 = res.reference_promise
+        assert mech.revenue() == pytest.approx(-res.objective, abs=1e-12)
+        assert mech.welfare() == pytest.approx(float(m.first_best_cost(v0)) - res.objective, abs=1e-12)
+        # promise keeping at v0: the interim utilities average to the promise (an independent identity)
+        assert m.prob @ mech.rents()[0] == pytest.approx(v0, abs=1e-7 * abs(v0))
+        assert mech.welfare() <= 1e-9                          # private information costs the lender
+    else:                                                      # Guo–Hörner: no money
+        assert mech.revenue() == 0.0 and mech.welfare() == pytest.approx(res.objective, abs=1e-12)
+        r = mech.rents()[0]
+        if m.markov:
+            np.testing.assert_allclose(r, res.initial_promise, atol=1e-7)
+        else:
+            assert m.prior @ r == pytest.approx(float(res.initial_promise[0]), abs=1e-7)
+
+
+def test_off_grid_promise_is_the_lottery_of_its_neighbours():
+    res = solve_model(load(MODELS / "thomas_worrall.toml"))
+    mech = res.mechanism
+    g = res.grid
+    v = 0.3 * g[10] + 0.7 * g[11]
+    rule = mech[v, mech.type_labels[0]]
+    b = res.transfers[0]
+    assert rule.allocation[0] == pytest.approx(0.3 * b[10] + 0.7 * b[11], abs=1e-12)
+    assert rule.state["principal_value"] == pytest.approx(-(0.3 * res.cost[10] + 0.7 * res.cost[11]), abs=1e-12)
+    with pytest.raises(KeyError, match="outside the grid"):
+        mech[g[-1] + 1.0, mech.type_labels[0]]
+
+
+def test_recursive_verifier_finds_a_planted_deviation_like_a_plain_loop():
+    """Raise the continuation promised after report H at one state: type L then gains by lying,
+    by exactly the amount a plain loop over (state, true type, report) computes."""
+    res = solve_model(load(MODELS / "guo_horner_iid.toml"))
+    mech = res.mechanism
+    st = mech.stages[0]
+    s, bump = len(st.states) // 2, 0.05
+    st.continuation[s, 1, 0] += bump
+    m = res.model
+    best = 0.0
+    for i in range(len(st.states)):
+        for th in range(2):
+            pay = [(1 - m.beta) * m.theta[th] * st.allocation[i, k, 0] + m.beta * st.continuation[i, k, 0]
+                   for k in range(2)]
+            best = max(best, max(pay) - pay[th])
+    rep = verify_recursive(mech)
+    assert best > 0.01 and rep.max_regret == pytest.approx(best, abs=1e-12)
+    assert rep.worst["true_type"] == "L" and rep.worst["report"] == "H"
+    assert rep.promise_keeping > 0.01 and not rep.passed()      # the bump also breaks promise keeping

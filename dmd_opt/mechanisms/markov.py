@@ -231,6 +231,10 @@ class JointTreeMechanism(Mechanism):
     def rents(self) -> list[np.ndarray]:
         return [a.root_values for a in verify(self, "bayesian").agents]
 
+    def expected_utility(self, i: int) -> float:
+        """Agent i's expected discounted payoff (utility minus payments) under truthful play."""
+        return self._present_value(lambda t: self._util(t, i) - self.payments[t][:, i])
+
     def at(self, history) -> Rule:
         m = self.model
         d = m.parse_history(history)

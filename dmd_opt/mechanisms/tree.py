@@ -107,6 +107,10 @@ class TreeMechanism(Mechanism):
     def expected_payment(self, i: int) -> float:
         return self._discounted(lambda t: self.payments[t][:, i])
 
+    def expected_utility(self, i: int) -> float:
+        """Agent i's expected discounted payoff (utility minus payments) under truthful play."""
+        return self._discounted(lambda t: self.truthful_utility(i, t) - self.payments[t][:, i])
+
     def rents(self) -> list[np.ndarray]:
         """Each agent's truthful expected payoff by initial type, :math:`V_i(\\varnothing,\\theta)`."""
         return [a.root_values for a in verify(self, "bayesian").agents]

@@ -25,6 +25,7 @@ form               ``"bayesian"``                                          ``"ex
 ``"markov"``       :func:`~dmd_opt.verify.expost.verify_dynamic`           ``"expost"``: :func:`~dmd_opt.verify.expost.verify_dynamic`;
                                                                            ``"periodic_expost"``:
                                                                            :func:`~dmd_opt.verify.periodic.periodic_expost`
+``"recursive"``    :func:`~dmd_opt.verify.recursive.verify_recursive`      the same (one agent: ex post = Bayesian)
 =================  ====================================================  =========================================
 
 Every report shares the head of :mod:`dmd_opt.verify.report` (``notion``, ``max_regret``,
@@ -36,6 +37,7 @@ from __future__ import annotations
 from dmd_opt.verify.bayesian import verify_bayesian
 from dmd_opt.verify.expost import verify_dynamic, verify_tree
 from dmd_opt.verify.periodic import periodic_expost
+from dmd_opt.verify.recursive import verify_recursive
 
 NOTIONS = ("bayesian", "expost", "periodic_expost")
 
@@ -53,6 +55,8 @@ def verify(mechanism, notion: str = "bayesian"):
         if notion == "periodic_expost":
             return periodic_expost(mechanism)
         return verify_dynamic(mechanism, notion)
+    if form == "recursive":
+        return verify_recursive(mechanism, notion)
     raise TypeError(f"cannot verify a {type(mechanism).__name__}: it has no rules of a known form "
                     f"(form {form!r}; expected 'tree', 'markov' or 'recursive')")
 

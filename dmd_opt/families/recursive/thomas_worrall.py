@@ -70,6 +70,8 @@ from dmd_opt.core.limits import check_count, check_grid
 from dmd_opt.core.validation import array, choice, distribution, integer, mapping, real
 from dmd_opt.dp.bellman import bellman_certificate, Template, TemplateBuilder, VIResult, binding_by_state, cross_section, value_iteration
 from dmd_opt.families.recursive.cara import CARAContract, solve_cara
+from dmd_opt.families.recursive.mechanism import thomas_worrall_mechanism
+from dmd_opt.mechanisms.recursive import PromiseMechanism
 from dmd_opt.families.recursive.utility import Utility
 
 METHODS = ("auto", "value_iteration", "closed_form")
@@ -359,6 +361,25 @@ class TWResult:
         return lambda v: np.interp(v, self.grid, self.continuations[k])
 
     # ---- residuals and the CARA cross-check ------------------------------------------
+    # ---- the contract as a mechanism (protocol of dmd_opt.mechanisms.base) ---------------
+    @property
+    def mechanism(self) -> PromiseMechanism:
+        """The contract as a :class:`~dmd_opt.mechanisms.recursive.PromiseMechanism`."""
+        return thomas_worrall_mechanism(self)
+
+    @property
+    def verification(self):
+        """IC and promise keeping at every grid state (:func:`dmd_opt.verify.recursive.verify_recursive`),
+        or None when there is no policy to check."""
+        if (self.vi is not None and self.vi.solution.x is None) or not np.all(np.isfinite(self.cost)):
+            return None
+        return self.mechanism.verify()
+
+    def verification_dict(self, tol: float = 1e-7) -> dict | None:
+        """The record's ``verification``, verdict at ``tol`` × scale."""
+        ver = self.verification
+        return None if ver is None else ver.record(tol=tol)
+
     def residuals(self) -> dict:
         r"""Residuals of the returned point at every grid point, recomputed from the lotteries.
 
@@ -489,7 +510,7 @@ class TWResult:
         if self.vi.solution.x is not None:
             mech = {"name": f"{m.name}: optimal insurance contract", "state": "promised utility v",
                     "promise_grid": self.grid, "transfers": self.transfers, "continuations": self.continuations}
-        return result_record("thomas_worrall", self.status, self.objective, verification=None, mechanism=mech,
+        return result_record("thomas_worrall", self.status, self.objective, verification=self.verification_dict(), mechanism=mech,
                              options={"tol": self.vi.tol, "method": self.method}, model={"name": m.name},
                              message=self.vi.message, **d)
 
@@ -605,6 +626,25 @@ class CARAResult:
     def continuation_policy(self, k: int):
         return lambda v: self.contract.continuations(v)[k]
 
+    # ---- the contract as a mechanism (protocol of dmd_opt.mechanisms.base) ---------------
+    @property
+    def mechanism(self) -> PromiseMechanism:
+        """The contract as a :class:`~dmd_opt.mechanisms.recursive.PromiseMechanism`."""
+        return thomas_worrall_mechanism(self)
+
+    @property
+    def verification(self):
+        """IC and promise keeping at every grid state (:func:`dmd_opt.verify.recursive.verify_recursive`),
+        or None when there is no policy to check."""
+        if (self.vi is not None and self.vi.solution.x is None) or not np.all(np.isfinite(self.cost)):
+            return None
+        return self.mechanism.verify()
+
+    def verification_dict(self, tol: float = 1e-7) -> dict | None:
+        """The record's ``verification``, verdict at ``tol`` × scale."""
+        ver = self.verification
+        return None if ver is None else ver.record(tol=tol)
+
     def residuals(self) -> dict:
         """Promise-keeping, IC and martingale residuals at every grid point
         (:meth:`.cara.CARAContract.residuals_at`)."""
@@ -661,7 +701,7 @@ class CARAResult:
                 "transfers_star": k.transfers_star, "omega": k.omega}
         msg = (f"CARA closed form: Newton on the dual, {k.iterations} iterations, residuals below "
                f"{k.tol:g} x |v*|") if k.status == "optimal" else "CARA closed form: KKT conditions not met"
-        return result_record("thomas_worrall", self.status, self.objective, verification=None, mechanism=mech,
+        return result_record("thomas_worrall", self.status, self.objective, verification=self.verification_dict(), mechanism=mech,
                              options={"method": self.method, "solver_tol": k.tol}, model={"name": m.name},
                              message=msg, **d)
 
