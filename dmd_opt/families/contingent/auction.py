@@ -34,6 +34,7 @@ import numpy as np
 
 from dmd_opt.core.errors import ModelError
 from dmd_opt.optim.program import Program
+from dmd_opt.solvers import solve
 from dmd_opt.families.contingent.environment import ContingentEnvironment
 from dmd_opt.families.contingent.policy import efficient_policy
 
@@ -146,7 +147,6 @@ def second_price_efficiency_program(env: ContingentEnvironment, gamma: float) ->
 
 def winner_pay_auction(env: ContingentEnvironment, backend: str = "highs", bid_grid: int = 400) -> AuctionReport:
     """Verify the dynamic winner-pay auction and compare the repeated second-price auction."""
-    from dmd_opt.solvers import solve
     gamma = _check(env)
     N, R, d = env.N, env.R, env.discount
     beta = 1.0 + gamma * (N - 1)

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dmd_opt.optim.program import Program
+from dmd_opt.solvers import solve
 from dmd_opt.families.contingent.environment import ContingentEnvironment
 
 RANK_RTOL = 1e-10   # singular values below RANK_RTOL·σ_max count as zero
@@ -211,7 +212,6 @@ def hull_distances(blocks: list[Block], method: str = "active_set", backend: str
     (:func:`hull_distance_program`) on ``backend`` (HiGHS' QP solver fails on some larger stacked
     instances; ``backend="cvxpy", solver="CLARABEL"`` is robust), polished on the optimal face.
     """
-    from dmd_opt.solvers import solve
     for b in blocks:
         b.ci_distances = np.full(b.M.shape[1], np.inf)
     if method == "active_set":

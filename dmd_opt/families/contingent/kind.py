@@ -1,4 +1,4 @@
-r"""Model kind ``"contingent"``: Liu's contingent transfers for interdependent values (SPEC §4).
+r"""Model kind ``"contingent"``: Liu's contingent transfers for interdependent values.
 
 Pipeline: :func:`dmd_opt.families.contingent.from_dict` (environment) → efficient policy (finite MDP)
 → last-period static transfers (Assumption 4) → diagnostics (spanning, convex independence)
@@ -18,6 +18,17 @@ from dmd_opt.core.display import result_html, result_repr
 from dmd_opt.core.errors import ModelError
 from dmd_opt.core.record import result_record
 from dmd_opt.core import validation as V
+from dmd_opt.audit.binding import audit as audit_program
+from dmd_opt.core.kinds import register_kind
+from dmd_opt.verify import verify as verify_mechanism
+from dmd_opt.families.contingent.auction import winner_pay_auction
+from dmd_opt.families.contingent.diagnostics import diagnose
+from dmd_opt.families.contingent.environment import from_dict
+from dmd_opt.families.contingent.last_period import last_period_transfers
+from dmd_opt.families.contingent.mechanism import naive_team_mechanism, report_mechanism, vcg_mechanism
+from dmd_opt.families.contingent.policy import efficient_policy
+from dmd_opt.families.contingent.report_lp import report_program, solve_report
+from dmd_opt.families.contingent.transfers import vcg_transfers
 
 OPTIONS = ("method", "backend", "solver", "blocks", "auction", "verify", "options")
 METHODS = ("auto", "vcg", "report")
@@ -54,10 +65,9 @@ class ContingentResult:
 
     def audit(self, **kw):
         """Constraint audit of the report-dependent LP (binding IC rows by pattern, duals)."""
-        from dmd_opt.audit.binding import audit
         if self.report is None:
             raise ModelError("solve.method", "no LP was solved; use method = \"report\" for an audit")
-        return audit(self.program, self.solution, **kw)
+        return audit_program(self.program, self.solution, **kw)
 
     def certificate(self, path=None, model=None):
         """Certificate of the report-dependent transfer LP (method ``report``/``auto`` fallback)."""
@@ -134,12 +144,10 @@ class ContingentResult:
 
 
 def parse(data: dict):
-    from dmd_opt.families.contingent import from_dict
     return from_dict(data)
 
 
 def _prepare(env):
-    from dmd_opt.families.contingent import efficient_policy, last_period_transfers
     pol = efficient_policy(env)
     last = None if env.stationary else last_period_transfers(env, pol.at(env.horizon - 1))
     return pol, last
@@ -147,7 +155,6 @@ def _prepare(env):
 
 def build(env, blocks: str = "used", **_ignored):
     """The report-dependent transfer LP (for certificate checks)."""
-    from dmd_opt.families.contingent import report_program
     pol, last = _prepare(env)
     return report_program(env, pol, last, V.choice(blocks, "solve.blocks", ("used", "all")))
 
@@ -155,11 +162,10 @@ def build(env, blocks: str = "used", **_ignored):
 def solve(env, method: str = "auto", backend: str = "highs", solver: str | None = None,
           blocks: str = "used", auction: bool = False, verify: bool = True, options: dict | None = None,
           **_ignored) -> ContingentResult:
-    from dmd_opt.families import contingent as C
     method = V.choice(method, "solve.method", METHODS)
     blocks = V.choice(blocks, "solve.blocks", ("used", "all"))
     pol, last = _prepare(env)
-    diag = C.diagnose(env, pol, backend="highs")
+    diag = diagnose(env, pol, backend="highs")
     res = ContingentResult("optimal", None, env, method, pol, diag, last,
                            options={"method": method, "blocks": blocks})
     if last is not None and not last.ok:
@@ -169,37 +175,35 @@ def solve(env, method: str = "auto", backend: str = "highs", solver: str | None 
         return res
     mech = None
     if method in ("vcg", "auto"):
-        res.vcg = C.vcg_transfers(env, pol, last)
+        res.vcg = vcg_transfers(env, pol, last)
         if res.vcg.ok:
-            mech = C.vcg_mechanism(env, pol, res.vcg, last)
+            mech = vcg_mechanism(env, pol, res.vcg, last)
             res.objective = res.vcg.max_abs
             res.method = "vcg"
         elif method == "vcg":
             res.status = "spanning_fails"
             res.message = "the VCG-type transfer does not exist for some block used by the efficient policy"
     if mech is None and (method == "report" or (method == "auto" and not res.vcg.ok)):
-        res.report = C.solve_report(env, pol, last, backend=backend, solver=solver, blocks=blocks, options=options)
+        res.report = solve_report(env, pol, last, backend=backend, solver=solver, blocks=blocks, options=options)
         res.method = "report"
         res.status = res.report.status
         res.objective = res.report.solution.objective
         if res.report.ok:
-            mech = C.report_mechanism(env, pol, res.report, last)
+            mech = report_mechanism(env, pol, res.report, last)
         else:
             res.message = "no report-dependent transfers satisfy Lemma A.3 (see the Farkas ray)"
     res.mechanism = mech
     if verify:
         if mech is not None:
-            res.verification = C.periodic_expost(mech)
+            res.verification = verify_mechanism(mech, "periodic_expost")
             if not res.verification.passed(tol=1e-7):
                 res.status = "verification_failed"
-        res.naive_verification = C.periodic_expost(C.naive_team_mechanism(env, pol))
+        res.naive_verification = verify_mechanism(naive_team_mechanism(env, pol), "periodic_expost")
     if auction:
-        from dmd_opt.families.contingent.auction import winner_pay_auction
         res.auction = winner_pay_auction(env, backend=backend)
     return res
 
 
 def register_kinds() -> None:
-    from dmd_opt.core.kinds import register_kind
     register_kind("contingent", parse, solve, options=OPTIONS,
-                  description="Liu: contingent transfers with interdependent values (SPEC §4)", build=build)
+                  description="Liu: contingent transfers with interdependent values ", build=build)

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from dmd_opt.optim.program import Program
+from dmd_opt.optim.solution import Solution
+from dmd_opt.solvers import solve
 from dmd_opt.families.contingent.environment import ContingentEnvironment
 from dmd_opt.families.contingent.transfers import targets, used_blocks
 
@@ -130,10 +132,8 @@ class ReportTransfers:
 
 def solve_report(env: ContingentEnvironment, policy, last=None, backend: str = "highs",
                  solver: str | None = None, blocks: str = "used", options: dict | None = None) -> ReportTransfers:
-    from dmd_opt.solvers import solve
     prog = report_program(env, policy, last, blocks)
     if prog.n_vars == 0:            # one period: no transfer follows any report
-        from dmd_opt.optim.solution import Solution
         sol = Solution("optimal", "empty program (no transition, no contingent transfer)", "none", 0.0,
                        np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0))
     else:
