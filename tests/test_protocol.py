@@ -334,3 +334,37 @@ def test_recursive_verifier_finds_a_planted_deviation_like_a_plain_loop():
     assert best > 0.01 and rep.max_regret == pytest.approx(best, abs=1e-12)
     assert rep.worst["true_type"] == "L" and rep.worst["report"] == "H"
     assert rep.promise_keeping > 0.01 and not rep.passed()      # the bump also breaks promise keeping
+
+
+# ------------------------------------------------------------------ the environment core
+def test_history_tree_reads_a_joint_process_like_the_product_of_the_agents():
+    """The joint kernel of an independent model, handed over as a joint process, gives the
+    same truthful node probabilities as the agents' own matrices (two code paths)."""
+    from dmd_opt.core.joint import from_environment
+    env = random_env(np.random.default_rng(5), 2, 3, 3)
+    joint = from_environment(env)
+    joint.independent = False
+    a, b = HistoryTree(env), HistoryTree(joint)
+    for t in range(3):
+        np.testing.assert_allclose(a.node_prob[t], b.node_prob[t], atol=1e-15)
+        np.testing.assert_allclose(a.node_prob[t].sum(), 1.0, atol=1e-12)
+
+
+def test_the_three_environments_share_the_core():
+    from dmd_opt.core.model import DynamicModel
+    env = random_env(np.random.default_rng(6), 2, 2, 3)
+    model = _efficient("correlated_counterexample", "team").env
+    cont, _, _ = _contingent("liu_spanning")
+    for e in (env, model, cont):
+        assert isinstance(e, DynamicModel)
+        R = e.n_profiles(0)
+        assert e.profile_digits(0).shape == (R, e.n_agents) and e.initial.shape == (R,)
+        K = e.kernel(0)
+        assert K.shape == (e.n_decisions(0), R, e.n_profiles(1)) and np.allclose(K.sum(axis=2), 1)
+        assert e.profile_utility(0, 0).shape == (R, e.n_decisions(0))
+        W = e.own_type_utility(0, 0)
+        # own_type_utility at the truthful own type is the profile utility itself
+        own = e.profile_digits(0)[:, 0]
+        np.testing.assert_array_equal(W[np.arange(R), own], e.profile_utility(0, 0))
+        np.testing.assert_allclose(e.agent_initial(0), e.initial.reshape(e.profile_shape(0)).sum(axis=1))
+    assert cont.interdependent and not cont.independent and env.independent and not env.interdependent

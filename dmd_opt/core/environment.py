@@ -1,4 +1,4 @@
-r"""Finite dynamic environments (SPEC §1).
+r"""Finite dynamic environments.
 
 An :class:`Environment` describes, for agents :math:`i = 1..N` and periods
 :math:`t = 1..T` (or a stationary infinite horizon),
@@ -16,7 +16,10 @@ An :class:`Environment` describes, for agents :math:`i = 1..N` and periods
   :math:`q_i \in [0, \bar q]`, :math:`u_i = \theta_i q_i`, and the principal pays
   :math:`c(q_i) = c_1 q_i + \tfrac12 c_2 q_i^2` (a convex QP; Mussa–Rosen).
 
-Types are independent across agents.  Periods are 0-based in code
+Types are independent across agents: an Environment is the independent, private-value
+specialisation of the environment core :class:`dmd_opt.core.model.DynamicModel`, whose joint
+views (``initial``, ``kernel(t)``, ``profile_utility``) it provides as products over the agents.
+Periods are 0-based in code
 (``t = 0`` is the math's period 1).  Environments are immutable: arrays are
 made read-only at construction.
 

@@ -1,4 +1,4 @@
-r"""The public history tree of report profiles (SPEC §2).
+r"""The public history tree of report profiles.
 
 A node at (0-based) period ``t`` is a full public history of report profiles
 :math:`(r_0, \dots, r_t)`.  Nodes are numbered by the C-order ravel index of
@@ -22,15 +22,19 @@ from functools import cached_property
 
 import numpy as np
 
-from dmd_opt.core.environment import Environment
 from dmd_opt.core.errors import ModelError
 from dmd_opt.core.limits import check_tree, product
+from dmd_opt.core.model import DynamicModel
 
 
 class HistoryTree:
-    """Index arithmetic for the tree of public report histories of ``env`` over ``T`` periods."""
+    """Index arithmetic for the tree of public report histories of ``env`` over ``T`` periods.
 
-    def __init__(self, env: Environment, horizon: int | None = None):
+    ``env`` is any :class:`~dmd_opt.core.model.DynamicModel`; the truthful probabilities use the
+    agents' own Markov matrices when types are independent, and the joint kernel otherwise (it
+    must then not depend on the decision, which the tree of reports does not record)."""
+
+    def __init__(self, env: DynamicModel, horizon: int | None = None):
         T = env.horizon if horizon is None else int(horizon)
         if T is None:
             raise ModelError("horizon", "the history tree needs a finite horizon (pass horizon=T)")
@@ -77,10 +81,13 @@ class HistoryTree:
     def transition_factor(self, t: int) -> np.ndarray:
         """(K_{t−1}, R_t): truthful probability of each period-``t`` profile given the history.
 
-        Types are independent across agents and Markov, so this is
-        :math:`\\prod_i P_{i,t-1}(r_{i,t}\\mid r_{i,t-1})` (or :math:`\\prod_i\\pi_i(r_{i,0})`).
+        With independent Markov types this is
+        :math:`\\prod_i P_{i,t-1}(r_{i,t}\\mid r_{i,t-1})` (or :math:`\\prod_i\\pi_i(r_{i,0})`); with a
+        joint process it is the kernel row :math:`\\mu_{t-1}(r_t\\mid r_{t-1})` (or the first-profile law).
         """
         env = self.env
+        if not env.independent:
+            return self._joint_factor(t)
         f = np.ones((self.n_histories(t),) + tuple(self.shapes[t]))
         if t > 0:
             last = self.last_reports(t - 1)
@@ -94,8 +101,19 @@ class HistoryTree:
             f = f * b.reshape(shape)
         return f.reshape(self.n_histories(t), self.R[t])
 
+    def _joint_factor(self, t: int) -> np.ndarray:
+        env = self.env
+        if t == 0:
+            return np.asarray(env.initial, float)[None, :]
+        K = env.kernel(t - 1)
+        if K.shape[0] > 1 and float(np.ptp(K, axis=0).max()) > 0:
+            raise ModelError("agents", "the history tree of reports needs a type law that does not depend on "
+                                       "the decision")
+        return K[0][np.arange(self.n_histories(t)) % self.R[t - 1]]
+
     def beliefs(self, i: int, t: int) -> list[np.ndarray]:
-        """For each agent j, (H_t, n_{j,t}) truthful belief about j's period-``t`` type given h^t."""
+        """For each agent j, (H_t, n_{j,t}) truthful belief about j's period-``t`` type given h^t
+        (independent types: each agent's own Markov matrix)."""
         env = self.env
         if t == 0:
             return [env.agent_initial(j)[None, :] for j in range(self.N)]

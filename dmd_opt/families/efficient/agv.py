@@ -1,5 +1,5 @@
 r"""The static AGV (expected-externality) transfers applied dynamically — the counter-example
-(Athey–Segal 2007, Example 1; Athey 2009 tutorial; SPEC §3).
+(Athey–Segal 2007, Example 1; Athey 2009 tutorial).
 
 d'Aspremont–Gérard-Varet / Arrow: each agent's incentive payment is the expectation of
 the team transfer :math:`\Psi_i` given *its own reports only*, the others' types being drawn

@@ -1,4 +1,4 @@
-r"""Model kind ``efficient``: efficient dynamic mechanisms from a model file (SPEC §3).
+r"""Model kind ``efficient``: efficient dynamic mechanisms from a model file.
 
 A file with ``kind = "efficient"`` holds an environment (the fields of
 :meth:`dmd_opt.core.environment.Environment.from_dict`) — or, for the correlated-types

@@ -1,4 +1,4 @@
-r"""The dynamic pivot mechanism (Bergemann–Välimäki 2010; SPEC §3; seed 001).
+r"""The dynamic pivot mechanism (Bergemann–Välimäki 2010).
 
 With :math:`W_{-i,t}` the optimal welfare of the agents other than ``i`` alone (their
 own efficient problem, same decisions and cost), agent ``i`` pays at ``t``

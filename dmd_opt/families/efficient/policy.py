@@ -1,4 +1,4 @@
-r"""The efficient decision policy χ* on the joint type state (SPEC §3).
+r"""The efficient decision policy χ* on the joint type state.
 
 Finite horizon (backward induction, Puterman §4.5):
 
