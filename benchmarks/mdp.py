@@ -6,7 +6,10 @@ Two MDPs in the state-action-pair layout (row s*A + a of a CSR transition matrix
   reward = sales − ordering (fixed + linear) and holding costs; banded transitions (a structured, realistic
   sparse MDP).  Its ratio is the RESULT line.
 * ``random-sparse`` — each pair moves to 5 random states.  Sparse LU (what DiscreteDP uses
-  for sparse Q) fills in badly here; dmd_opt evaluates policies by warm-started GMRES.
+  for sparse Q) fills in badly here; dmd_opt evaluates policies by warm-started BiCGSTAB.
+* ``dense`` — a dense (S, A, S) array (default 400 states × 250 actions, every transition
+  probability positive), passed as it is to both solvers: dense in, dense linear algebra
+  (no conversion to sparse).  Its ratio is ``dense_ratio``.
 
 Both solvers start from the same policy (DiscreteDP's default: greedy for v0 = max_a R) and
 must return the same policy and values (checked).  Timings are the best of
@@ -55,6 +58,14 @@ def random_sparse_mdp(S: int, A: int, k: int = 5, seed: int = 1):
     return R, P.tocsr()
 
 
+def dense_mdp(S: int, A: int, seed: int = 2):
+    rng = np.random.default_rng(seed)
+    R = rng.normal(size=(S, A))
+    P = rng.random((S, A, S))
+    P /= P.sum(axis=2, keepdims=True)
+    return R, P
+
+
 def bench(R, P, delta, repeat):
     import quantecon as qe
     from dmd_opt.dp import mdp
@@ -67,7 +78,8 @@ def bench(R, P, delta, repeat):
         ours = mdp.policy_iteration(R, P, delta)
         t_ours.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
-        ddp = qe.markov.DiscreteDP(R.ravel(), P, delta, s_ind, a_ind)
+        ddp = qe.markov.DiscreteDP(R, P, delta) if not sp.issparse(P) else \
+            qe.markov.DiscreteDP(R.ravel(), P, delta, s_ind, a_ind)
         ref = ddp.solve(method="policy_iteration")
         t_qe.append(time.perf_counter() - t0)
     gap = float(np.max(np.abs(ours.values - ref.v)))
@@ -81,20 +93,23 @@ def main():
     ap.add_argument("--actions", type=int, default=8)
     ap.add_argument("--random-states", type=int, default=2_000)
     ap.add_argument("--delta", type=float, default=0.95)
+    ap.add_argument("--dense-states", type=int, default=400)
+    ap.add_argument("--dense-actions", type=int, default=250)
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
     cases = [("inventory", inventory_mdp(args.states, args.actions)),
-             ("random-sparse", random_sparse_mdp(args.random_states, args.actions))]
+             ("random-sparse", random_sparse_mdp(args.random_states, args.actions)),
+             ("dense", dense_mdp(args.dense_states, args.dense_actions))]
     print(f"{'mdp':14s} {'pairs':>8s} {'nnz':>8s} {'ours_s':>8s} {'qe_s':>8s} {'ratio':>6s} "
           f"{'it_ours':>7s} {'it_qe':>5s} {'max|dv|':>9s} same_policy")
-    head = None
+    ratio = {}
     for name, (R, P) in cases:
         to, tq, io_, iq, gap, same = bench(R, P, args.delta, args.repeat)
         pairs = R.size
-        print(f"{name:14s} {pairs:8d} {P.nnz:8d} {to:8.3f} {tq:8.3f} {to / tq:6.3f} {io_:7d} {iq:5d} {gap:9.2e} {same}")
-        if head is None:
-            head = (to / tq, pairs)
-    print(f"RESULT ratio_vs_quantecon={head[0]:.3f} pairs={head[1]}")
+        nnz = P.nnz if sp.issparse(P) else int(np.count_nonzero(P))
+        print(f"{name:14s} {pairs:8d} {nnz:8d} {to:8.3f} {tq:8.3f} {to / tq:6.3f} {io_:7d} {iq:5d} {gap:9.2e} {same}")
+        ratio[name] = to / tq
+    print(f"RESULT ratio_vs_quantecon={ratio['inventory']:.3f} dense_ratio={ratio['dense']:.3f}")
 
 
 if __name__ == "__main__":

@@ -194,3 +194,23 @@ def test_sparse_policy_evaluation_paths_match_dense(kind):
     Ps = P.toarray()[np.arange(S) * A + sigma]
     ref = np.linalg.solve(np.eye(S) - 0.97 * Ps, R[np.arange(S), sigma])
     assert np.max(np.abs(v - ref)) <= 1e-10 * np.max(np.abs(ref))
+
+
+@given(st.integers(0, 10_000), st.integers(2, 70), st.integers(1, 4), st.floats(0.1, 0.97))
+def test_dense_input_stays_dense_and_matches_sparse(seed, S, A, delta):
+    """A dense (S, A, S) array is viewed, not converted, and every algorithm returns on it
+    what it returns on the same MDP in CSR (and policy values match a direct dense solve)."""
+    rng = np.random.default_rng(seed)
+    R = rng.normal(size=(S, A))
+    P3 = rng.dirichlet(np.ones(S) * 0.7, size=(S, A))           # (S, A, S) dense
+    view = mdp.as_transition(P3, S, A)
+    assert isinstance(view, np.ndarray) and np.shares_memory(view, P3) and view.shape == (S * A, S)
+    Psp = sp.csr_matrix(P3.reshape(S * A, S))
+    for fn in (mdp.policy_iteration, lambda R, P, d: mdp.value_iteration(R, P, d, tol=1e-11),
+               lambda R, P, d: mdp.modified_policy_iteration(R, P, d, k=5, tol=1e-11)):
+        dense, sparse = fn(R, P3, delta), fn(R, Psp, delta)
+        assert np.max(np.abs(dense.values - sparse.values)) <= 1e-8 * (1 + np.max(np.abs(sparse.values)))
+    sigma = mdp.policy_iteration(R, P3, delta).policy
+    Ps = P3[np.arange(S), sigma]
+    direct = np.linalg.solve(np.eye(S) - delta * Ps, R[np.arange(S), sigma])
+    assert np.allclose(mdp.policy_value(R, P3, delta, sigma), direct, rtol=1e-10, atol=1e-10)

@@ -3,8 +3,11 @@ r"""Finite Markov decision processes: the dynamic programs behind efficient poli
 A finite MDP has states :math:`s \in \{0..S-1\}`, actions :math:`a \in \{0..A-1\}`
 (an action is *infeasible* in a state where its reward is :math:`-\infty`),
 rewards :math:`R(s, a)` and transition probabilities :math:`P(s' \mid s, a)` stored
-as one sparse matrix with row :math:`s A + a` (the "state-action pair" layout
-of QuantEcon's ``DiscreteDP``).  With discount :math:`\delta \in (0, 1)` the
+as one matrix with row :math:`s A + a` (the "state-action pair" layout of
+QuantEcon's ``DiscreteDP``).  A sparse input stays sparse (CSR); a dense one —
+an (S, A, S') or (S·A, S') array — stays dense and is only *viewed* in that layout
+(no copy, no conversion), so every algorithm below runs on dense input with dense
+linear algebra (BLAS matrix-vector products, LAPACK LU for policy evaluation).  With discount :math:`\delta \in (0, 1)` the
 optimal value solves Bellman's equation
 
 .. math::
@@ -48,6 +51,7 @@ Example
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -55,7 +59,6 @@ from typing import Any, Sequence
 
 import numpy as np
 import scipy.sparse as sp
-import scipy.sparse.linalg as spla
 
 __all__ = [
     "MDPResult", "backward_induction", "value_iteration", "policy_iteration",
@@ -63,7 +66,9 @@ __all__ = [
     "bellman_operator", "greedy", "as_transition",
 ]
 
-_DENSE_SOLVE_MAX = 64  # dense LU below this; above, threaded BLAS on a busy machine costs more than it saves
+_DENSE_SOLVE_MAX = 64  # sparse input: dense LU below this; above, threaded BLAS on a busy machine costs more
+_SERIAL_LU_MAX = 2048  # dense LUs up to this size run on one BLAS thread (see _serial_blas)
+_BLAS = None
 
 
 @dataclass
@@ -86,19 +91,21 @@ class MDPResult:
 
 
 # ------------------------------------------------------------------ data handling
-def as_transition(P, S: int, A: int, S_next: int | None = None, field_name: str = "P") -> sp.csr_matrix:
-    """Return ``P`` as a CSR matrix of shape (S*A, S_next), row ``s*A + a``.
+def as_transition(P, S: int, A: int, S_next: int | None = None,
+                  field_name: str = "P") -> sp.csr_matrix | np.ndarray:
+    """``P`` in the (S*A, S_next) layout, row ``s*A + a``: CSR if sparse, a dense array if dense.
 
     Accepts a scipy sparse matrix, a dense (S*A, S') array, or a dense (S, A, S') array.
+    A dense float64 array is returned as a view (reshaped, never copied or converted),
+    so calling this once per algorithm call costs nothing.
     """
     S_next = S if S_next is None else S_next
     if sp.issparse(P):
         M = P if (P.format == "csr" and P.dtype == np.float64) else sp.csr_matrix(P, dtype=float)
     else:
-        arr = np.asarray(P, dtype=float)
-        if arr.ndim == 3:
-            arr = arr.reshape(-1, arr.shape[-1])
-        M = sp.csr_matrix(arr)
+        M = np.asarray(P, dtype=float)
+        if M.ndim == 3:
+            M = M.reshape(-1, M.shape[-1])
     if M.shape != (S * A, S_next):
         raise ValueError(f"{field_name}: expected shape ({S * A}, {S_next}) (row s*A+a), got {M.shape}")
     return M
@@ -122,7 +129,7 @@ def _check_delta(delta: float) -> float:
     return delta
 
 
-def bellman_operator(R: np.ndarray, P: sp.csr_matrix, delta: float, v: np.ndarray) -> np.ndarray:
+def bellman_operator(R: np.ndarray, P, delta: float, v: np.ndarray) -> np.ndarray:
     """Q-values :math:`Q(s,a) = R(s,a) + \\delta (P v)(sA+a)` as an (S, A) array."""
     S, A = R.shape
     return R + delta * (P @ v).reshape(S, A)
@@ -152,10 +159,33 @@ def policy_value(R, P, delta: float, sigma) -> np.ndarray:
     return _evaluate(R, P, float(delta), np.asarray(sigma, dtype=np.int64))
 
 
+def _serial_blas(S: int):
+    """A context running BLAS on one thread for an S × S dense LU (S ≤ ``_SERIAL_LU_MAX``).
+
+    A multi-threaded LU of a few hundred unknowns synchronises its threads many times
+    per panel; on a machine whose cores are busy with other work the threads wait for
+    each other: a 400 × 400 solve measured 0.65 s with two OpenBLAS threads against
+    1 ms with one, on the same loaded 2-core machine.  Up to a few thousand unknowns
+    one thread is never much slower, so small LUs are run serially.
+    """
+    global _BLAS
+    if S > _SERIAL_LU_MAX:
+        return contextlib.nullcontext()
+    if _BLAS is None:
+        from threadpoolctl import ThreadpoolController   # imported on the first dense solve only
+        _BLAS = ThreadpoolController()
+    return _BLAS.limit(limits=1, user_api="blas")
+
+
+def _dense_solve(M: np.ndarray, r: np.ndarray) -> np.ndarray:
+    with _serial_blas(M.shape[0]):
+        return np.linalg.solve(M, r)
+
+
 def _evaluate(R, P, delta, sigma, x0=None):
     """Solve (I − δP_σ) v = r_σ.
 
-    Dense LU for small S.  Otherwise, when the matrix is banded in its natural order or
+    Dense LU for dense input and for small S.  Otherwise, when the matrix is banded in its natural order or
     after a reverse Cuthill–McKee permutation, LAPACK's banded LU (``gbsv``; work
     ~ S·bw²) — structured chains (inventories, random walks, growth models).  Random
     sparsity makes LU fill in catastrophically while I − δP_σ is well conditioned
@@ -164,13 +194,18 @@ def _evaluate(R, P, delta, sigma, x0=None):
     """
     r, Ps = _policy_matrix(R, P, sigma)
     S = R.shape[0]
+    if not sp.issparse(Ps):                       # dense input: LAPACK LU, as DiscreteDP does
+        M = -delta * Ps
+        M[np.diag_indices(S)] += 1.0
+        return _dense_solve(M, r)
     if S <= _DENSE_SOLVE_MAX:
-        return np.linalg.solve(np.eye(S) - delta * Ps.toarray(), r)
+        return _dense_solve(np.eye(S) - delta * Ps.toarray(), r)
     M = (sp.identity(S, format="csr") - delta * Ps).tocsr()
     M.sum_duplicates()
     perm, bw = _banding(M)
     if bw <= 32:   # narrow band: LAPACK gbsv, work ~ S·bw² (wider bands hit threaded BLAS)
         return _solve_banded(M, r, perm, bw)
+    import scipy.sparse.linalg as spla   # ~0.3 s to import: only for large sparse policies
     scale = float(np.max(np.abs(r))) or 1.0
     x, info = spla.bicgstab(M, r, x0=x0, rtol=1e-14, atol=1e-15 * scale, maxiter=500)
     if info == 0 and float(np.max(np.abs(M @ x - r))) <= 1e-12 * scale:
@@ -343,7 +378,7 @@ def lp_solve(R, P, delta: float, backend: str = "highs", solver: str | None = No
     delta = _check_delta(delta)
     alpha = np.full(S, 1.0 / S) if weights is None else np.asarray(weights, float)
     feas = np.flatnonzero(np.isfinite(R.ravel()))
-    Pf = P[feas].tocoo()
+    Pf = sp.coo_matrix(P[feas])
     n = feas.size
     s_of = feas // A
     prog = Program(name="mdp_lp")
@@ -387,7 +422,7 @@ def _exact_data(R, P):
     S, A = R.shape
     Rq = [[None if not np.isfinite(R[s, a]) else _to_q(R[s, a]) for a in range(A)] for s in range(S)]
     Pq = {}
-    Pc = P.tocsr()
+    Pc = sp.csr_matrix(P)
     for row in range(S * A):
         lo, hi = Pc.indptr[row], Pc.indptr[row + 1]
         cols = Pc.indices[lo:hi]
