@@ -222,7 +222,7 @@ from dmd_opt.analysis.plots import plot_distortion_decay
 curves = {}
 for p in (0.9, 0.7, 0.5, 0.3):
     e = load({**raw, "agents": [{**raw["agents"][0], "transition": [[0.8, 0.2], [1 - p, p]]}]}).data
-    curves[f"P_HH = {p}"] = path_distortion(dmd_opt.families.revenue.program.solve_revenue(e).mechanism, [0] * 5)
+    curves[f"P_HH = {p}"] = path_distortion(dmd_opt.families.revenue.solve.solve_revenue(e).mechanism, [0] * 5)
 assert curves["P_HH = 0.3"][2] < curves["P_HH = 0.9"][2]
 plot_distortion_decay(curves, title="gap along the all-low path")"""),
     ("code", """\

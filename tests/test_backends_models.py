@@ -127,7 +127,7 @@ def test_shipped_revenue_model_agrees_on_every_backend(name):
 def test_bilateral_trade_is_infeasible_on_every_backend_from_python():
     """Efficient trade fixed + budget balance + interim IR on an 8-point grid (SPEC §2)."""
     from dmd_opt.core.environment import Environment
-    from dmd_opt.families.revenue.program import solve_revenue
+    from dmd_opt.families.revenue.solve import solve_revenue
 
     vals = list(np.linspace(0.0, 1.0, 8))
     env = Environment.from_dict({

@@ -9,7 +9,8 @@ from dmd_opt.analysis.compare import (comparison, compare, distortion_by_history
                              path_distortion, binding_summary)
 from dmd_opt.core.environment import Environment
 from dmd_opt.analysis.frontier import frontier
-from dmd_opt.families.revenue.program import expected_efficient_surplus, solve_revenue
+from dmd_opt.families.revenue.program import expected_efficient_surplus
+from dmd_opt.families.revenue.solve import solve_revenue
 
 
 def battaglini(T=5, P=((0.8, 0.2), (0.3, 0.7)), prior=(0.5, 0.5), delta=0.9):

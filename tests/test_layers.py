@@ -23,8 +23,6 @@ LAYERS = (("core",), ("optim",), ("solvers",), ("audit", "certificates"), ("dp",
 ALLOWED: dict[tuple[str, str], str] = {
     ("dmd_opt.certificates.check", "dmd_opt.interfaces.models"):
         "upward: the checker registers the model kinds through the loader (security/solvers)",
-    ("dmd_opt.families.revenue.program", "dmd_opt.families.revenue.cg"):
-        "cycle: solve_revenue dispatches to constraint generation, which builds on the program (solvers)",
 }
 
 

@@ -5,7 +5,8 @@ import pytest
 
 from dmd_opt.core.environment import Environment
 from dmd_opt.interfaces.models import load
-from dmd_opt.families.revenue.program import efficient_allocation, expected_efficient_surplus, solve_revenue
+from dmd_opt.families.revenue.program import efficient_allocation, expected_efficient_surplus
+from dmd_opt.families.revenue.solve import solve_revenue
 from independent import (battaglini_low_path, brute_force_env, courty_li_virtual_values,
                          ironed_virtual_values, virtual_values)
 from conftest import MODELS

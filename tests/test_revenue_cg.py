@@ -9,7 +9,7 @@ from hypothesis import given, settings, strategies as st
 import dmd_opt.interfaces.models as io
 from dmd_opt.core.environment import Environment
 from dmd_opt.core.errors import ModelError
-from dmd_opt.families.revenue.program import solve_revenue
+from dmd_opt.families.revenue.solve import solve_revenue
 from dmd_opt.families.revenue.cg import solve_revenue_cg
 
 from conftest import MODELS

@@ -11,7 +11,7 @@ import dmd_opt.interfaces.models as io
 from dmd_opt.certificates import check_certificate
 from dmd_opt.core.environment import Environment
 from dmd_opt.core.errors import ModelError
-from dmd_opt.families.revenue.program import solve_revenue
+from dmd_opt.families.revenue.solve import solve_revenue
 from dmd_opt.families.revenue.cg import solve_revenue_cg
 
 from conftest import MODELS

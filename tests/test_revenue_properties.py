@@ -5,7 +5,8 @@ import pytest
 from hypothesis import given, strategies as st
 
 from dmd_opt.core.environment import Environment
-from dmd_opt.families.revenue.program import expected_efficient_surplus, solve_revenue
+from dmd_opt.families.revenue.program import expected_efficient_surplus
+from dmd_opt.families.revenue.solve import solve_revenue
 from independent import brute_force_env
 
 DIMS = st.sampled_from([(1, 1, 3), (1, 2, 2), (1, 2, 3), (1, 3, 2), (2, 1, 2), (2, 1, 3), (2, 2, 2)])

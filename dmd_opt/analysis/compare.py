@@ -53,7 +53,8 @@ from dmd_opt.core.environment import Environment
 from dmd_opt.core.errors import DmdOptError, ModelError
 from dmd_opt.core.record import result_record, verification_record
 from dmd_opt.families import efficient as eff
-from dmd_opt.families.revenue.program import PARTICIPATION, _check_env, expected_efficient_surplus, solve_revenue
+from dmd_opt.families.revenue.program import PARTICIPATION, _check_env, expected_efficient_surplus
+from dmd_opt.families.revenue.solve import solve_revenue
 from dmd_opt.mechanisms.tree import TreeMechanism
 from dmd_opt.verify import verify
 

@@ -47,8 +47,10 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from dmd_opt.core.serialise import to_jsonable
 from dmd_opt.optim.program import LABEL_FIELDS, Program
 from dmd_opt.optim.solution import Solution
+from dmd_opt.solvers import solve
 
 
 @dataclass
@@ -123,7 +125,6 @@ class FaceReport:
         return lines
 
     def to_dict(self) -> dict:
-        from dmd_opt.core.serialise import to_jsonable
         return to_jsonable({"summary": self.summary(),
                             "rows": {k: v.tolist() for k, v in self.rows.items()},
                             "ranges": {b: {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in r.items()}
@@ -182,7 +183,6 @@ class _Face:
         return P
 
     def solve(self, P: Program):
-        from dmd_opt.solvers import solve
         self.n_lps += 1
         return solve(P, backend=self.backend)
 
@@ -249,135 +249,172 @@ def optimal_face(program: Program, solution: Solution, mode: str = "fast", block
     if solution.x is None or solution.status != "optimal":
         raise ValueError(f"no optimal solution to analyse (status {solution.status})")
     t0 = time.perf_counter()
-    scale = float(program.meta.get("payoff_scale", 1.0) or 1.0)
-    eps = binding_tol * scale
-    face = _Face(program, solution, tol, backend)
-    x = np.asarray(solution.x, float)
-    A = face.A
-    act = A @ x
-    lo, hi = program.row_lower, program.row_upper
-    notes = []
-    # --- candidate rows: inequalities binding at the returned solution ---
-    s_lo = np.where(np.isfinite(lo), act - lo, np.inf)
-    s_hi = np.where(np.isfinite(hi), hi - act, np.inf)
-    ineq = lo < hi
-    lower_side = s_lo <= s_hi
-    slack = np.minimum(s_lo, s_hi)
-    cand = np.nonzero(ineq & (slack <= eps))[0]
-    dual = np.zeros(program.n_rows) if solution.row_dual is None else np.asarray(solution.row_dual, float)
-    eps_d = binding_tol * max(1.0, abs(face.z), scale)
-    by_dual = np.abs(dual[cand]) > eps_d
-    always = by_dual.copy()
-    reason = np.where(by_dual, "nonzero dual", "").astype(object)
-    max_slack = np.zeros(cand.size)
-    undecided = np.nonzero(~by_dual)[0]                   # positions in cand
-    points = [x]
-    cap = max(1.0, scale)
-    if undecided.size:
-        if mode == "fast":
-            while undecided.size and face.n_lps < max_lps:
-                val, xp = face.max_row_slack(cand[undecided], lower_side[cand[undecided]], cap)
-                if val is None:
-                    notes.append("an auxiliary LP failed; undecided rows reported as binding only at the returned point")
-                    break
-                points.append(xp)
-                a2 = A[cand[undecided]] @ xp
-                r = cand[undecided]
-                s2 = np.where(lower_side[r], a2 - lo[r], hi[r] - a2)
-                moved = s2 > eps
-                max_slack[undecided[moved]] = np.maximum(max_slack[undecided[moved]], s2[moved])
-                reason[undecided[moved]] = "slack at another optimum"
-                if val <= eps or not moved.any():
-                    always[undecided[~moved]] = True
-                    reason[undecided[~moved]] = "batch LP: slack 0 on the face"
-                    undecided = undecided[:0]
-                    break
-                undecided = undecided[~moved]
-        else:
-            for pos in undecided.tolist():
-                if face.n_lps >= max_lps:
-                    notes.append(f"stopped after {max_lps} auxiliary LPs; remaining rows not analysed")
-                    break
-                r = cand[pos]
-                val, xp = face.max_row_slack(np.array([r]), lower_side[[r]], cap)
-                if val is None:
-                    continue
-                points.append(xp)
-                if val <= eps:
-                    always[pos] = True
-                    reason[pos] = "LP: slack 0 on the face"
-                else:
-                    max_slack[pos] = val
-                    reason[pos] = "slack at another optimum"
-    reason = np.where(reason == "", "not analysed", reason)
-    lab = program.row_labels()
-    rows = {"row": cand, "family": lab["family"][cand], **{k: lab[k][cand] for k in LABEL_FIELDS},
-            "dual": dual[cand], "always": always, "reason": reason.astype(str),
-            "max_slack_on_face": max_slack}
-    # --- allocation ranges ---
-    ranges = {}
-    cd = None if solution.col_dual is None else np.asarray(solution.col_dual, float)
-    for b in blocks:
-        if b not in program.var_blocks:
-            continue
+    run = _Analysis(_Face(program, solution, tol, backend), mode, binding_tol, max_lps)
+    rows = run.rows()
+    ranges = {b: run.block_range(b) for b in blocks if b in program.var_blocks}
+    if program.q_diag is not None:
+        run.notes.append("convex QP: quadratic columns are unique at the optimum and were held at their "
+                         "returned values")
+    face = run.face
+    return FaceReport(mode, face.z, face.tau, run.eps, rows, ranges, face.n_lps, time.perf_counter() - t0,
+                      run.notes)
+
+
+class _Analysis:
+    """One optimal-face analysis: the rows that bind on the face, then block ranges.
+
+    Keeps the face points visited (every auxiliary LP's optimum is one), from which
+    the ``fast`` ranges are read, and the notes on anything left undecided.
+    """
+
+    def __init__(self, face: _Face, mode: str, binding_tol: float, max_lps: int):
+        program, solution = face.prog, face.sol
+        self.face, self.mode, self.max_lps = face, mode, max_lps
+        scale = float(program.meta.get("payoff_scale", 1.0) or 1.0)
+        self.eps = binding_tol * scale
+        self.eps_d = binding_tol * max(1.0, abs(face.z), scale)
+        self.cap = max(1.0, scale)
+        self.x = np.asarray(solution.x, float)
+        self.points = [self.x]
+        self.notes: list[str] = []
+
+    # ---- rows -----------------------------------------------------------------------
+    def rows(self) -> dict[str, np.ndarray]:
+        """Rows binding at the returned solution, and whether they bind at every optimum."""
+        program, face = self.face.prog, self.face
+        act = face.A @ self.x
+        lo, hi = program.row_lower, program.row_upper
+        s_lo = np.where(np.isfinite(lo), act - lo, np.inf)
+        s_hi = np.where(np.isfinite(hi), hi - act, np.inf)
+        self.lower_side = s_lo <= s_hi
+        cand = np.nonzero((lo < hi) & (np.minimum(s_lo, s_hi) <= self.eps))[0]
+        sol = face.sol
+        dual = np.zeros(program.n_rows) if sol.row_dual is None else np.asarray(sol.row_dual, float)
+        always = np.abs(dual[cand]) > self.eps_d            # complementary slackness: certified
+        reason = np.where(always, "nonzero dual", "").astype(object)
+        max_slack = np.zeros(cand.size)
+        undecided = np.nonzero(~always)[0]                  # positions in cand
+        if undecided.size:
+            decide = self._rows_fast if self.mode == "fast" else self._rows_full
+            decide(cand, undecided, always, reason, max_slack)
+        reason = np.where(reason == "", "not analysed", reason)
+        lab = program.row_labels()
+        return {"row": cand, "family": lab["family"][cand], **{k: lab[k][cand] for k in LABEL_FIELDS},
+                "dual": dual[cand], "always": always, "reason": reason.astype(str),
+                "max_slack_on_face": max_slack}
+
+    def _slack(self, r: np.ndarray, xp: np.ndarray) -> np.ndarray:
+        prog = self.face.prog
+        a2 = self.face.A[r] @ xp
+        return np.where(self.lower_side[r], a2 - prog.row_lower[r], prog.row_upper[r] - a2)
+
+    def _rows_fast(self, cand, undecided, always, reason, max_slack) -> None:
+        """Batched slack LPs until the rows left bind on the whole (convex) face."""
+        face = self.face
+        while undecided.size and face.n_lps < self.max_lps:
+            r = cand[undecided]
+            val, xp = face.max_row_slack(r, self.lower_side[r], self.cap)
+            if val is None:
+                self.notes.append("an auxiliary LP failed; undecided rows reported as binding only at the "
+                                  "returned point")
+                return
+            self.points.append(xp)
+            s2 = self._slack(r, xp)
+            moved = s2 > self.eps
+            max_slack[undecided[moved]] = np.maximum(max_slack[undecided[moved]], s2[moved])
+            reason[undecided[moved]] = "slack at another optimum"
+            if val <= self.eps or not moved.any():
+                always[undecided[~moved]] = True
+                reason[undecided[~moved]] = "batch LP: slack 0 on the face"
+                return
+            undecided = undecided[~moved]
+
+    def _rows_full(self, cand, undecided, always, reason, max_slack) -> None:
+        """One slack LP per undecided row."""
+        face = self.face
+        for pos in undecided.tolist():
+            if face.n_lps >= self.max_lps:
+                self.notes.append(f"stopped after {self.max_lps} auxiliary LPs; remaining rows not analysed")
+                return
+            r = cand[pos]
+            val, xp = face.max_row_slack(np.array([r]), self.lower_side[[r]], self.cap)
+            if val is None:
+                continue
+            self.points.append(xp)
+            if val <= self.eps:
+                always[pos] = True
+                reason[pos] = "LP: slack 0 on the face"
+            else:
+                max_slack[pos] = val
+                reason[pos] = "slack at another optimum"
+
+    # ---- block ranges -----------------------------------------------------------------
+    def block_range(self, b: str) -> dict:
+        """Range of block ``b``'s columns over the face (exact in ``full`` mode)."""
+        face, program = self.face, self.face.prog
         sl = program.block_slice(b)
         cols = np.arange(sl.start, sl.stop)
-        val = x[cols]
+        val = self.x[cols]
         rlo, rhi = val.copy(), val.copy()
         free = face.lb[cols] < face.ub[cols]
+        cd = face.sol.col_dual
         if cd is not None:
-            free &= np.abs(cd[cols]) <= eps_d
+            free &= np.abs(np.asarray(cd, float)[cols]) <= self.eps_d   # nonzero reduced cost: at its bound
         movable = cols[free]
-        exact = mode == "full"
+        exact = self.mode == "full"
         if movable.size:
-            if mode == "full":
-                for j in movable.tolist():
-                    if face.n_lps + 2 > max_lps:
-                        notes.append(f"stopped after {max_lps} auxiliary LPs; later ranges are witnessed only")
-                        exact = False
-                        break
-                    mn, mx = face.extreme(j, "min"), face.extreme(j, "max")
-                    k = j - sl.start
-                    if mn is not None:
-                        rlo[k] = min(rlo[k], mn)
-                    if mx is not None:
-                        rhi[k] = max(rhi[k], mx)
+            if self.mode == "full":
+                exact = self._range_full(movable, sl.start, rlo, rhi)
             else:
-                # columns at a bound: "can it leave the bound?" is the slack of the bound,
-                # batched exactly like rows (certified); interior columns: min/max LPs.
-                lbm, ubm = face.lb[movable], face.ub[movable]
-                at_lo = np.abs(x[movable] - lbm) <= eps
-                at_hi = ~at_lo & (np.abs(x[movable] - ubm) <= eps)
-                inner = movable[~at_lo & ~at_hi]
-                for group, bound, direction in ((movable[at_lo], face.lb, 1.0), (movable[at_hi], face.ub, -1.0)):
-                    pending = group
-                    while pending.size and face.n_lps < max_lps:
-                        v, xp = face.move_columns(pending, bound, direction, cap)
-                        if v is None:
-                            notes.append("an auxiliary LP failed; some allocation ranges are witnessed only")
-                            break
-                        points.append(xp)
-                        moved = direction * (xp[pending] - bound[pending]) > eps
-                        if v <= eps or not moved.any():
-                            break
-                        pending = pending[~moved]
-                for j in inner.tolist():
-                    if face.n_lps + 2 > max_lps:
-                        notes.append(f"stopped after {max_lps} auxiliary LPs; later ranges are witnessed only")
-                        break
-                    for sense in ("min", "max"):
-                        e = face.extreme(j, sense)
-                        if e is not None:
-                            xp = x.copy()
-                            xp[j] = e
-                            points.append(xp)
-            pts = np.stack([p[cols] for p in points])
+                self._range_fast(movable)
+            pts = np.stack([p[cols] for p in self.points])
             rlo = np.minimum(rlo, pts.min(axis=0))
             rhi = np.maximum(rhi, pts.max(axis=0))
-        ranges[b] = {"value": val, "lo": rlo, "hi": rhi, "exact": exact}
-    if program.q_diag is not None:
-        notes.append("convex QP: quadratic columns are unique at the optimum and were held at their returned values")
-    return FaceReport(mode, face.z, face.tau, eps, rows, ranges, face.n_lps, time.perf_counter() - t0, notes)
+        return {"value": val, "lo": rlo, "hi": rhi, "exact": exact}
+
+    def _range_full(self, movable, start: int, rlo, rhi) -> bool:
+        """min and max LPs per column; False when the LP budget ran out."""
+        face = self.face
+        for j in movable.tolist():
+            if face.n_lps + 2 > self.max_lps:
+                self.notes.append(f"stopped after {self.max_lps} auxiliary LPs; later ranges are witnessed only")
+                return False
+            mn, mx = face.extreme(j, "min"), face.extreme(j, "max")
+            k = j - start
+            if mn is not None:
+                rlo[k] = min(rlo[k], mn)
+            if mx is not None:
+                rhi[k] = max(rhi[k], mx)
+        return True
+
+    def _range_fast(self, movable) -> None:
+        """Columns at a bound: "can it leave the bound?" is the slack of the bound, batched
+        exactly like rows (certified); interior columns: min/max LPs.  Adds face points."""
+        face, x, eps = self.face, self.x, self.eps
+        at_lo = np.abs(x[movable] - face.lb[movable]) <= eps
+        at_hi = ~at_lo & (np.abs(x[movable] - face.ub[movable]) <= eps)
+        for group, bound, direction in ((movable[at_lo], face.lb, 1.0), (movable[at_hi], face.ub, -1.0)):
+            pending = group
+            while pending.size and face.n_lps < self.max_lps:
+                v, xp = face.move_columns(pending, bound, direction, self.cap)
+                if v is None:
+                    self.notes.append("an auxiliary LP failed; some allocation ranges are witnessed only")
+                    break
+                self.points.append(xp)
+                moved = direction * (xp[pending] - bound[pending]) > eps
+                if v <= eps or not moved.any():
+                    break
+                pending = pending[~moved]
+        for j in movable[~at_lo & ~at_hi].tolist():
+            if face.n_lps + 2 > self.max_lps:
+                self.notes.append(f"stopped after {self.max_lps} auxiliary LPs; later ranges are witnessed only")
+                break
+            for sense in ("min", "max"):
+                e = face.extreme(j, sense)
+                if e is not None:
+                    xp = x.copy()
+                    xp[j] = e
+                    self.points.append(xp)
 
 
 def dual_ranges(program: Program, solution: Solution, rows=None, *, tol: float = 1e-9,
@@ -400,7 +437,6 @@ def dual_ranges(program: Program, solution: Solution, rows=None, *, tol: float =
     the package sign convention.  Two auxiliary LPs per row (``rows`` selects
     a subset).  Returns ``{"rows", "lo", "hi", "unique"}``.
     """
-    from dmd_opt.solvers import solve
     if program.q_diag is not None:
         raise ValueError("dual ranges are implemented for LPs only")
     sgn = 1.0 if program.sense == "min" else -1.0

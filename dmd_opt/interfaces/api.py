@@ -38,7 +38,7 @@ def solve(source: Any, **options: Any):
     its ``[solve]`` options updated by ``options`` (``None`` values ignored); returns the kind's
     result (``status``, ``objective``, ``mechanism``, ``verification``, ``to_dict()``, ``summary()``).
 
-    An Environment is solved by the revenue program (:func:`dmd_opt.families.revenue.program.solve_revenue`
+    An Environment is solved by the revenue program (:func:`dmd_opt.families.revenue.solve.solve_revenue`
     options: ``participation``, ``disclosure``, ``objective``, ``method`` …)."""
     return solve_model(model_of(source), **options)
 

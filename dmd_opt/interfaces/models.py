@@ -44,7 +44,7 @@ except ModuleNotFoundError:  # pragma: no cover
 # Family modules that register kinds (imported on first use, so that loading a
 # revenue model does not import the recursive or contingent families).
 _FAMILIES = (
-    "dmd_opt.families.revenue.program",
+    "dmd_opt.families.revenue.kind",
     "dmd_opt.families.efficient.kind",
     "dmd_opt.families.contingent.kind",
     "dmd_opt.families.recursive.kind",

@@ -72,6 +72,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dmd_opt.core.environment import Environment
+from dmd_opt.families.revenue.layout import completions
 
 
 @dataclass
@@ -128,107 +129,138 @@ def solve_local(env: Environment, lay, participation: str, w_rev: float, w_wel: 
                 n_vars: int, fixed_x: np.ndarray | None = None) -> LocalSolution:
     """Primal and dual of the local-IC relaxation (module docstring), by two passes over the tree.
 
-    ``lay`` is the program's :class:`~.revenue._Layout` (public histories);
+    ``lay`` is the program's :class:`~.layout.Layout` (public histories);
     ``fixed_x`` the fixed allocation's column values, if any.  Cost
     O(nodes × (Σ_i |Θ_i|) × |A|), vectorised per period.
     """
-    from dmd_opt.families.revenue.program import _completions
-    tree = lay.tree
-    T, N, delta = tree.T, tree.N, env.discount
-    order = [[np.argsort(env.type_values(i, t), kind="stable") for t in range(T)] for i in range(N)]
-    pos = [[np.argsort(o) for o in order[i]] for i in range(N)]
+    passes = _Passes(env, lay, participation, w_rev, w_wel)
     x = np.zeros(n_vars) if fixed_x is None else fixed_x.copy()
     z = np.zeros(n_vars)
-    wo = [[_others_weight(tree, i, t) for t in range(T)] for i in range(N)]
+    lam, y_value, y_lot = passes.forward(x, z, fixed=fixed_x is not None)
+    passes.backward(x)
+    min_lam = min((float(l.min()) for li in lam for l in li if l.size), default=0.0)
+    return LocalSolution(x, z, y_value, lam, passes.order, y_lot, passes.root_duals(), min_lam)
+
+
+class _Passes:
+    """The forward (dual, allocation) and backward (values, payments) passes of :func:`solve_local`."""
+
+    def __init__(self, env: Environment, lay, participation: str, w_rev: float, w_wel: float):
+        self.env, self.lay, self.tree = env, lay, lay.tree
+        self.participation, self.w_rev, self.w_wel = participation, w_rev, w_wel
+        T, N = self.tree.T, self.tree.N
+        # types sorted by value, and each type's position in that order
+        self.order = [[np.argsort(env.type_values(i, t), kind="stable") for t in range(T)] for i in range(N)]
+        self.pos = [[np.argsort(o) for o in self.order[i]] for i in range(N)]
+        self.wo = [[_others_weight(self.tree, i, t) for t in range(T)] for i in range(N)]
+
+    def root_duals(self) -> list[np.ndarray]:
+        """Duals of each agent's root participation rows (the lowest type's binds)."""
+        out = []
+        for i in range(self.tree.N):
+            yr = np.zeros(1 if self.participation == "ex_ante" else self.env.n_types(i, 0))
+            if self.participation in ("interim", "periodic"):
+                yr[self.order[i][0][0]] = -self.w_rev
+            elif self.participation == "ex_ante":
+                yr[0] = -self.w_rev
+            out.append(yr)
+        return out
 
     # ---- dual, forward ------------------------------------------------------------
-    lam = [[] for _ in range(N)]
-    y_value = [[] for _ in range(N)]
-    y_root = []
-    y_lot = [] if fixed_x is None else None
-    for i in range(N):
-        n0 = env.n_types(i, 0)
-        yr = np.zeros(1 if participation == "ex_ante" else n0)
-        if participation in ("interim", "periodic"):
-            yr[order[i][0][0]] = -w_rev
-        elif participation == "ex_ante":
-            yr[0] = -w_rev
-        y_root.append(yr)
-    for t in range(T):
-        S, K, A = tree.n_histories(t), tree.n_nodes(t), lay.alloc_width[t]
-        pr = (delta ** t) * tree.node_prob[t]
-        last = tree.last_reports(t)
-        u_all = [env.utility(i, t) for i in range(N)]
-        g = -(w_rev + w_wel) * pr[:, None] * env.cost(t)[None, :]              # (K, A)
-        for i in range(N):
-            n, o = env.n_types(i, t), order[i][t]
-            if t == 0:
-                if participation in ("interim", "periodic"):
-                    F0 = np.cumsum(env.agents[i].initial[o])[:-1]
-                    lt = (w_rev * (1.0 - F0))[None, :]
-                else:                              # ex ante, or welfare without participation
-                    lt = np.zeros((1, n - 1))
-            else:
-                P = env.transition(i, t - 1)                                   # (n_{t-1}, n_t)
-                op = order[i][t - 1]
-                Fc = np.cumsum(P[:, o], axis=1)[:, :-1]                        # (n_{t-1}, n_t − 1)
-                diff = np.zeros_like(Fc)                                       # F(·|r) − F(·|r⁺), by r
-                diff[op[:-1]] = Fc[op[:-1]] - Fc[op[1:]]
-                prev = lam[i][t - 1]
-                lpad = np.concatenate([prev, np.zeros((prev.shape[0], 1))], axis=1)
-                r = tree.last_reports(t - 1)[:, i]                             # agent i's report leading to h'
-                hpar = np.arange(S) // tree.R[t - 1]
-                ell = wo[i][t - 1] * lpad[hpar, pos[i][t - 1][r]]              # (S,)
-                lt = delta * ell[:, None] * diff[r]
-            lam[i].append(lt)
-            lam_nat = np.zeros((S, n))
-            lam_nat[:, o[:-1]] = lt
-            b_i = tree.beliefs(i, t)[i]                                        # (S or 1, n)
-            pri = (delta ** t) * (tree.node_prob[t - 1] if t > 0 else np.ones(1))[:, None] * b_i
-            y_value[i].append(w_rev * np.broadcast_to(pri, (S, n)) + lam_nat)
-            # virtual surplus: agent i's share at node k = (h, ρ)
-            u = u_all[i]                                                       # (A, n)
-            du = np.zeros_like(u)                                              # u(a, θ⁺) − u(a, θ)
-            du[:, o[:-1]] = u[:, o[1:]] - u[:, o[:-1]]
-            ri = last[:, i]
-            h = np.arange(K) // tree.R[t]
-            g += (w_rev + w_wel) * pr[:, None] * u[:, ri].T \
-                - (wo[i][t] * lam_nat[h, ri])[:, None] * du[:, ri].T
-        xs = slice(lay.X0 + lay.x_off[t], lay.X0 + lay.x_off[t] + K * A)
-        if fixed_x is None:
+    def multipliers(self, i: int, t: int, prev: np.ndarray | None) -> np.ndarray:
+        """λ_t(s, θ_{k+1} → θ_k) of agent i, (S_t, n − 1) in the value order (module docstring)."""
+        env, tree, o = self.env, self.tree, self.order[i][t]
+        n = env.n_types(i, t)
+        if t == 0:
+            if self.participation in ("interim", "periodic"):
+                F0 = np.cumsum(env.agents[i].initial[o])[:-1]
+                return (self.w_rev * (1.0 - F0))[None, :]
+            return np.zeros((1, n - 1))               # ex ante, or welfare without participation
+        P = env.transition(i, t - 1)                                       # (n_{t-1}, n_t)
+        op = self.order[i][t - 1]
+        Fc = np.cumsum(P[:, o], axis=1)[:, :-1]                            # (n_{t-1}, n_t − 1)
+        diff = np.zeros_like(Fc)                                           # F(·|r) − F(·|r⁺), by r
+        diff[op[:-1]] = Fc[op[:-1]] - Fc[op[1:]]
+        lpad = np.concatenate([prev, np.zeros((prev.shape[0], 1))], axis=1)
+        r = tree.last_reports(t - 1)[:, i]                                 # agent i's report leading to h'
+        hpar = np.arange(tree.n_histories(t)) // tree.R[t - 1]
+        ell = self.wo[i][t - 1] * lpad[hpar, self.pos[i][t - 1][r]]       # (S,)
+        return self.env.discount * ell[:, None] * diff[r]
+
+    def value_duals(self, i: int, t: int, lam_nat: np.ndarray) -> np.ndarray:
+        """Duals of agent i's value rows at period t, (S_t, n): w_rev π_t + λ."""
+        tree, delta = self.tree, self.env.discount
+        S, n = tree.n_histories(t), self.env.n_types(i, t)
+        b_i = tree.beliefs(i, t)[i]                                        # (S or 1, n)
+        pri = (delta ** t) * (tree.node_prob[t - 1] if t > 0 else np.ones(1))[:, None] * b_i
+        return self.w_rev * np.broadcast_to(pri, (S, n)) + lam_nat
+
+    def surplus_share(self, i: int, t: int, lam_nat: np.ndarray, pr: np.ndarray) -> np.ndarray:
+        """Agent i's part of the virtual surplus g(k, a) at every period-t node, (K_t, A)."""
+        tree, u = self.tree, self.env.utility(i, t)                        # (A, n)
+        o = self.order[i][t]
+        du = np.zeros_like(u)                                              # u(a, θ⁺) − u(a, θ)
+        du[:, o[:-1]] = u[:, o[1:]] - u[:, o[:-1]]
+        ri = tree.last_reports(t)[:, i]
+        h = np.arange(tree.n_nodes(t)) // tree.R[t]
+        return (self.w_rev + self.w_wel) * pr[:, None] * u[:, ri].T \
+            - (self.wo[i][t] * lam_nat[h, ri])[:, None] * du[:, ri].T
+
+    def forward(self, x: np.ndarray, z: np.ndarray, fixed: bool):
+        """Multipliers period by period from the root; the allocation maximises the virtual
+        surplus node by node (written into ``x``; reduced costs into ``z``)."""
+        env, tree, lay, N = self.env, self.tree, self.lay, self.tree.N
+        lam, y_value = [[] for _ in range(N)], [[] for _ in range(N)]
+        y_lot = None if fixed else []
+        for t in range(tree.T):
+            S, K, A = tree.n_histories(t), tree.n_nodes(t), lay.alloc_width[t]
+            pr = (env.discount ** t) * tree.node_prob[t]
+            g = -(self.w_rev + self.w_wel) * pr[:, None] * env.cost(t)[None, :]        # (K, A)
+            for i in range(N):
+                lt = self.multipliers(i, t, lam[i][t - 1] if t else None)
+                lam[i].append(lt)
+                lam_nat = np.zeros((S, env.n_types(i, t)))
+                lam_nat[:, self.order[i][t][:-1]] = lt
+                y_value[i].append(self.value_duals(i, t, lam_nat))
+                g += self.surplus_share(i, t, lam_nat, pr)
+            xs = slice(lay.X0 + lay.x_off[t], lay.X0 + lay.x_off[t] + K * A)
+            if fixed:
+                z[xs] = g.ravel()
+                continue
             best = g.max(axis=1)
             xa = np.zeros_like(g)
             xa[np.arange(K), np.argmax(g, axis=1)] = 1.0
             x[xs] = xa.ravel()
             z[xs] = (g - best[:, None]).ravel()
             y_lot.append(best)
-        else:
-            z[xs] = g.ravel()
-    min_lam = min((float(l.min()) for li in lam for l in li if l.size), default=0.0)
+        return lam, y_value, y_lot
 
     # ---- primal, backward ---------------------------------------------------------
-    for i in range(N):
-        Vnext = None
-        for t in reversed(range(T)):
-            n, S, K, A = env.n_types(i, t), tree.n_histories(t), tree.n_nodes(t), lay.alloc_width[t]
-            xa = x[lay.X0 + lay.x_off[t]: lay.X0 + lay.x_off[t] + K * A].reshape(K, A)
-            e = xa @ env.utility(i, t)                                         # (K, θ): flow of true θ
-            if Vnext is not None:
-                e = e + delta * (Vnext @ env.transition(i, t).T)
-            node, _, w = _completions(tree, i, t, False)                      # (S, r, C), (S, C)
-            E = np.einsum("sc,srct->srt", w, e[node])                         # (s, report, true type)
-            o = order[i][t]
-            rise = E[:, o[:-1], o[1:]] - E[:, o[:-1], o[:-1]]                  # binding θ_{k+1} → θ_k rows
-            Vs = np.concatenate([np.zeros((S, 1)), np.cumsum(rise, axis=1)], axis=1)   # sorted order
-            if t == 0 and participation == "ex_ante":
-                Vs = Vs - env.agents[i].initial[o] @ Vs[0]
-            Vt = np.empty((S, n))
-            Vt[:, o] = Vs
-            ri = tree.last_reports(t)[:, i]
-            h = np.arange(K) // tree.R[t]
-            p = e[np.arange(K), ri] - Vt[h, ri]                                # value rows hold node by node
-            x[lay.P0 + lay.p_off[t] + np.arange(K) * N + i] = p
-            vo = lay.V0 + lay.v_off[i][t]
-            x[vo: vo + S * n] = Vt.ravel()
-            Vnext = Vt          # period-t states are period-(t−1) nodes: their continuation values
-    return LocalSolution(x, z, y_value, lam, order, y_lot, y_root, min_lam)
+    def backward(self, x: np.ndarray) -> None:
+        """Values with every adjacent downward IC row binding and the lowest type's value 0
+        (shifted at the root under ex-ante participation), payments node by node."""
+        env, tree, lay, N, delta = self.env, self.tree, self.lay, self.tree.N, self.env.discount
+        for i in range(N):
+            Vnext = None
+            for t in reversed(range(tree.T)):
+                n, S, K, A = env.n_types(i, t), tree.n_histories(t), tree.n_nodes(t), lay.alloc_width[t]
+                xa = x[lay.X0 + lay.x_off[t]: lay.X0 + lay.x_off[t] + K * A].reshape(K, A)
+                e = xa @ env.utility(i, t)                                     # (K, θ): flow of true θ
+                if Vnext is not None:
+                    e = e + delta * (Vnext @ env.transition(i, t).T)
+                node, _, w = completions(tree, i, t, False)                   # (S, r, C), (S, C)
+                E = np.einsum("sc,srct->srt", w, e[node])                     # (s, report, true type)
+                o = self.order[i][t]
+                rise = E[:, o[:-1], o[1:]] - E[:, o[:-1], o[:-1]]              # binding θ_{k+1} → θ_k rows
+                Vs = np.concatenate([np.zeros((S, 1)), np.cumsum(rise, axis=1)], axis=1)   # sorted order
+                if t == 0 and self.participation == "ex_ante":
+                    Vs = Vs - env.agents[i].initial[o] @ Vs[0]
+                Vt = np.empty((S, n))
+                Vt[:, o] = Vs
+                ri = tree.last_reports(t)[:, i]
+                h = np.arange(K) // tree.R[t]
+                p = e[np.arange(K), ri] - Vt[h, ri]                            # value rows hold node by node
+                x[lay.P0 + lay.p_off[t] + np.arange(K) * N + i] = p
+                vo = lay.V0 + lay.v_off[i][t]
+                x[vo: vo + S * n] = Vt.ravel()
+                Vnext = Vt      # period-t states are period-(t−1) nodes: their continuation values

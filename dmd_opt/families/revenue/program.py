@@ -54,8 +54,11 @@ from dmd_opt.core.limits import check_rows, revenue_program_size
 from dmd_opt.mechanisms.tree import TreeMechanism
 from dmd_opt.optim.program import Program
 from dmd_opt.optim.solution import Solution
+from dmd_opt.solvers import solve
+from dmd_opt.verify import verify as run_verify
 from dmd_opt.core.tree import HistoryTree
 from dmd_opt.core import validation as V
+from dmd_opt.families.revenue.layout import Layout, completions
 
 PARTICIPATION = ("ex_ante", "interim", "periodic", "none")
 DISCLOSURE = ("public", "private")
@@ -122,63 +125,6 @@ def efficient_allocation(env: Environment, tree: HistoryTree | None = None) -> l
 # ---------------------------------------------------------------------------------------
 # builder
 # ---------------------------------------------------------------------------------------
-@dataclass
-class _Layout:
-    """Column offsets of the x/q, p and V blocks, by period (and agent for V)."""
-
-    tree: HistoryTree
-    alloc_width: list[int]
-    x_off: list[int]
-    p_off: list[int]
-    v_off: list[list[int]]
-    v_states: list[list[int]]
-    X0: int = 0
-    P0: int = 0
-    V0: int = 0
-
-
-def _completions(tree: HistoryTree, i: int, t: int, private: bool):
-    """Node, next-state and weight tables of agent i's rows at period t.
-
-    Returns ``node (S, n, C)``, ``nxt (S, n, C)``, ``w (S, C)`` over information
-    states ``S``, reports ``n`` and completions ``C`` (see module docstring).
-    """
-    env, N = tree.env, tree.N
-    n = env.n_types(i, t)
-    shape = tree.shapes[t]
-    if not private or N == 1:
-        S = tree.n_histories(t)
-        others = [j for j in range(N) if j != i]
-        oshape = [shape[j] for j in others]
-        C = int(np.prod(oshape)) if others else 1
-        cd = np.unravel_index(np.arange(C), oshape) if others else ()
-        digits = [None] * N
-        for pos, j in enumerate(others):
-            digits[j] = cd[pos][None, :]
-        digits[i] = np.arange(n)[:, None]
-        prof = np.ravel_multi_index(tuple(np.broadcast_to(d, (n, C)) for d in digits), shape)  # (n, C)
-        node = np.arange(S, dtype=np.int64)[:, None, None] * tree.R[t] + prof[None, :, :]
-        b = tree.beliefs(i, t)
-        w = np.ones((S, C))
-        for pos, j in enumerate(others):
-            w = w * b[j][:, cd[pos]]
-        return node, node, w
-    # Private disclosure: i conditions on its own reports only.
-    own = tree.own_history_index(i, t)
-    d = tree.digits(t)
-    od = np.delete(d, i, axis=2).reshape(d.shape[0], -1)
-    odims = [tree.shapes[s][j] for s in range(t + 1) for j in range(N) if j != i]
-    oth = np.ravel_multi_index(tuple(od.T), odims)
-    n_own, C = tree.n_own_histories(i, t), int(np.prod(odims))
-    table = np.empty((n_own, C), np.int64)
-    table[own, oth] = np.arange(tree.n_nodes(t))
-    S = tree.n_own_histories(i, t - 1)
-    node = table.reshape(S, n, C)
-    nxt = np.broadcast_to((np.arange(S)[:, None] * n + np.arange(n)[None, :])[:, :, None], (S, n, C))
-    w = np.bincount(oth, weights=tree.node_prob[t], minlength=C)
-    return node, nxt, np.broadcast_to(w[None, :], (S, C))
-
-
 def revenue_program(env: Environment, participation: str = "interim", disclosure: str = "public",
                     objective: Any = "revenue", fixed_allocation: Any = None,
                     budget_balance: bool = False, value_ic_rows: bool = True) -> Program:
@@ -228,7 +174,7 @@ def revenue_program(env: Environment, participation: str = "interim", disclosure
     v_sizes = [[v_states[i][t] * env.n_types(i, t) for t in range(T)] for i in range(N)]
     vcols = prog.add_variables("V", sum(map(sum, v_sizes)),
                                description="truthful continuation value by (agent, state, true type)")
-    lay = _Layout(tree, width, list(np.r_[0, np.cumsum(sizes_x)[:-1]]),
+    lay = Layout(tree, width, list(np.r_[0, np.cumsum(sizes_x)[:-1]]),
                   list(np.r_[0, np.cumsum([tree.n_nodes(t) * N for t in range(T)])[:-1]]),
                   [], v_states, int(xcols[0]), int(pcols[0]), int(vcols[0]))
     flat_v = np.r_[0, np.cumsum([s for row in v_sizes for s in row])]
@@ -279,11 +225,11 @@ def _fixed_allocation(env, tree, spec, width) -> list[np.ndarray]:
     return out
 
 
-def _add_ic_block(prog: Program, env: Environment, lay: _Layout, i: int, t: int, private: bool) -> None:
+def _add_ic_block(prog: Program, env: Environment, lay: Layout, i: int, t: int, private: bool) -> None:
     """The value and IC rows of agent i at period t, as two COO blocks."""
     tree, T, N, delta = lay.tree, lay.tree.T, lay.tree.N, env.discount
     n = env.n_types(i, t)
-    node, nxt, w = _completions(tree, i, t, private)
+    node, nxt, w = completions(tree, i, t, private)
     S, C = w.shape
     base_row = ((np.arange(S)[:, None, None] * n + np.arange(n)[None, :, None]) * n
                 + np.arange(n)[None, None, :])                                   # (S, θ, r)
@@ -342,7 +288,7 @@ def _add_ic_block(prog: Program, env: Environment, lay: _Layout, i: int, t: int,
                              0.0, np.inf, agent=i, period=t, history=s_all, true_type=th_all, report=r_all)
 
 
-def _add_participation(prog: Program, env: Environment, lay: _Layout, participation: str) -> None:
+def _add_participation(prog: Program, env: Environment, lay: Layout, participation: str) -> None:
     tree, N = lay.tree, lay.tree.N
     for i in range(N):
         n0 = env.n_types(i, 0)
@@ -362,7 +308,7 @@ def _add_participation(prog: Program, env: Environment, lay: _Layout, participat
                                      history=np.repeat(np.arange(S), n), true_type=np.tile(np.arange(n), S))
 
 
-def _objective(env: Environment, lay: _Layout, w_rev: float, w_wel: float, n_vars: int):
+def _objective(env: Environment, lay: Layout, w_rev: float, w_wel: float, n_vars: int):
     tree, N, delta = lay.tree, lay.tree.N, env.discount
     c = np.zeros(n_vars)
     q = np.zeros(n_vars) if env.quantity is not None else None
@@ -394,7 +340,7 @@ def _objective(env: Environment, lay: _Layout, w_rev: float, w_wel: float, n_var
 # ---------------------------------------------------------------------------------------
 def decode(env: Environment, prog: Program, sol: Solution) -> TreeMechanism:
     """Turn a solution of :func:`revenue_program` into a :class:`TreeMechanism`."""
-    lay: _Layout = prog.meta["layout"]
+    lay: Layout = prog.meta["layout"]
     tree, N, T = lay.tree, lay.tree.N, lay.tree.T
     x = sol.x
     alloc, pay, vals = [], [], []
@@ -539,28 +485,15 @@ def _jsonable_opts(opts: dict) -> dict:
             for k, v in opts.items()}
 
 
-def solve_revenue(env: Environment, participation: str = "interim", disclosure: str = "public",
-                  objective: Any = "revenue", fixed_allocation: Any = None, budget_balance: bool = False,
-                  backend: str = "highs", solver: str | None = None, options: dict | None = None,
-                  verify: bool = True, basis: bool = False, method: str = "full") -> RevenueResult:
-    """Build, solve, decode and (by default) verify the revenue program.
+def solve_revenue_full(env: Environment, participation: str = "interim", disclosure: str = "public",
+                       objective: Any = "revenue", fixed_allocation: Any = None, budget_balance: bool = False,
+                       backend: str = "highs", solver: str | None = None, options: dict | None = None,
+                       verify: bool = True, basis: bool = False) -> RevenueResult:
+    """Build the whole revenue program, solve it on ``backend``, decode and (by default) verify.
 
-    ``method="cg"`` solves it by constraint generation on the IC rows
-    (:func:`.revenue_cg.solve_revenue_cg`; same optimum, Solution for the full program).
-
-    >>> from dmd_opt.core.environment import Environment
-    >>> env = Environment.from_dict({"agents": [{"types": [1, 2], "initial": [0.5, 0.5]}],
-    ...                              "decisions": {"kind": "allocate"}})
-    >>> round(solve_revenue(env).revenue, 9)   # post price 1 or 2: both give 1
-    1.0
+    (:func:`dmd_opt.families.revenue.solve.solve_revenue` is the entry point that also
+    offers constraint generation.)
     """
-    V.choice(method, "method", ("full", "cg"))
-    if method == "cg":
-        from dmd_opt.families.revenue.cg import solve_revenue_cg
-        return solve_revenue_cg(env, participation, disclosure, objective, fixed_allocation, budget_balance,
-                                backend=backend, solver=solver, options=options, verify=verify, basis=basis)
-    from dmd_opt.solvers import solve
-    from dmd_opt.verify import verify as run_verify
     opts = {"participation": participation, "disclosure": disclosure, "objective": objective,
             "fixed_allocation": fixed_allocation, "budget_balance": budget_balance,
             "backend": backend, "solver": solver}
@@ -614,16 +547,3 @@ def expected_efficient_surplus(env: Environment) -> float:
         if t < env.horizon - 1:
             marg = [marg[i] @ env.transition(i, t) for i in range(env.n_agents)]
     return total
-
-
-def register_kinds() -> None:
-    from dmd_opt.core.kinds import register_kind
-
-    def solve_kind(env, **opts):
-        return solve_revenue(env, **opts)
-
-    register_kind("revenue", lambda raw: Environment.from_dict(raw), solve_kind, options=OPTIONS,
-                  description="revenue / welfare maximisation under dynamic IC and participation (SPEC §2)",
-                  build=lambda env, **o: revenue_program(env, **{k: v for k, v in o.items()
-                                                                 if k in ("participation", "disclosure", "objective",
-                                                                          "fixed_allocation", "budget_balance")}))
