@@ -18,7 +18,8 @@ import numpy as np
 from dmd_opt.core.environment import Environment
 from dmd_opt.core.errors import ModelError
 from dmd_opt.families.revenue.program import (RevenueResult, _objective, decode, expected_efficient_surplus,
-                                              revenue_program, solve_revenue)
+                                              revenue_program)
+from dmd_opt.families.revenue.solve import solve_revenue
 from dmd_opt.solvers import solve
 from dmd_opt.verify import verify
 
