@@ -41,6 +41,7 @@ scale, |objective|)``; exact checks use no tolerance at all.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -57,7 +58,8 @@ from dmd_opt.core.serialise import to_jsonable
 from dmd_opt.optim.program import Program
 from dmd_opt.certificates import exact as X
 from dmd_opt.certificates import rigorous as R
-from dmd_opt.certificates.format import load_arrays, model_fingerprint, read_certificate
+from dmd_opt.certificates.format import model_fingerprint
+from dmd_opt.certificates.reader import IntegrityError, read_certificate, validate
 
 #: Programs with at most this many rows + columns are checked in exact arithmetic.
 EXACT_LIMIT = 40_000
@@ -79,6 +81,7 @@ class CheckResult:
     kind: str | None = None     # the certified model's kind and claimed objective (when readable)
     objective: float | None = None
     source: str | None = None   # the certificate file
+    error: ModelError | None = None   # set when the certificate could not be read as one (bad input)
 
     @property
     def passed(self) -> bool:
@@ -128,29 +131,43 @@ def check_certificate(path, *, model=None, program: Program | None = None, tol: 
 
     ``force="exact"|"rigorous"`` overrides the size rule (for tests and benchmarks);
     ``exact_seconds`` bounds the exact attempt (then the rigorous bound is used).
+    A certificate that cannot be read as one (a malformed file, an unknown key, a path
+    for its array file …) gives ``method="refused"`` with the :class:`ModelError` in
+    ``error`` (the command line exits 2 on it); every other refusal or failure is a verdict.
     """
     t0 = time.perf_counter()
+
+    def refused(msg, status=None, error=None):
+        r = CheckResult(False, f"REFUSED: {msg}", "refused", status, seconds=time.perf_counter() - t0)
+        r.error = error
+        if error is not None:
+            r.details["field"] = error.field
+        return r
+
     try:
-        if isinstance(path, dict):
-            cert = load_arrays(path)
-        else:
-            cert = read_certificate(path)
-        prog = program if program is not None else _rebuild(cert, model)
-    except _Refused as exc:
-        return CheckResult(False, f"REFUSED: {exc}", "refused", None, seconds=time.perf_counter() - t0)
+        cert = validate(path) if isinstance(path, dict) else read_certificate(path)
+    except IntegrityError as exc:                 # the array file was altered: a refusal, not bad input
+        return refused(str(exc))
     except ModelError as exc:
-        return CheckResult(False, f"REFUSED: {exc}", "refused", None, seconds=time.perf_counter() - t0)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        return CheckResult(False, f"REFUSED: malformed certificate ({type(exc).__name__}: {exc})", "refused", None,
-                           seconds=time.perf_counter() - t0)
-    status = cert.get("status")
+        return refused(str(exc), error=exc)
+    status = cert["status"]
+    try:
+        if program is not None:
+            prog, opts = program, dict((cert.get("model") or {}).get("options") or {})
+        else:
+            prog, opts = _rebuild(cert, model)
+    except _Refused as exc:
+        return refused(str(exc), status)
+    except ModelError as exc:                     # the embedded model data or options are invalid
+        return refused(f"{exc}", status, error=exc)
     fp = prog.fingerprint()
-    if not isinstance(cert.get("program"), dict) or fp != cert["program"].get("fingerprint"):
-        rec = cert.get("program") if isinstance(cert.get("program"), dict) else {}
-        return CheckResult(False, "REFUSED: the program rebuilt from the model has fingerprint "
-                           f"{fp[:12]}…, the certificate was made for {str(rec.get('fingerprint'))[:12]}… "
-                           "(different model data or options)", "refused", status,
-                           seconds=time.perf_counter() - t0)
+    if fp != cert["program"]["fingerprint"]:
+        return refused("the program rebuilt from the model has fingerprint "
+                       f"{fp[:12]}…, the certificate was made for {cert['program']['fingerprint'][:12]}… "
+                       "(different model data or options)", status)
+    claim = _program_claims(prog, cert["program"])
+    if claim:
+        return refused(claim, status)
     vals = cert["arrays"]["values"]
     try:
         _check_shapes(prog, vals)
@@ -163,11 +180,16 @@ def check_certificate(path, *, model=None, program: Program | None = None, tol: 
                               "(only optimal and infeasible certificates can be verified)", "failed", status)
     except _Failed as exc:
         res = CheckResult(False, f"FAILED: {exc}", "failed", status, dict(exc.details))
-    except (KeyError, TypeError, ValueError) as exc:
-        res = CheckResult(False, f"FAILED: malformed certificate ({type(exc).__name__}: {exc})", "failed", status)
+    except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
+        res = CheckResult(False, f"FAILED: the recorded numbers cannot be checked ({type(exc).__name__}: {exc})",
+                          "failed", status)
+    shown = describe_options(opts)
+    res.details["program_options"] = to_jsonable(_options_record(opts))
+    if res.ok:
+        res.verdict += f" [program options checked: {shown}]"
     res.status = status
-    res.kind = (cert.get("model") or {}).get("kind") if isinstance(cert.get("model"), dict) else None
-    res.objective = cert.get("objective") if isinstance(cert.get("objective"), (int, float)) else None
+    res.kind = (cert.get("model") or {}).get("kind")
+    res.objective = cert.get("objective")
     res.source = None if isinstance(path, dict) else str(path)
     res.seconds = time.perf_counter() - t0
     res.details.setdefault("rows", prog.n_rows)
@@ -185,34 +207,119 @@ class _Failed(Exception):
         self.details = details
 
 
-def _rebuild(cert: dict, model) -> Program:
-    from dmd_opt.core.kinds import KINDS
+#: Solve options that do not determine the program (never stored; refused in a certificate).
+NOT_PROGRAM_OPTIONS = ("backend", "solver", "options", "verify", "progress")
+#: Options a certificate carries that no model file sets: the state of an iterative solve
+#: (the continuation values of the last Bellman iteration), not a modelling choice.
+CERTIFICATE_ONLY_OPTIONS = ("continuation_values",)
+
+
+def _options_record(opts: dict) -> dict:
+    out = {}
+    for k, v in sorted(opts.items()):
+        if isinstance(v, (list, tuple, np.ndarray)) and np.asarray(v, dtype=object).size > 8:
+            out[k] = f"<array of {np.asarray(v, dtype=object).size} numbers>"
+        else:
+            out[k] = v
+    return out
+
+
+def describe_options(opts: dict) -> str:
+    """``participation='interim', disclosure='public', …`` (arrays summarised); ``none`` if empty."""
+    rec = _options_record(opts)
+    return ", ".join(f"{k}={v!r}" if not (isinstance(v, str) and v.startswith("<array")) else f"{k}={v}"
+                     for k, v in rec.items()) or "none"
+
+
+def _rebuild(cert: dict, model) -> tuple[Program, dict]:
+    """The program from the model data with the certificate's own options (see the module docstring).
+
+    With ``model`` (``--model FILE``) the model file's ``[solve]`` options must build the same
+    program as the certificate's options: a difference is refused naming the option."""
+    from dmd_opt.core.kinds import KINDS, check_options
     from dmd_opt.interfaces.models import _ensure_kinds
     from dmd_opt.core.serialise import to_jsonable
     _ensure_kinds()
     rec = cert.get("model") or {}
-    opts = dict(rec.get("options") or {})
-    if model is not None:
-        kind, data = model.kind, model.data
-        if rec.get("kind") not in (None, kind):
-            raise _Refused(f"the model is of kind {kind!r}, the certificate of kind {rec.get('kind')!r}")
-        if rec.get("fingerprint") is not None and \
-                model_fingerprint(kind, to_jsonable(model.raw), opts) != rec["fingerprint"]:
-            raise _Refused("the model data differ from those the certificate was made for "
-                           "(model fingerprint mismatch)")
-    else:
-        kind = rec.get("kind")
-        if kind is None or "data" not in rec:
-            raise _Refused("the certificate carries no model data; pass the model file (--model FILE)")
-        if kind not in KINDS:
-            raise _Refused(f"unknown model kind {kind!r}")
-        if model_fingerprint(kind, rec["data"], opts) != rec.get("fingerprint"):
-            raise _Refused("the embedded model data do not match their fingerprint (the file was altered)")
-        data = KINDS[kind].parse(_copy(rec["data"]))
+    kind = rec.get("kind") if rec.get("kind") is not None else (model.kind if model is not None else None)
+    if kind is None:
+        raise _Refused("the certificate carries no model data; pass the model file (--model FILE)")
+    if kind not in KINDS:
+        raise ModelError("certificate.model.kind", f"unknown model kind {kind!r}; known kinds: "
+                                                   f"{', '.join(sorted(KINDS))}")
+    raw_opts = dict(rec.get("options") or {})
+    for k in raw_opts:
+        if k in NOT_PROGRAM_OPTIONS:
+            raise ModelError(f"certificate.model.options.{k}", "is not a program option (certificates record "
+                                                               "only the options that determine the program)")
+    opts = check_options(kind, raw_opts, field="certificate.model.options")
     build = KINDS[kind].build
     if build is None:
         raise _Refused(f"models of kind {kind!r} have no program builder to check against")
-    return build(data, **opts)
+    if model is not None:
+        if rec.get("kind") not in (None, model.kind):
+            raise _Refused(f"the model is of kind {model.kind!r}, the certificate of kind {rec.get('kind')!r}")
+        if rec.get("fingerprint") is not None and \
+                model_fingerprint(kind, to_jsonable(model.raw), raw_opts) != rec["fingerprint"]:
+            raise _Refused("the model data differ from those the certificate was made for "
+                           "(model fingerprint mismatch)")
+        prog = build(model.data, **opts)
+        _same_options(kind, build, model, opts, prog)
+        return prog, opts
+    if "data" not in rec:
+        raise _Refused("the certificate carries no model data; pass the model file (--model FILE)")
+    if model_fingerprint(kind, rec["data"], raw_opts) != rec.get("fingerprint"):
+        raise _Refused("the embedded model data do not match their fingerprint (the file was altered)")
+    data = KINDS[kind].parse(_copy(rec["data"]))
+    return build(data, **opts), opts
+
+
+_UNSET = object()
+
+
+def _same_options(kind, build, model, cert_opts: dict, prog: Program) -> None:
+    """Refuse when the model file's [solve] options build another program than the certificate's."""
+    file_opts = {k: v for k, v in (model.options or {}).items() if k not in NOT_PROGRAM_OPTIONS}
+    effective = {**{k: v for k, v in cert_opts.items() if k in CERTIFICATE_ONLY_OPTIONS}, **file_opts}
+    keys = sorted((set(file_opts) | set(cert_opts)) - set(CERTIFICATE_ONLY_OPTIONS))
+    differ = [k for k in keys if _norm(file_opts.get(k, _UNSET)) != _norm(cert_opts.get(k, _UNSET))]
+    if not differ:
+        return
+    base = build(model.data, **effective).fingerprint()
+    if base == prog.fingerprint():
+        return                                    # written differently (a default spelled out), same program
+    # name the options that matter: an option the file leaves at its default is named only if
+    # setting it to the certificate's value changes the program
+    named = [k for k in differ if k in file_opts]
+    for k in [k for k in differ if k not in file_opts][:8]:
+        if build(model.data, **{**effective, k: cert_opts[k]}).fingerprint() != base:
+            named.append(k)
+    parts = []
+    for k in sorted(named or differ):
+        fv, cv = file_opts.get(k, _UNSET), cert_opts.get(k, _UNSET)
+        parts.append(f"solve.{k}: the model file has {'its default' if fv is _UNSET else repr(fv)}, "
+                     f"the certificate {'its default' if cv is _UNSET else repr(cv)}")
+    raise _Refused("the model file's [solve] options build a different program than the certificate's "
+                   "options (" + "; ".join(parts) + "); check the certificate against a model file with "
+                   "the same options")
+
+
+def _norm(v):
+    from dmd_opt.core.serialise import to_jsonable
+    return json.dumps(to_jsonable(v), sort_keys=True) if v is not _UNSET else "<unset>"
+
+
+def _program_claims(prog: Program, claimed: dict) -> str:
+    """The certificate's description of the program must be the rebuilt program's."""
+    summ = prog.summary()
+    have = {"sense": prog.sense, "rows": prog.n_rows, "columns": prog.n_vars, "nonzeros": summ["nonzeros"],
+            "quadratic": prog.q_diag is not None, "objective_offset": float(prog.objective_offset),
+            "families": summ["families"]}
+    for k, v in have.items():
+        if k in claimed and _norm(claimed[k]) != _norm(v):
+            return (f"certificate.program.{k} claims {claimed[k]!r}, the program rebuilt from the model has "
+                    f"{v!r}")
+    return ""       # payoff_scale is informative: tolerances use the rebuilt program's own scale
 
 
 def _copy(obj):
@@ -262,6 +369,7 @@ def _check_optimal(prog, cert, vals, tol, exact_limit, force, exact_seconds=8.0)
                       "cancel the free columns (a dual value was changed?)" + _worst_dual(prog, yhat, c, prog.row_labels()),
                       **details)
     labels = prog.row_labels()
+    _check_recorded_claims(prog, cert, vals, sgn, c, qd, eps, labels, details)
     # QPs: KKT with rigorous floating bounds only (an exact active-set solve is not
     # well posed when payments are not unique); LPs: exact when a basis is recorded.
     want_exact = qd is None and "col_status" in vals and \
@@ -309,6 +417,93 @@ def _check_optimal(prog, cert, vals, tol, exact_limit, force, exact_seconds=8.0)
     verdict = (f"optimal within {max(bounds.gap, 0.0):.2g} (rigorous bound: {kind}optimum in [{lo:.12g}, {hi:.12g}] "
                f"up to primal infeasibility ≤ {bounds.primal_infeasibility:.2g}{box}{note})")
     return CheckResult(True, verdict, "rigorous", details=details)
+
+
+def _check_recorded_claims(prog, cert, vals, sgn, c, qd, eps, labels, details) -> None:
+    r"""Every number the certificate records must be what it claims — no silent projection.
+
+    * ``row_activity`` equals :math:`A\hat x`;
+    * every row multiplier has the sign its row allows (min form: :math:`y_i > 0` needs a
+      finite lower bound, :math:`y_i < 0` a finite upper bound) — a wrong-signed dual beyond
+      round-off fails instead of being set to zero;
+    * ``col_dual`` equals the reduced cost :math:`c + q\circ\hat x - A^\top y` and has the sign its
+      column bounds allow;
+    * ``bound`` equals the dual objective of the recorded duals and the recorded objective;
+    * a recorded basis is a basis (as many basic variables as rows) and puts every nonbasic
+      variable at the bound its code names.
+    """
+    A = prog.matrix()
+    x, y = vals["x"], sgn * vals["row_dual"]
+    rl, ru, cl, cu = prog.row_lower, prog.row_upper, prog.col_lower, prog.col_upper
+    ymag = max(1.0, float(np.max(np.abs(y)))) if y.size else 1.0
+    tol_rel = eps / max(1.0, _scale(prog, cert.get("objective")))
+    ax = A @ x
+    if "row_activity" in vals:
+        d = np.abs(vals["row_activity"] - ax)
+        lim = eps * (1.0 + np.abs(ax))
+        if np.any(d > lim):
+            r = int(np.argmax(d - lim))
+            raise _Failed(f"the recorded row_activity of {row_name(labels, r)} is {vals['row_activity'][r]!r}, "
+                          f"A·x gives {ax[r]!r}", **details)
+    dtol = tol_rel * ymag
+    bad = ((y > dtol) & np.isneginf(rl)) | ((y < -dtol) & np.isposinf(ru))
+    if np.any(bad):
+        r = int(np.argmax(np.where(bad, np.abs(y), 0.0)))
+        side = "lower" if y[r] > 0 else "upper"
+        raise _Failed(f"the recorded dual of {row_name(labels, r)} is {vals['row_dual'][r]!r}: its sign needs a "
+                      f"finite {side} bound, which this row does not have (a wrong-signed dual is not a proof)",
+                      **details)
+    if "col_dual" in vals:
+        z = sgn * vals["col_dual"]
+        r_lo, r_hi = R.residual_interval(A, y, c if qd is None else c + qd * x)
+        scale_z = np.maximum(1.0, np.maximum(np.abs(r_lo), np.abs(r_hi)))
+        off = np.maximum(r_lo - z, z - r_hi)
+        if np.any(off > dtol * scale_z):
+            j = int(np.argmax(off / scale_z))
+            raise _Failed(f"the recorded reduced cost (col_dual) of {col_name(prog, j)} is {vals['col_dual'][j]!r}, "
+                          f"c − Aᵀy gives {sgn * 0.5 * (r_lo[j] + r_hi[j])!r}", **details)
+        zmag = max(1.0, float(np.max(np.abs(z)))) if z.size else 1.0
+        badz = ((z > tol_rel * zmag) & np.isneginf(cl)) | ((z < -tol_rel * zmag) & np.isposinf(cu))
+        if qd is not None:
+            badz &= qd == 0
+        if np.any(badz):
+            j = int(np.argmax(np.where(badz, np.abs(z), 0.0)))
+            raise _Failed(f"the recorded reduced cost of {col_name(prog, j)} is {vals['col_dual'][j]!r}: its sign "
+                          "needs a finite bound on that side of the column", **details)
+    bound = cert.get("bound")
+    if bound is not None:
+        from dmd_opt.certificates.format import _float_dual_objective
+        cd = vals.get("col_dual")
+        if cd is None:
+            cd = prog.objective_vector() - A.T @ vals["row_dual"]
+        mine = _float_dual_objective(prog, vals["row_dual"], cd)
+        obj = cert.get("objective")
+        # an LP's dual objective equals the optimum; a QP's recorded bound is the linear part only
+        off_obj = qd is None and obj is not None and abs(bound - obj) > eps
+        if not np.isfinite(mine) or abs(bound - mine) > eps or off_obj:
+            raise _Failed(f"the recorded bound {bound!r} is not the dual objective of the recorded duals "
+                          f"({mine!r}) and the recorded objective ({obj!r})", **details)
+    if "col_status" in vals or "row_status" in vals:
+        if "col_status" not in vals or "row_status" not in vals:
+            raise _Failed("a basis needs both col_status and row_status", **details)
+        cs, rs = vals["col_status"], vals["row_status"]
+        nb = int(np.sum(cs == 1) + np.sum(rs == 1))
+        if nb != prog.n_rows:
+            raise _Failed(f"the recorded basis has {nb} basic variables, a basis of {prog.n_rows} rows has "
+                          f"{prog.n_rows}", **details)
+        for name, st, v, lo, hi in (("column", cs, x, cl, cu), ("row", rs, ax, rl, ru)):
+            at = np.where(st == 0, lo, np.where(st == 2, hi, np.where(st == 3, 0.0, np.nan)))
+            nonb = (st == 0) | (st == 2) | (st == 3)
+            with np.errstate(invalid="ignore"):
+                off = np.where(nonb, np.abs(v - at), 0.0)
+            lim = eps * (1.0 + np.abs(np.where(np.isfinite(at), at, 0.0)))
+            wrong = nonb & (~np.isfinite(at) | (off > lim))
+            if np.any(wrong):
+                k = int(np.argmax(wrong))
+                what = col_name(prog, k) if name == "column" else row_name(labels, k)
+                code = {0: "at its lower bound", 2: "at its upper bound", 3: "free at zero"}[int(st[k])]
+                raise _Failed(f"the recorded basis puts {what} {code}, but its recorded value is {v[k]!r} "
+                              f"(bounds [{lo[k]!r}, {hi[k]!r}])", **details)
 
 
 def _worst_dual(prog, y, c, labels) -> str:
@@ -393,6 +588,13 @@ def _check_infeasible(prog, cert, vals, tol, exact_limit, force) -> CheckResult:
     rl, ru, cl, cu = prog.row_lower, prog.row_upper, prog.col_lower, prog.col_upper
     if not np.any(yhat):
         raise _Failed("the Farkas ray is zero")
+    claimed = (cert.get("farkas") or {}).get("rows")
+    if claimed is not None:
+        from dmd_opt.certificates.format import farkas_rows
+        mine = farkas_rows(prog, vals["dual_ray"])
+        if [(r["row"], r["family"]) for r in mine] != [(int(r["row"]), r.get("family", "")) for r in claimed] \
+                and [r["row"] for r in mine] != [int(r["row"]) for r in claimed]:
+            raise _Failed("the labelled rows listed under farkas.rows are not the rows of the recorded ray")
     yhat = yhat / np.max(np.abs(yhat))
     want_exact = force == "exact" or (force is None and prog.n_rows + prog.n_vars <= exact_limit)
     support = np.nonzero(np.abs(yhat) > 1e-9)[0]

@@ -100,7 +100,8 @@ def make_certificate(program: Program, solution: Solution, *, model=None, option
         "basis_source": None,
     }
     if model is not None:
-        cert["model"] = {"kind": model.kind, "path": None if model.path is None else str(model.path),
+        # no paths in a certificate (it travels): the model file's plain name at most
+        cert["model"] = {"kind": model.kind, "file": None if model.path is None else Path(model.path).name,
                          "data": to_jsonable(model.raw), "options": opts,
                          "fingerprint": model_fingerprint(model.kind, to_jsonable(model.raw), opts)}
     elif opts:
@@ -188,44 +189,17 @@ def _dump(cert: dict) -> str:
 
 
 def read_certificate(path) -> dict:
-    """Read a certificate (and its .npz sidecar); arrays come back as numpy arrays."""
-    path = Path(path)
-    if not path.exists():
-        raise ModelError("certificate", f"file {str(path)!r} does not exist")
-    try:
-        cert = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelError("certificate", f"{path.name} is not a JSON certificate: {exc}") from None
-    return load_arrays(cert, path.parent)
+    """Read and validate a certificate (and its .npz array file); arrays come back as numpy arrays.
+
+    The file is untrusted data: see :mod:`dmd_opt.certificates.reader`."""
+    from dmd_opt.certificates.reader import read_certificate as read
+    return read(path)
 
 
 def load_arrays(cert: dict, folder: Path | None = None) -> dict:
-    if not isinstance(cert, dict) or cert.get("format") != FORMAT:
-        raise ModelError("certificate.format", f"not a {FORMAT} file")
-    if cert.get("version") != VERSION:
-        raise ModelError("certificate.version", f"version {cert.get('version')!r} is not supported (this is {VERSION})")
-    arr = cert.get("arrays") or {}
-    if arr.get("storage") == "npz":
-        f = Path(folder or ".") / str(arr.get("file"))
-        if not f.exists():
-            raise ModelError("certificate.arrays.file", f"array file {str(f)!r} is missing")
-        data = f.read_bytes()
-        if hashlib.sha256(data).hexdigest() != arr.get("sha256"):
-            raise ModelError("certificate.arrays.sha256", f"{f.name} does not match the SHA-256 recorded in the certificate")
-        with np.load(_io.BytesIO(data), allow_pickle=False) as z:
-            vals = {k: np.asarray(z[k]) for k in z.files}
-    elif arr.get("storage") == "inline":
-        vals = {k: np.asarray([np.nan if v is None else v for v in vs],
-                              np.int8 if k.endswith("_status") else float)
-                for k, vs in (arr.get("values") or {}).items()}
-    else:
-        raise ModelError("certificate.arrays.storage", "expected 'inline' or 'npz'")
-    unknown = set(vals) - set(ARRAY_KEYS)
-    if unknown:
-        raise ModelError("certificate.arrays", f"unknown arrays {sorted(unknown)}")
-    cert = dict(cert)
-    cert["arrays"] = {**arr, "values": vals}
-    return cert
+    """Validate a certificate dict (:func:`dmd_opt.certificates.reader.validate`)."""
+    from dmd_opt.certificates.reader import validate
+    return validate(cert, folder)
 
 
 __all__ = ["make_certificate", "write_certificate", "read_certificate", "farkas_rows", "BASIS_CODES",

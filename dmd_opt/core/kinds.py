@@ -13,6 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from dmd_opt.core import validation as V
+from dmd_opt.core.errors import ModelError
+
 
 @dataclass
 class ModelKind:
@@ -36,3 +39,94 @@ def register_kind(name: str, parse: Callable[[dict], Any], solve: Callable[..., 
     ``build(data, **options) -> Program`` rebuilds the LP for certificate checks.
     """
     KINDS[name] = ModelKind(name, parse, solve, tuple(options), description, build)
+
+
+# ---------------------------------------------------------------------------------------
+# [solve] options: typed values shared by every kind (each kind checks their meaning)
+# ---------------------------------------------------------------------------------------
+BACKEND_NAMES = ("highs", "cvxpy", "pyomo")
+
+
+def _bool(v, f):
+    return V.boolean(v, f)
+
+
+def _str(v, f):
+    return V.string(v, f, nonempty=True, max_chars=200)
+
+
+def _pos_real(v, f):
+    return V.real(v, f, lo=0.0, lo_open=True, magnitude=False)
+
+
+def _count(hi):
+    return lambda v, f: V.integer(v, f, lo=0, hi=hi)
+
+
+def _unit_open(v, f):
+    return V.real(v, f, lo=0.0, hi=1.0, lo_open=True, hi_open=True)
+
+
+def _objective(v, f):
+    if isinstance(v, str):
+        return v
+    if isinstance(v, dict):
+        V.mapping(v, f, optional=("revenue", "welfare"))
+        return {k: V.real(x, V.join(f, k), lo=0.0) for k, x in v.items()}
+    raise ModelError(f, f"expected 'revenue', 'welfare' or a table {{revenue = w1, welfare = w2}}, "
+                        f"got {V.type_name(v)}")
+
+
+def _array_or_name(v, f):
+    if isinstance(v, str):
+        return v
+    V.sequence(v, f)
+    return v
+
+
+def _solver_options(v, f):
+    if not isinstance(v, dict):
+        raise ModelError(f, f"expected a table of solver options, got {V.type_name(v)}")
+    return v
+
+
+#: Typed rules of option names shared across kinds (a kind decides which names it accepts and
+#: what the values mean).  A new option name of a new kind gets its rule here.
+OPTION_RULES: dict[str, Callable[[Any, str], Any]] = {
+    "backend": lambda v, f: V.choice(v, f, BACKEND_NAMES),
+    "solver": lambda v, f: V.string(v, f, nonempty=True, max_chars=200),
+    "options": _solver_options,
+    "verify": _bool, "progress": _bool, "budget_balance": _bool, "self_enforcement": _bool, "auction": _bool,
+    "participation": _str, "disclosure": _str, "method": _str, "blocks": _str, "mechanism": _str,
+    "horizon_method": _str,
+    "objective": _objective,
+    "fixed_allocation": _array_or_name,
+    "tol": _pos_real, "solver_tol": _pos_real,
+    "delta": _unit_open,
+    "max_iter": lambda v, f: V.integer(v, f, lo=1, hi=10 ** 8),
+    "seed": _count(2 ** 32 - 1),
+    "simulate_periods": _count(10 ** 9),
+    "simulate_paths": _count(10 ** 9),
+    "continuation_values": lambda v, f: V.array(v, f),
+}
+
+
+def check_options(kind: str, options: Any, *, field: str = "solve") -> dict:
+    """Validate a ``[solve]`` table for ``kind``: option names the kind knows, typed values
+    (:data:`OPTION_RULES`); ``None`` values are dropped.  Solver names and solver options of a
+    model *file* are checked further by :func:`dmd_opt.interfaces.models.check_options`."""
+    if kind not in KINDS:
+        raise ModelError("kind", f"unknown model kind {V.show(kind)}; known kinds: {', '.join(sorted(KINDS))}")
+    if not isinstance(options, dict):
+        raise ModelError(field, f"expected a table of program options, got {V.type_name(options)}")
+    allowed = KINDS[kind].options
+    out = {}
+    for k, v in options.items():
+        f = V.join(field, k)
+        if not isinstance(k, str) or (allowed and k not in allowed):
+            raise ModelError(f, f"unknown option for kind {kind!r}; allowed: {', '.join(allowed)}")
+        if v is None:
+            continue
+        rule = OPTION_RULES.get(k)
+        out[k] = rule(v, f) if rule is not None else v
+    return out

@@ -38,17 +38,21 @@ _KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
 
 
 def read_regular_file(path: str | os.PathLike, *, field: str = "file", limit: str = "file_bytes",
-                      what: str = "file") -> bytes:
+                      what: str = "file", follow_symlinks: bool = True) -> bytes:
     """The bytes of ``path`` — a regular file of at most the limit named ``limit``.
 
     Anything else (missing, unreadable, a directory, FIFO, device or socket, too
-    large) is a :class:`ModelError` on ``field``; nothing blocks and nothing is read
-    past the limit.
+    large; a symbolic link when ``follow_symlinks`` is false) is a :class:`ModelError`
+    on ``field``; nothing blocks and nothing is read past the limit.
     """
     from dmd_opt.core.limits import current, fmt
     cap = getattr(current(), limit)
     name = os.fspath(path)
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
+    if not follow_symlinks:
+        if os.path.islink(name):
+            raise ModelError(field, f"{what} {name!r} is a symbolic link, not a regular file")
+        flags |= getattr(os, "O_NOFOLLOW", 0)
     try:
         fd = os.open(name, flags)
     except FileNotFoundError:

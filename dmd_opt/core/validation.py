@@ -332,7 +332,7 @@ def plain_data(value: Any, field: str = "", *, allow_arrays: bool = True) -> Non
     Refuses (naming the path) nesting deeper than the ``nesting`` limit, more than
     ``items`` items in all, strings longer than ``string_chars``, keys that are not
     strings, and values that are not plain data (numbers, strings, booleans,
-    dates from TOML, lists, tables; numpy arrays and scalars when ``allow_arrays``).
+    dates from TOML, JSON null, lists, tables; numpy arrays and scalars when ``allow_arrays``).
     """
     import datetime as _dt
     lim = _limits()
@@ -365,14 +365,14 @@ def plain_data(value: Any, field: str = "", *, allow_arrays: bool = True) -> Non
                 elif isinstance(v, str):
                     if len(v) > lim.string_chars:
                         raise ModelError(f"{path}[{k}]", f"string of {len(v)} characters; at most {lim.string_chars}")
-                elif not isinstance(v, (bool, int, float, _dt.date, _dt.time, np.generic)) or v is None:
+                elif v is not None and not isinstance(v, (bool, int, float, _dt.date, _dt.time, np.generic)):
                     stack.append((v, f"{path}[{k}]", depth + 1))
                 elif isinstance(v, int) and not isinstance(v, bool) and abs(v) > 10 ** 300:
                     raise ModelError(f"{path}[{k}]", "integer too large")
         elif isinstance(node, str):
             if len(node) > lim.string_chars:
                 raise ModelError(path or "model", f"string of {len(node)} characters; at most {lim.string_chars}")
-        elif isinstance(node, (bool, float, _dt.date, _dt.time)):
+        elif node is None or isinstance(node, (bool, float, _dt.date, _dt.time)):
             pass
         elif isinstance(node, int):
             if abs(node) > 10 ** 300:

@@ -235,6 +235,8 @@ def check(cert: Path = typer.Argument(..., help="certificate file written by sol
         from dmd_opt.interfaces.models import load
         m = load(model) if model is not None else None
         res = check_certificate(cert, model=m)
+        if res.error is not None:          # not readable as a certificate: bad input, one line, exit 2
+            raise res.error
         res.source = res.source or str(cert)
         if json_out:
             typer.echo(dumps(res.to_dict()))

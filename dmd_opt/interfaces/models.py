@@ -10,7 +10,7 @@ Reading a file (:func:`read_toml`) accepts only a regular file under the
 ``file_bytes`` limit (:mod:`dmd_opt.core.limits`), UTF-8 TOML, nested at most
 ``nesting`` levels.  :func:`load` then checks the whole input once
 (:func:`dmd_opt.core.validation.plain_data`), the ``[solve]`` table (known
-option names of the kind; typed values, :data:`OPTION_RULES`; solver *names* and
+option names of the kind; typed values, :data:`dmd_opt.core.kinds.OPTION_RULES`; solver *names* and
 numeric solver options only, :mod:`dmd_opt.solvers.policy`) and hands the rest to
 the kind's parser.  Every problem is one :class:`ModelError` naming the field.
 
@@ -28,11 +28,12 @@ import importlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from dmd_opt.core import validation as V
 from dmd_opt.core.errors import ModelError
-from dmd_opt.core.kinds import KINDS, ModelKind, register_kind  # noqa: F401  (re-exported)
+from dmd_opt.core.kinds import KINDS, OPTION_RULES, ModelKind, register_kind  # noqa: F401  (re-exported)
+from dmd_opt.core.kinds import check_options as _check_kind_options
 from dmd_opt.core.serialise import atomic_write, dumps, read_regular_file, to_jsonable  # noqa: F401
 
 try:  # Python ≥ 3.11
@@ -93,85 +94,11 @@ def read_toml(path: str | os.PathLike) -> dict:
     return raw
 
 
-# ---------------------------------------------------------------------------------------
-# [solve] options: typed values (the kinds check their meaning when they solve)
-# ---------------------------------------------------------------------------------------
-def _bool(v, f):
-    return V.boolean(v, f)
-
-
-def _str(v, f):
-    return V.string(v, f, nonempty=True, max_chars=200)
-
-
-def _pos_real(v, f):
-    return V.real(v, f, lo=0.0, lo_open=True, magnitude=False)
-
-
-def _count(hi):
-    return lambda v, f: V.integer(v, f, lo=0, hi=hi)
-
-
-def _unit_open(v, f):
-    return V.real(v, f, lo=0.0, hi=1.0, lo_open=True, hi_open=True)
-
-
-def _backend(v, f):
-    from dmd_opt.solvers.policy import BACKEND_NAMES
-    return V.choice(v, f, BACKEND_NAMES)
-
-
-def _objective(v, f):
-    if isinstance(v, str):
-        return v
-    if isinstance(v, dict):
-        V.mapping(v, f, optional=("revenue", "welfare"))
-        return {k: V.real(x, V.join(f, k), lo=0.0) for k, x in v.items()}
-    raise ModelError(f, f"expected 'revenue', 'welfare' or a table {{revenue = w1, welfare = w2}}, "
-                        f"got {V.type_name(v)}")
-
-
-def _array_or_name(v, f):
-    if isinstance(v, str):
-        return v
-    V.sequence(v, f)
-    return v
-
-
-#: Typed rules of option names shared across kinds (a kind decides which names it accepts and
-#: what the values mean).  ``backend``/``solver``/``options`` are checked by the solver policy.
-OPTION_RULES: dict[str, Callable[[Any, str], Any]] = {
-    "backend": _backend,
-    "verify": _bool, "progress": _bool, "budget_balance": _bool, "self_enforcement": _bool, "auction": _bool,
-    "participation": _str, "disclosure": _str, "method": _str, "blocks": _str, "mechanism": _str,
-    "horizon_method": _str,
-    "objective": _objective,
-    "fixed_allocation": _array_or_name,
-    "tol": _pos_real, "solver_tol": _pos_real,
-    "delta": _unit_open,
-    "max_iter": lambda v, f: V.integer(v, f, lo=1, hi=10 ** 8),
-    "seed": _count(2 ** 32 - 1),
-    "simulate_periods": _count(10 ** 9),
-    "simulate_paths": _count(10 ** 9),
-    "continuation_values": lambda v, f: V.array(v, f),
-}
-
-
 def check_options(kind: str, options: Any, *, from_file: bool = True, field: str = "solve") -> dict:
-    """Validate a ``[solve]`` table for ``kind``: known names, typed values; for a model file
-    also the solver policy (a solver *name*, numeric solver options only)."""
-    if not isinstance(options, dict):
-        raise ModelError(field, f"expected a table of program options, got {V.type_name(options)}")
-    allowed = KINDS[kind].options
-    out = {}
-    for k, v in options.items():
-        f = V.join(field, k)
-        if not isinstance(k, str) or (allowed and k not in allowed):
-            raise ModelError(f, f"unknown option for kind {kind!r}; allowed: {', '.join(allowed)}")
-        if v is None:
-            continue
-        rule = OPTION_RULES.get(k)
-        out[k] = rule(v, f) if rule is not None else v
+    """Validate a ``[solve]`` table for ``kind`` (:func:`dmd_opt.core.kinds.check_options`: known names,
+    typed values); for a model *file* also the solver policy (:mod:`dmd_opt.solvers.policy`: a solver
+    *name* from the installed plugins, numeric solver options only)."""
+    out = _check_kind_options(kind, options, field=field)
     if from_file:
         from dmd_opt.solvers.policy import check_file_options, check_file_solver
         if "solver" in out:

@@ -32,8 +32,7 @@ import re
 from typing import Any
 
 from dmd_opt.core.errors import ModelError
-
-BACKEND_NAMES = ("highs", "cvxpy", "pyomo")
+from dmd_opt.core.kinds import BACKEND_NAMES
 
 #: The package's own HiGHS routes through pyomo (see :mod:`dmd_opt.solvers.pyomo_backend`).
 PYOMO_HIGHS_ROUTES = ("highs", "appsi_highs", "contrib_highs", "pyomo_highs")
