@@ -83,7 +83,7 @@ def _one(raw: Any, rng: random.Random) -> Any:
         return _set(raw, path, rng.choice(EXTREMES))
     if op == 4:                                            # nesting
         v = cur
-        for _ in range(rng.choice([1, 2, 5, 40, 200])):
+        for _ in range(rng.choice([1, 2, 5, 40, 100])):
             v = [v]
         return _set(raw, path, v)
     if op == 5 and isinstance(cur, list):                  # shorten / extend / empty a list

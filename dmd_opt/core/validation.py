@@ -189,10 +189,10 @@ def array(value: Any, field: str, *, ndim: int | None = None,
             raise ModelError(field, f"expected a numeric array, got an array of {value.dtype}")
     elif isinstance(value, (list, tuple)):
         _scan_leaves(value, field, max(ndim or 0, 8) if ndim is None else ndim + 1)
-    elif isinstance(value, (bool, np.bool_)):
-        raise ModelError(field, f"expected a numeric array, got the boolean {show(value)}")
-    elif not isinstance(value, (Real, np.integer, np.floating)):
-        raise ModelError(field, f"expected a numeric array, got {type_name(value)} {show(value)}")
+    elif ndim != 0 or isinstance(value, (bool, np.bool_)) or not isinstance(value, (Real, np.integer, np.floating)):
+        # a lone number is not an array (unless a 0-dimensional one is asked for)
+        raise ModelError(field, f"expected {'a list of numbers' if ndim != 0 else 'a number'}, "
+                                f"got {type_name(value)} {show(value)}")
     try:
         arr = np.asarray(value, dtype=float)
     except (TypeError, ValueError, OverflowError):

@@ -117,9 +117,9 @@ def _options(limit: list[str] = typer.Option([], "--limit", metavar="NAME=VALUE"
                                                   "--limit memory=16GiB (see docs/security.md)")):
     """Dynamic mechanism design as optimisation."""
     def run():
-        from dmd_opt.core.limits import parse_limit, set_limits
-        if limit:
-            set_limits(**dict(parse_limit(x) for x in limit))
+        from dmd_opt.core.limits import limits_from_env, parse_limit, set_limits
+        # every invocation starts from the defaults (DMD_OPT_LIMITS), then the flags
+        set_limits(limits_from_env(), **dict(parse_limit(x) for x in limit))
     _guard(run)
 
 
@@ -235,9 +235,11 @@ def check(cert: Path = typer.Argument(..., help="certificate file written by sol
         from dmd_opt.interfaces.models import load
         m = load(model) if model is not None else None
         res = check_certificate(cert, model=m)
-        if res.error is not None:          # not readable as a certificate: bad input, one line, exit 2
-            raise res.error
         res.source = res.source or str(cert)
+        if res.error is not None:          # not readable as a certificate: bad input, one line, exit 2
+            if json_out:
+                typer.echo(dumps(res.to_dict()))
+            raise res.error
         if json_out:
             typer.echo(dumps(res.to_dict()))
         else:

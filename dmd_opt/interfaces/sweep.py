@@ -294,7 +294,7 @@ def sweep(model, grid, scheduler=None, n_workers: int = 2, threads_per_worker: i
     names = list(points[0].keys()) if isinstance(grid, dict) else sorted({n for p in points for n in p})
     from dmd_opt.core.limits import current
     limits = current()
-    with _sigterm_as_interrupt():
+    with _sigterm_as_interrupt(), _quiet_loggers("tornado", "asyncio"):
         client, cluster = _client(scheduler, n_workers, threads_per_worker, processes, connect_timeout)
         rows: list[dict | None] = [None] * len(points)
         last_write = time.monotonic()
@@ -450,16 +450,23 @@ def _sigint_ignored_in_children():
 
 
 @contextlib.contextmanager
-def _quiet_dask():
-    """Silence distributed's own logging (its connection errors become one ModelError line)."""
+def _quiet_loggers(*names):
+    """Silence these loggers for the block (event-loop noise when a sweep is interrupted)."""
     import logging
-    lg = logging.getLogger("distributed")
-    old = lg.level
-    lg.setLevel(logging.CRITICAL)
+    loggers = [logging.getLogger(n) for n in names]
+    old = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.CRITICAL)
     try:
         yield
     finally:
-        lg.setLevel(old)
+        for lg, lv in zip(loggers, old):
+            lg.setLevel(lv)
+
+
+def _quiet_dask():
+    """Silence distributed's own logging (its connection errors become one ModelError line)."""
+    return _quiet_loggers("distributed")
 
 
 @contextlib.contextmanager

@@ -120,7 +120,7 @@ class ThomasWorrall:
         bounds_given = transfer_range is not None or consumption_floor is not None
         if consumption_floor is None:
             consumption_floor = u.lowest + 0.05 * (income[0] - u.lowest) if np.isfinite(u.lowest) else -np.inf
-        floor = float(consumption_floor) if np.isinf(consumption_floor) else \
+        floor = -np.inf if isinstance(consumption_floor, float) and consumption_floor == -np.inf else \
             real(consumption_floor, "grid.consumption_floor")
         if np.isfinite(u.lowest) and not (u.lowest < floor < income[0] + 10 * max(spread, 1.0)):
             raise ModelError("grid.consumption_floor",
