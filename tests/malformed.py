@@ -303,8 +303,16 @@ case("gh-grid-unknown", edited(GH, ("grid.m", 3)), "grid.m")
 case("gh-L-huge", edited(GH, ("L", 1e20)), "L")
 case("gh-name-table", edited(GH, ("name", {"a": 1})), "name")
 
+# ---------------------------------------------------------------------------------- 200,000 types
+_MANY = [float(v) for v in range(1, 200_001)]
+case("rev-200k-types", edited(SM, ("agents[0].types", _MANY), ("agents[0].initial", [1 / 200_000] * 200_000)),
+     "agents")
+case("eff-200k-types", edited(RAM, ("agents[0].types", _MANY), ("agents[0].initial", [1 / 200_000] * 200_000),
+                              ("agents[0].transition",), ("horizon", 1)), "agents")
+case("con-200k-signals", edited(LW, ("agents[0].signals", _MANY)), "agents")
+
 #: cases whose refusal must come from a size estimate (run again under RLIMIT_AS)
 OVERSIZED = ["rev-horizon-1e20", "rev-horizon-int-1e20", "rev-horizon-1e9", "rev-horizon-tree-too-large",
              "eff-horizon-1e9", "eff-too-many-profiles", "con-horizon-1e9", "con-signal-space-too-large",
              "tw-n-transfer-1e8", "tw-n-promise-1e9", "tw-simulate-paths-1e9", "gh-grid-1e4", "gh-grid-1e6",
-             "gh-horizon-1e9", "rev-types-deep"]
+             "gh-horizon-1e9", "rev-types-deep", "rev-200k-types", "eff-200k-types", "con-200k-signals"]

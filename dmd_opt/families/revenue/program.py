@@ -154,7 +154,8 @@ def revenue_program(env: Environment, participation: str = "interim", disclosure
 
     width = [N if quantity else env.n_decisions(t) for t in range(T)]
     size = revenue_program_size(tree.R, [env.profile_shape(t) for t in range(T)], width, full=value_ic_rows)
-    check_rows("horizon", size["rows"], nonzeros=size["nonzeros"], what="the revenue program would have",
+    check_rows("horizon" if T > 1 else "agents", size["rows"], nonzeros=size["nonzeros"],
+               what="the revenue program would have",
                alternative='use method = "cg" (constraint generation adds only the IC rows it needs), '
                            'fewer types or a shorter horizon' if value_ic_rows else 'fewer types or a shorter horizon')
     prog = Program(name=f"revenue[{env.name}]", sense="max")
