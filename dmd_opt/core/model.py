@@ -61,6 +61,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from dmd_opt.core.limits import check_periods
 from dmd_opt.core import validation as V
 from dmd_opt.core.errors import ModelError
 
@@ -74,10 +75,12 @@ def check_discount(value: Any, field: str, *, horizon: int | None) -> float:
 
 
 def check_horizon(value: Any, field: str) -> int | None:
-    """A horizon: an integer ``T >= 1`` or ``"infinite"`` (returned as ``None``)."""
-    if value == "infinite":
+    """A horizon: an integer ``T >= 1`` within the ``periods`` limit, or ``"infinite"`` (returned as ``None``)."""
+    if isinstance(value, str) and value == "infinite":
         return None
-    return V.integer(value, field, lo=1)
+    T = V.integer(value, field, lo=1)
+    check_periods(field, T)
+    return T
 
 
 class DynamicModel:

@@ -22,6 +22,7 @@ from typing import Callable
 
 import numpy as np
 
+from dmd_opt.core.limits import check_tree
 from dmd_opt.core.model import DynamicModel
 
 
@@ -68,7 +69,6 @@ def tree_node_probabilities(env: DynamicModel, allocation: list[np.ndarray]) -> 
 def markov_tree_arrays(env: DynamicModel, allocation: list[np.ndarray],
                        payments: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Per-node allocation (K_t, |A_t|) and payments (K_t, N) of finite-horizon Markov rules."""
-    from dmd_opt.core.limits import check_tree
     check_tree("horizon", [env.n_profiles(t) for t in range(env.horizon)],
                values_per_node=env.n_decisions(0) + env.N,
                alternative='the finite-horizon mechanisms live on the history tree: shorten the horizon, or use '
