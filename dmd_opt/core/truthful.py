@@ -117,31 +117,37 @@ def markov_present_value(env: DynamicModel, allocation: list[np.ndarray],
     return float(env.initial @ (flow(0)[0] + d * Y))
 
 
-def markov_truthful_values(env: DynamicModel, allocation: list[np.ndarray], payments: list[np.ndarray],
-                           i: int) -> list[np.ndarray]:
-    r"""Agent ``i``'s truthful continuation value by stored entry, (P_t, R_t):
-    :math:`V_t(\theta_{t-1},\theta_t) = G_t(\theta_t) - p_{i,t}(\theta_{t-1},\theta_t)` with
-    :math:`G_t(\theta) = \sum_a x_t(a\mid\theta) u_i(a,\theta) + \delta\sum_{\theta'}\Pr(\theta'\mid\theta)
-    V_{t+1}(\theta,\theta')` (the Markov rules read only the previous and current reports)."""
+def markov_truthful_G(env: DynamicModel, allocation: list[np.ndarray], payments: list[np.ndarray],
+                      i: int) -> list[np.ndarray]:
+    r"""Agent ``i``'s truthful value before the current payment, by stored entry, (R_t,):
+    :math:`G_t(\theta) = \sum_a x_t(a\mid\theta)\big(u_i(a,\theta) + \delta\sum_{\theta'}\mu_t(\theta'\mid\theta,a)
+    [G_{t+1}(\theta') - p_{i,t+1}(\theta,\theta')]\big)` — the Markov rules read only the previous and
+    the current report, so the continuation after :math:`\theta` does not depend on earlier reports
+    (backward induction; for a stationary model a linear system for the later periods)."""
     d = env.discount
     n = len(payments)
     util = [np.sum(allocation[t] * env.profile_utility(i, 0 if env.stationary else t), axis=1) for t in range(n)]
+
+    def cont(t: int, G_next: np.ndarray, nxt: int) -> np.ndarray:
+        C = markov_chain(env, allocation[t], 0 if env.stationary else t)
+        return d * np.sum(C * (G_next[None, :] - payments[nxt][:, :, i]), axis=1)
+
     if env.stationary:
         C = markov_chain(env, allocation[1], 0)
         G = np.linalg.solve(np.eye(C.shape[0]) - d * C, util[1] - d * np.sum(C * payments[1][:, :, i], axis=1))
-        C0 = markov_chain(env, allocation[0], 0)
-        G0 = util[0] + d * np.sum(C0 * (G[None, :] - payments[1][:, :, i]), axis=1)
-        return [G0[None, :] - payments[0][:, :, i], G[None, :] - payments[1][:, :, i]]
+        return [util[0] + cont(0, G, 1), G]
     out: list[np.ndarray] = [None] * n
-    G_next = None
     for t in range(n - 1, -1, -1):
-        G = util[t].copy()
-        if G_next is not None:
-            C = markov_chain(env, allocation[t], t)
-            G += d * np.sum(C * (G_next[None, :] - payments[t + 1][:, :, i]), axis=1)
-        out[t] = G[None, :] - payments[t][:, :, i]
-        G_next = G
+        out[t] = util[t] if t == n - 1 else util[t] + cont(t, out[t + 1], t + 1)
     return out
+
+
+def markov_truthful_values(env: DynamicModel, allocation: list[np.ndarray], payments: list[np.ndarray],
+                           i: int) -> list[np.ndarray]:
+    r"""Agent ``i``'s truthful continuation value by stored entry, (P_t, R_t):
+    :math:`V_t(\theta_{t-1},\theta_t) = G_t(\theta_t) - p_{i,t}(\theta_{t-1},\theta_t)` (:func:`markov_truthful_G`)."""
+    G = markov_truthful_G(env, allocation, payments, i)
+    return [G[t][None, :] - payments[t][:, :, i] for t in range(len(payments))]
 
 
 def by_own_initial_type(env: DynamicModel, i: int, values: np.ndarray) -> np.ndarray:

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from dmd_opt.core.truthful import by_own_initial_type, markov_chain, markov_present_value
+from dmd_opt.core.truthful import by_own_initial_type, markov_chain, markov_present_value, markov_truthful_G
 from dmd_opt.verify.report import ReportHead
 
 
@@ -90,24 +90,6 @@ def _cont(env, x: np.ndarray, t: int, G_next: np.ndarray, pay_next: np.ndarray) 
     return env.discount * out
 
 
-def _truthful_G(env, alloc, pay, i: int) -> list[np.ndarray]:
-    """G_t(θ) (R_t,) for every stored entry (see module docstring)."""
-    T = _entries(env)
-    if env.stationary:
-        C = markov_chain(env, alloc[1], 0)
-        u = np.sum(alloc[1] * env.profile_utility(i, 0), axis=1)
-        G = np.linalg.solve(np.eye(C.shape[0]) - env.discount * C,
-                            u - env.discount * np.sum(C * pay[1][:, :, i], axis=1))
-        C0 = markov_chain(env, alloc[0], 0)
-        u0 = np.sum(alloc[0] * env.profile_utility(i, 0), axis=1)
-        return [u0 + env.discount * np.sum(C0 * (G[None, :] - pay[1][:, :, i]), axis=1), G]
-    G: list[np.ndarray] = [None] * T
-    for t in range(T - 1, -1, -1):
-        u = np.sum(alloc[t] * env.profile_utility(i, t), axis=1)
-        G[t] = u if t == T - 1 else u + np.diagonal(_cont(env, alloc[t], t, G[t + 1], pay[t + 1][:, :, i]))
-    return G
-
-
 def _reach(env, alloc) -> list[np.ndarray]:
     """(P_t, R_t) True where (previous, current) profiles occur under truthful play."""
     init = np.asarray(env.initial) > 0
@@ -145,7 +127,7 @@ def periodic_expost(mech) -> PeriodicExPostReport:
     ir = {"ex_ante": np.inf, "interim": np.inf, "periodic": np.inf}
     Gs = []
     for i in range(env.N):
-        G = _truthful_G(env, alloc, pay, i)
+        G = markov_truthful_G(env, alloc, pay, i)
         Gs.append(G)
         reg_i = 0.0
         for t in range(T):

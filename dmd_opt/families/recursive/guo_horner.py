@@ -56,7 +56,7 @@ from dmd_opt.core.errors import ModelError
 from dmd_opt.core.record import result_record
 from dmd_opt.core.limits import check_grid, check_periods
 from dmd_opt.core.validation import integer, mapping, real
-from dmd_opt.families.recursive.mechanism import guo_horner_mechanism
+from dmd_opt.families.recursive.mechanism import AsMechanism, guo_horner_mechanism
 from dmd_opt.mechanisms.recursive import PromiseMechanism
 from dmd_opt.dp.bellman import bellman_certificate, Template, TemplateBuilder, VIResult, bellman_step, binding_by_state, cross_section, value_iteration
 
@@ -323,7 +323,7 @@ class GuoHorner:
 
 # ---------------------------------------------------------------------------------------
 @dataclass
-class GHResult:
+class GHResult(AsMechanism):
 
     __repr__ = result_repr
     _repr_html_ = result_html
@@ -473,22 +473,12 @@ class GHResult:
         self.absorbed["interior"] = 1.0 - self.absorbed["at_zero"] - self.absorbed["at_upper"]
         return out
 
-    # ---- the contract as a mechanism (protocol of dmd_opt.mechanisms.base) ---------------
-    @property
-    def mechanism(self) -> PromiseMechanism:
-        """The allocation rule as a :class:`~dmd_opt.mechanisms.recursive.PromiseMechanism`."""
+    # ---- the contract as a mechanism (AsMechanism: mechanism, verification) -------------
+    def _contract(self) -> PromiseMechanism:
         return guo_horner_mechanism(self)
 
-    @property
-    def verification(self):
-        """IC and promise keeping at every state of every stage
-        (:func:`dmd_opt.verify.recursive.verify_recursive`), or None when nothing was solved."""
-        return None if self.values is None else self.mechanism.verify()
-
-    def verification_dict(self, tol: float = 1e-7) -> dict | None:
-        """The record's ``verification``, verdict at ``tol`` × scale."""
-        ver = self.verification
-        return None if ver is None else ver.record(tol=tol)
+    def _solved(self) -> bool:
+        return self.values is not None
 
     # ---- binding --------------------------------------------------------------------------
     def binding(self) -> dict:

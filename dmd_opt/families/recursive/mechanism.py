@@ -25,6 +25,28 @@ import numpy as np
 from dmd_opt.mechanisms.recursive import PromiseMechanism, PromiseStage
 
 
+class AsMechanism:
+    """Mixin for solved contracts: ``mechanism`` (the contract as a PromiseMechanism),
+    ``verification`` (its :func:`dmd_opt.verify.recursive.verify_recursive` report, or None when
+    nothing was solved) and ``verification_dict(tol)`` (the result record's ``verification``).
+    A result class provides ``_contract()`` → PromiseMechanism and ``_solved()`` → bool."""
+
+    @property
+    def mechanism(self) -> PromiseMechanism:
+        """The contract as a :class:`~dmd_opt.mechanisms.recursive.PromiseMechanism`."""
+        return self._contract()
+
+    @property
+    def verification(self):
+        """IC and promise keeping at every state of every stage, or None when nothing was solved."""
+        return self.mechanism.verify() if self._solved() else None
+
+    def verification_dict(self, tol: float = 1e-7) -> dict | None:
+        """The record's ``verification``, verdict at ``tol`` × scale."""
+        ver = self.verification
+        return None if ver is None else ver.record(tol=tol)
+
+
 def _expected_utility(x: np.ndarray, U: np.ndarray) -> np.ndarray:
     """(S, K, θ): Σ_b x[s, k, b] U[θ, b], −∞ where a lottery puts weight on a non-finite utility."""
     bad = ~np.isfinite(U)

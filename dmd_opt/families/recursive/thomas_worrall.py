@@ -70,7 +70,7 @@ from dmd_opt.core.limits import check_count, check_grid
 from dmd_opt.core.validation import array, choice, distribution, integer, mapping, real
 from dmd_opt.dp.bellman import bellman_certificate, Template, TemplateBuilder, VIResult, binding_by_state, cross_section, value_iteration
 from dmd_opt.families.recursive.cara import CARAContract, solve_cara
-from dmd_opt.families.recursive.mechanism import thomas_worrall_mechanism
+from dmd_opt.families.recursive.mechanism import AsMechanism, thomas_worrall_mechanism
 from dmd_opt.mechanisms.recursive import PromiseMechanism
 from dmd_opt.families.recursive.utility import Utility
 
@@ -293,7 +293,7 @@ class ThomasWorrall:
 # result
 # ---------------------------------------------------------------------------------------
 @dataclass
-class TWResult:
+class TWResult(AsMechanism):
     """Cost function, policies, binding constraints, simulation and plots."""
 
     __repr__ = result_repr
@@ -361,24 +361,12 @@ class TWResult:
         return lambda v: np.interp(v, self.grid, self.continuations[k])
 
     # ---- residuals and the CARA cross-check ------------------------------------------
-    # ---- the contract as a mechanism (protocol of dmd_opt.mechanisms.base) ---------------
-    @property
-    def mechanism(self) -> PromiseMechanism:
-        """The contract as a :class:`~dmd_opt.mechanisms.recursive.PromiseMechanism`."""
+    # ---- the contract as a mechanism (AsMechanism: mechanism, verification) -------------
+    def _contract(self) -> PromiseMechanism:
         return thomas_worrall_mechanism(self)
 
-    @property
-    def verification(self):
-        """IC and promise keeping at every grid state (:func:`dmd_opt.verify.recursive.verify_recursive`),
-        or None when there is no policy to check."""
-        if (self.vi is not None and self.vi.solution.x is None) or not np.all(np.isfinite(self.cost)):
-            return None
-        return self.mechanism.verify()
-
-    def verification_dict(self, tol: float = 1e-7) -> dict | None:
-        """The record's ``verification``, verdict at ``tol`` × scale."""
-        ver = self.verification
-        return None if ver is None else ver.record(tol=tol)
+    def _solved(self) -> bool:
+        return not (self.vi is not None and self.vi.solution.x is None) and bool(np.all(np.isfinite(self.cost)))
 
     def residuals(self) -> dict:
         r"""Residuals of the returned point at every grid point, recomputed from the lotteries.
@@ -562,7 +550,7 @@ def _residual_summary(res: dict) -> dict:
 # second formulation: the exact CARA solution on the promise grid
 # ---------------------------------------------------------------------------------------
 @dataclass
-class CARAResult:
+class CARAResult(AsMechanism):
     r"""The exact CARA solution (:mod:`.cara`) evaluated at the promise grid points.
 
     Same reading interface as :class:`TWResult` (``grid``, ``cost``, ``transfers``,
@@ -626,24 +614,12 @@ class CARAResult:
     def continuation_policy(self, k: int):
         return lambda v: self.contract.continuations(v)[k]
 
-    # ---- the contract as a mechanism (protocol of dmd_opt.mechanisms.base) ---------------
-    @property
-    def mechanism(self) -> PromiseMechanism:
-        """The contract as a :class:`~dmd_opt.mechanisms.recursive.PromiseMechanism`."""
+    # ---- the contract as a mechanism (AsMechanism: mechanism, verification) -------------
+    def _contract(self) -> PromiseMechanism:
         return thomas_worrall_mechanism(self)
 
-    @property
-    def verification(self):
-        """IC and promise keeping at every grid state (:func:`dmd_opt.verify.recursive.verify_recursive`),
-        or None when there is no policy to check."""
-        if (self.vi is not None and self.vi.solution.x is None) or not np.all(np.isfinite(self.cost)):
-            return None
-        return self.mechanism.verify()
-
-    def verification_dict(self, tol: float = 1e-7) -> dict | None:
-        """The record's ``verification``, verdict at ``tol`` × scale."""
-        ver = self.verification
-        return None if ver is None else ver.record(tol=tol)
+    def _solved(self) -> bool:
+        return not (self.vi is not None and self.vi.solution.x is None) and bool(np.all(np.isfinite(self.cost)))
 
     def residuals(self) -> dict:
         """Promise-keeping, IC and martingale residuals at every grid point
