@@ -198,6 +198,9 @@ def plot_result(result, directory) -> list[Path]:
       simulated ``paths``.
     """
     directory = Path(directory)
+    if getattr(result, "kind", None) == "relational":
+        from dmd_opt.analysis.relational_plots import plot_relational
+        return plot_relational(result, directory)
     if isinstance(result, (TWResult, CARAResult)):
         return plot_thomas_worrall(result, directory)
     if isinstance(result, GHResult):

@@ -271,6 +271,8 @@ def compare(file: Path = typer.Argument(..., help="model file (TOML) describing 
         from dmd_opt.core.serialise import atomic_write, dumps
         from dmd_opt.interfaces.models import load
         model = load(file)
+        if model.kind == "relational":          # commitment vs self-enforcing promises
+            return _compare_relational(model, file, json_out, plot, output)
         env = as_environment(model)
         opts = model.options
         parts = _csv(participation, "participation")
@@ -305,6 +307,27 @@ def compare(file: Path = typer.Argument(..., help="model file (TOML) describing 
         code = max([_status_code(s) for s in statuses] or [0], key=lambda c: (c == EXIT_NO_SOLUTION, c))
         raise typer.Exit(code)
     _guard(run)
+
+
+def _compare_relational(model, file: Path, json_out: bool, plot: Optional[Path], output: Optional[Path]):
+    from dmd_opt.analysis.relational_compare import compare_relational
+    from dmd_opt.core.serialise import atomic_write, dumps
+    cmp = compare_relational(model.data, **model.options)
+    data = cmp.to_dict()
+    data["model"]["file"] = str(file)
+    if plot is not None:
+        data["plots"] = [str(p) for p in cmp.plot(plot)]
+    if output is not None:
+        atomic_write(output, dumps(data))
+    if json_out:
+        typer.echo(dumps(data))
+    else:
+        con = _console()
+        for line in cmp.summary():
+            con.print(line)
+        for p in data.get("plots", []):
+            con.print(f"plot: {p}")
+    raise typer.Exit(max(_status_code(cmp.relational.status), _status_code(cmp.commitment.status)))
 
 
 def _csv(text: str, field: str) -> list[str]:

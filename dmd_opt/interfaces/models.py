@@ -49,6 +49,7 @@ _FAMILIES = (
     "dmd_opt.families.efficient.kind",
     "dmd_opt.families.contingent.kind",
     "dmd_opt.families.recursive.kind",
+    "dmd_opt.families.relational.kind",
 )
 _registered = False
 

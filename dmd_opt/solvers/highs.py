@@ -122,9 +122,14 @@ _HIGHS_STATUS = {BASIS_CODES["lower"]: highspy.HighsBasisStatus.kLower,
                  BASIS_CODES["nonbasic"]: highspy.HighsBasisStatus.kNonbasic}
 
 
+_BY_CODE = [_HIGHS_STATUS[k] for k in range(len(_HIGHS_STATUS))]
+assert all(_CODE[name] == int(_HIGHS_STATUS[_CODE[name]].value) for name in _CODE)
+
+
 def basis_codes(statuses) -> np.ndarray:
     """HiGHS basis statuses as package codes (``BASIS_CODES``)."""
-    return np.array([_CODE[str(v).split(".")[-1]] for v in statuses], np.int8)
+    # HiGHS' enum values coincide with BASIS_CODES (kLower 0, kBasic 1, kUpper 2, kZero 3, kNonbasic 4)
+    return np.fromiter((v.value for v in statuses), np.int8, count=len(statuses))
 
 
 def get_basis(h: highspy.Highs) -> dict | None:
@@ -136,8 +141,8 @@ def get_basis(h: highspy.Highs) -> dict | None:
 
 def set_basis(h: highspy.Highs, col_status: np.ndarray, row_status: np.ndarray) -> None:
     hb = highspy.HighsBasis()
-    hb.col_status = [_HIGHS_STATUS[int(v)] for v in col_status]
-    hb.row_status = [_HIGHS_STATUS[int(v)] for v in row_status]
+    hb.col_status = [_BY_CODE[v] for v in np.asarray(col_status, np.int64).tolist()]
+    hb.row_status = [_BY_CODE[v] for v in np.asarray(row_status, np.int64).tolist()]
     hb.valid = True
     h.setBasis(hb)
 
