@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dmd_opt.analysis.plots import _figure, _out, plot_paths
+from dmd_opt.analysis.figure import finish, new_figure, plot_paths
 
 _COLOURS = ["tab:green", "tab:orange", "tab:red", "tab:blue", "tab:purple", "tab:brown", "tab:pink", "tab:gray",
             "tab:olive", "tab:cyan"]
@@ -23,7 +23,7 @@ _COLOURS = ["tab:green", "tab:orange", "tab:red", "tab:blue", "tab:purple", "tab
 
 def plot_payoff_set(res, path=None, arrows: int = 7, title: str | None = None):
     """The PPE payoff set with the frontier, stationary modes and the policy's transitions."""
-    fig, ax = _figure(size=(7.0, 5.0))
+    fig, ax = new_figure(size=(7.0, 5.0))
     a = ax[0, 0]
     U, V, L = res.grid, res.frontier, res.lower
     a.fill_between(U, L, V, color="0.9", label="equilibrium payoffs")
@@ -54,14 +54,14 @@ def plot_payoff_set(res, path=None, arrows: int = 7, title: str | None = None):
     kind = "relational contract" if res.model.enforcement == "relational" else "commitment"
     a.set_title(title or f"{res.model.name}: equilibrium payoffs ({kind}, δ = {res.model.delta:g})")
     a.legend(fontsize=7, loc="best")
-    return _out(fig, path)
+    return finish(fig, path)
 
 
 def plot_mode_shares(sim, path=None, title: str = "mode by period"):
     """Stacked shares of the modes over the simulated paths, period by period."""
     sh = sim.mode_shares()
     keep = sh.max(axis=0) > 0
-    fig, ax = _figure(size=(7.0, 4.2))
+    fig, ax = new_figure(size=(7.0, 4.2))
     a = ax[0, 0]
     t = np.arange(sim.T)
     names = [n for n, k in zip(sim.mode_names, keep) if k]
@@ -72,12 +72,12 @@ def plot_mode_shares(sim, path=None, title: str = "mode by period"):
     a.set_ylabel(f"share of {sim.n} paths")
     a.set_title(title)
     a.legend(fontsize=7, loc="center right")
-    return _out(fig, path)
+    return finish(fig, path)
 
 
 def plot_absorption(sim, path=None):
     """Histogram of the time until absorption and the shares of the absorbing modes."""
-    fig, ax = _figure(2, size=(5.0, 4.0))
+    fig, ax = new_figure(2, size=(5.0, 4.0))
     a = ax[0, 0]
     t = sim.absorbed_at[sim.absorbed_at >= 0]
     if t.size:
@@ -93,12 +93,12 @@ def plot_absorption(sim, path=None):
     b.set_xticklabels(names, rotation=20, ha="right", fontsize=7)
     b.set_ylabel("share of paths")
     b.set_title("absorbing mode")
-    return _out(fig, path)
+    return finish(fig, path)
 
 
 def plot_commitment_vs_relational(rel, com, path=None):
     """The two frontiers on one environment; the gap at the optimum is the cost of non-commitment."""
-    fig, ax = _figure(size=(7.0, 4.6))
+    fig, ax = new_figure(size=(7.0, 4.6))
     a = ax[0, 0]
     a.plot(com.grid, com.frontier, "b-", label=f"commitment (max {com.objective:.4g})")
     a.plot(rel.grid, rel.frontier, "r-", label=f"relational (max {rel.objective:.4g})")
@@ -108,7 +108,7 @@ def plot_commitment_vs_relational(rel, com, path=None):
     a.set_ylabel("principal's payoff V")
     a.set_title(f"cost of non-commitment: {com.objective - rel.objective:.4g}")
     a.legend(fontsize=8)
-    return _out(fig, path)
+    return finish(fig, path)
 
 
 def plot_relational(res, directory) -> list[Path]:
