@@ -212,7 +212,7 @@ class _Failed(Exception):
 NOT_PROGRAM_OPTIONS = ("backend", "solver", "options", "verify", "progress")
 #: Options a certificate carries that no model file sets: the state of an iterative solve
 #: (the continuation values of the last Bellman iteration), not a modelling choice.
-CERTIFICATE_ONLY_OPTIONS = ("continuation_values",)
+CERTIFICATE_ONLY_OPTIONS = ("continuation_values", "continuation_set", "promises", "punishments", "cuts")
 
 
 def _options_record(opts: dict) -> dict:

@@ -108,6 +108,12 @@ OPTION_RULES: dict[str, Callable[[Any, str], Any]] = {
     "simulate_periods": _count(10 ** 9),
     "simulate_paths": _count(10 ** 9),
     "continuation_values": lambda v, f: V.array(v, f),
+    # relational contracts: the device's timing, and the final LP's data carried by certificates
+    "randomization": lambda v, f: V.choice(v, f, ("period", "message")),
+    "continuation_set": lambda v, f: V.mapping(v, f, required=("grid", "upper", "lower")),
+    "promises": lambda v, f: V.array(v, f, ndim=1),
+    "punishments": lambda v, f: V.sequence(v, f, nonempty=False),
+    "cuts": lambda v, f: V.mapping(v, f, required=("block", "outcome", "piece", "side")),
 }
 
 

@@ -80,7 +80,7 @@ def build_relational(model: RelationalModel, **opts):
         cuts = Cuts(*(np.asarray(c[k], np.int64) for k in ("block", "outcome", "piece", "side")))
         pun = opts.get("punishments")
         D = None if pun is None else {(tuple(int(s) for s in cell), int(a)): float(v) for cell, a, v in pun}
-        randomization = opts.get("randomization", "period")
+        randomization = opts.get("randomization") or ("message" if model.enforcement == "commitment" else "period")
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelError("continuation_set", f"the certificate's program options are incomplete: {exc}") from None
     for name, arr in (("continuation_set.grid", W.grid), ("continuation_set.upper", W.upper),
