@@ -215,3 +215,181 @@ def courty_li_virtual_values(values, f_tau, f_v_given_tau):
     dv = np.r_[np.diff(v), 0.0]
     psiL = v - (f_tau[1] / f_tau[0]) * dv * (FL - FH) / fL
     return psiL, v.copy()
+
+
+# ---------------------------------------------------------------------------------------
+# A general brute-force program: strategies enumerated from every start point
+# ---------------------------------------------------------------------------------------
+class BruteModel:
+    """A finite model for :func:`brute_force_general`, written without dmd_opt.
+
+    ``sizes[i][t]`` number of types; ``initial`` (R_0,) joint law of the first profile and
+    ``kernels[t]`` (R_t, R_{t+1}) joint transitions over profiles (C order, last agent
+    fastest); ``util(i, t, a, own)`` agent i's utility of decision ``a`` given its own true
+    type history ``own = (θ_{i,0}, …, θ_{i,t})``; ``costs[t]`` (|A_t|,); ``delta``.
+    """
+
+    def __init__(self, sizes, initial, kernels, util, costs, delta):
+        self.sizes, self.initial, self.kernels = sizes, np.asarray(initial, float), kernels
+        self.util, self.costs, self.delta = util, [np.asarray(c, float) for c in costs], delta
+        self.N, self.T = len(sizes), len(costs)
+        self.shapes = [tuple(sizes[i][t] for i in range(self.N)) for t in range(self.T)]
+
+    @classmethod
+    def from_env(cls, env):
+        """Read a dmd_opt Environment's arrays (independent Markov types, current-type utilities)."""
+        N, T = env.n_agents, env.horizon
+        sizes = [[env.n_types(i, t) for t in range(T)] for i in range(N)]
+        init = np.ones(1)
+        for i in range(N):
+            init = np.kron(init, env.agents[i].initial)
+        kernels = []
+        for t in range(T - 1):
+            K = np.ones((1, 1))
+            for i in range(N):
+                K = np.kron(K, env.transition(i, t))
+            kernels.append(K)
+        util = (lambda i, t, a, own: float(env.utility(i, t)[a, own[-1]]))
+        return cls(sizes, init, kernels, util, [env.cost(t) for t in range(T)], env.discount)
+
+    def paths(self):
+        """Every joint type path (tuple of per-period profiles as digit tuples) with its probability."""
+        out = []
+        for path in itertools.product(*[itertools.product(*[range(n) for n in self.shapes[t]])
+                                        for t in range(self.T)]):
+            idx = [int(np.ravel_multi_index(p, self.shapes[t])) for t, p in enumerate(path)]
+            pr = self.initial[idx[0]]
+            for t in range(1, self.T):
+                pr *= self.kernels[t - 1][idx[t - 1], idx[t]]
+            out.append((path, pr))
+        return out
+
+
+def brute_force_general(model: BruteModel, ic="bayesian", participation="interim", money=True,
+                        objective="revenue"):
+    """Optimal objective of the dynamic program with public disclosure, by enumeration.
+
+    Variables: a lottery x and payments p at every public history of report profiles.
+    Incentive constraints are stated on *strategies*, not one-shot deviations: from every
+    start point — a period t, a public history h of earlier reports (including ones where
+    i lied), i's own true type history ω up to t with positive probability given the
+    others' reports in h, and for ``ic="expost"`` also the others' current types — truthful
+    reporting from t on must beat every deterministic reporting strategy of i that maps
+    what i has seen (its later own types, the others' later reports) to reports, the
+    others being truthful.  Beliefs are conditional path probabilities (any joint law).
+    Participation: ``interim`` / ``ex_ante`` on the truthful value at t = 0, ``periodic`` at
+    every Bayesian start point, ``expost`` at every ex-post start point.
+    """
+    m = model
+    N, T, d = m.N, m.T, m.delta
+    A = [len(c) for c in m.costs]
+    nodes = {}
+    for t in range(T):
+        for hist in itertools.product(*[itertools.product(*[range(n) for n in m.shapes[s]]) for s in range(t + 1)]):
+            nodes[hist] = len(nodes)
+    xoff = np.cumsum([0] + [A[len(h) - 1] for h in nodes])[:-1]
+    nx = int(sum(A[len(h) - 1] for h in nodes))
+    nvar = nx + len(nodes) * N
+    paths = m.paths()
+
+    def pcol(hist, i):
+        return nx + nodes[hist] * N + i
+
+    def xcols(hist):
+        k = nodes[hist]
+        return slice(xoff[k], xoff[k] + A[len(hist) - 1])
+
+    def payoff_row(i, t, prefix, weights, strategy):
+        """Agent i's expected payoff from period t on: ``weights`` = [(path, prob)] (conditional),
+        ``prefix`` = reports before t, ``strategy(s, own_new, others_seen) -> report``."""
+        row = np.zeros(nvar)
+        for path, w in weights:
+            hist = list(prefix)
+            for s in range(t, T):
+                own_new = tuple(path[u][i] for u in range(t, s + 1))
+                seen = tuple(tuple(path[u][j] for j in range(N) if j != i) for u in range(t, s))
+                r = strategy(s, own_new, seen)
+                prof = tuple(r if j == i else path[s][j] for j in range(N))
+                hist.append(prof)
+                h = tuple(hist)
+                own = tuple(path[u][i] for u in range(s + 1))
+                row[xcols(h)] += d ** (s - t) * w * np.array([m.util(i, s, a, own) for a in range(A[s])])
+                row[pcol(h, i)] -= d ** (s - t) * w
+        return row
+
+    def strategies(i, t, fixed_first=None):
+        """Every deterministic strategy from t: report at s depends on (own types t..s, others' reports t..s−1)."""
+        keys = []
+        for s in range(t, T):
+            own = list(itertools.product(*[range(m.sizes[i][u]) for u in range(t, s + 1)]))
+            oth = list(itertools.product(*[list(itertools.product(*[range(m.sizes[j][u]) for j in range(N) if j != i]))
+                                           for u in range(t, s)]))
+            keys.append([(s, a, b) for a in own for b in oth])
+        flat = [k for ks in keys for k in ks]
+        choices = [range(m.sizes[i][k[0]]) for k in flat]
+        for combo in itertools.product(*choices):
+            table = dict(zip(flat, combo))
+            yield (lambda s, a, b, table=table: table[(s, a, b)])
+
+    truthful = (lambda s, a, b: a[-1])
+    A_ub, b_ub = [], []
+    for i in range(N):
+        for t in range(T):
+            for prefix in itertools.product(*[itertools.product(*[range(n) for n in m.shapes[s]]) for s in range(t)]):
+                for omega in itertools.product(*[range(m.sizes[i][s]) for s in range(t + 1)]):
+                    cons = [(p, pr) for p, pr in paths if pr > 0
+                            and all(p[s][i] == omega[s] for s in range(t + 1))
+                            and all(p[s][j] == prefix[s][j] for s in range(t) for j in range(N) if j != i)]
+                    z = sum(pr for _, pr in cons)
+                    if z <= 0:
+                        continue
+                    groups = [cons] if ic == "bayesian" else \
+                        [[(p, pr) for p, pr in cons if tuple(p[t][j] for j in range(N) if j != i) == c]
+                         for c in sorted({tuple(p[t][j] for j in range(N) if j != i) for p, _ in cons})]
+                    for g in groups:
+                        zg = sum(pr for _, pr in g)
+                        g = [(p, pr / zg) for p, pr in g]
+                        tv = payoff_row(i, t, prefix, g, truthful)
+                        for st in strategies(i, t):
+                            A_ub.append(payoff_row(i, t, prefix, g, st) - tv)
+                            b_ub.append(0.0)
+                        if participation == "periodic" and ic == "bayesian" or participation == "expost" and ic == "expost":
+                            A_ub.append(-tv)
+                            b_ub.append(0.0)
+    if participation == "expost" and ic == "bayesian":
+        raise ValueError("brute_force_general: ex-post participation is enumerated with ic='expost'")
+    if participation in ("interim", "ex_ante"):
+        for i in range(N):
+            rows = []
+            for th in range(m.sizes[i][0]):
+                cons = [(p, pr) for p, pr in paths if pr > 0 and p[0][i] == th]
+                z = sum(pr for _, pr in cons)
+                if z <= 0:
+                    continue
+                rows.append((z, payoff_row(i, 0, (), [(p, pr / z) for p, pr in cons], truthful)))
+            if participation == "interim":
+                for _, r in rows:
+                    A_ub.append(-r)
+                    b_ub.append(0.0)
+            else:
+                A_ub.append(-sum(z * r for z, r in rows))
+                b_ub.append(0.0)
+    c = np.zeros(nvar)
+    w_rev, w_wel = (1.0, 0.0) if objective == "revenue" else (0.0, 1.0)
+    for path, pr in paths:
+        for t in range(T):
+            h = tuple(path[:t + 1])
+            for i in range(N):
+                c[pcol(h, i)] -= w_rev * d ** t * pr
+                if w_wel:
+                    own = tuple(path[u][i] for u in range(t + 1))
+                    c[xcols(h)] -= w_wel * d ** t * pr * np.array([m.util(i, t, a, own) for a in range(A[t])])
+            c[xcols(h)] += (w_rev + w_wel) * d ** t * pr * m.costs[t]
+    A_eq = np.zeros((len(nodes), nvar))
+    for h, k in nodes.items():
+        A_eq[k, xcols(h)] = 1.0
+    pb = (None, None) if money else (0.0, 0.0)
+    bounds = [(0, 1)] * nx + [pb] * (len(nodes) * N)
+    res = linprog(c, A_ub=np.array(A_ub) if A_ub else None, b_ub=np.array(b_ub) if b_ub else None,
+                  A_eq=A_eq, b_eq=np.ones(len(nodes)), bounds=bounds, method="highs")
+    return -res.fun if res.status == 0 else None

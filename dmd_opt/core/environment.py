@@ -13,7 +13,8 @@ An :class:`Environment` describes, for agents :math:`i = 1..N` and periods
   :math:`u_{i,t}(a, \theta_i)` as tables of shape :math:`|A_t| \times |\Theta_{i,t}|`
   and a principal cost :math:`c_t(a)`;
 * or, instead of finite decisions, the *quantity* family: each agent gets
-  :math:`q_i \in [0, \bar q]`, :math:`u_i = \theta_i q_i`, and the principal pays
+  :math:`q_i \in [0, \bar q]` (or :math:`q_i \ge 0` without a cap when :math:`c_2 > 0`),
+  :math:`u_i = \theta_i q_i`, and the principal pays
   :math:`c(q_i) = c_1 q_i + \tfrac12 c_2 q_i^2` (a convex QP; Mussa–Rosen).
 
 Types are independent across agents: an Environment is the independent, private-value
@@ -64,6 +65,18 @@ class QuantityModel:
     def cost(self, q):
         q = np.asarray(q, dtype=float)
         return self.cost_linear * q + 0.5 * self.cost_quadratic * q * q
+
+    @property
+    def bounded(self) -> bool:
+        """False when ``qmax`` was left out (q ≥ 0 only; needs ``cost_quadratic > 0``)."""
+        return bool(np.isfinite(self.qmax))
+
+    def quantity_bound(self, vmax: float) -> float:
+        """A bound on every quantity worth producing for marginal values ≤ ``vmax``:
+        ``qmax``, or without it the first-best quantity :math:`(v_{max}-c_1)/c_2` of the top value."""
+        if self.bounded:
+            return self.qmax
+        return max(0.0, (vmax - self.cost_linear) / self.cost_quadratic)
 
 
 @dataclass(frozen=True, eq=False)
@@ -174,7 +187,7 @@ class Environment(DynamicModel):
         """A typical payoff size (largest |utility| or |cost|), for scaled tolerances."""
         if self.quantity is not None:
             vmax = max(float(np.max(np.abs(v))) for ag in self.agents for v in ag.type_values)
-            return max(1.0, vmax * self.quantity.qmax)
+            return max(1.0, vmax * self.quantity.quantity_bound(vmax))
         m = max(float(np.max(np.abs(u))) for us in self.utilities for u in us)
         m = max([m] + [float(np.max(np.abs(c))) for c in self.costs])
         return max(1.0, m)
@@ -349,10 +362,17 @@ def _parse_decisions(d: Any, df: str, periods: int, N: int, agent_types):
                 costs.append(np.zeros(1))
         return tuple(labels), utils, tuple(costs), None
     if kind == "quantity":
-        V.mapping(d, df, required=("kind", "qmax"), optional=("cost_linear", "cost_quadratic"))
-        q = QuantityModel(qmax=V.real(d["qmax"], f"{df}.qmax", lo=0, lo_open=True),
-                          cost_linear=V.real(d.get("cost_linear", 0.0), f"{df}.cost_linear"),
-                          cost_quadratic=V.real(d.get("cost_quadratic", 0.0), f"{df}.cost_quadratic", lo=0))
+        V.mapping(d, df, required=("kind",), optional=("qmax", "cost_linear", "cost_quadratic"))
+        c1 = V.real(d.get("cost_linear", 0.0), f"{df}.cost_linear")
+        c2 = V.real(d.get("cost_quadratic", 0.0), f"{df}.cost_quadratic", lo=0)
+        if "qmax" in d:
+            qmax = V.real(d["qmax"], f"{df}.qmax", lo=0, lo_open=True)
+        elif c2 > 0:
+            qmax = float("inf")      # q ≥ 0 only: the strictly convex cost bounds every optimum
+        else:
+            raise ModelError(f"{df}.qmax", "is required when cost_quadratic is 0 (with a linear cost "
+                             "nothing bounds the quantity)")
+        q = QuantityModel(qmax=qmax, cost_linear=c1, cost_quadratic=c2)
         utils = [[np.asarray(agent_types[i][0][t])[None, :] for t in range(periods)] for i in range(N)]
         return tuple(("q",) for _ in range(periods)), utils, tuple(np.zeros(1) for _ in range(periods)), q
     # kind == "table"

@@ -97,6 +97,7 @@ OPTION_RULES: dict[str, Callable[[Any, str], Any]] = {
     "solver": lambda v, f: V.string(v, f, nonempty=True, max_chars=200),
     "options": _solver_options,
     "verify": _bool, "progress": _bool, "budget_balance": _bool, "self_enforcement": _bool, "auction": _bool,
+    "money": _bool, "ic": _str,
     "participation": _str, "disclosure": _str, "method": _str, "blocks": _str, "mechanism": _str,
     "horizon_method": _str,
     "objective": _objective,

@@ -125,8 +125,12 @@ def _options(limit: list[str] = typer.Option([], "--limit", metavar="NAME=VALUE"
 
 @app.command()
 def solve(file: Path = typer.Argument(..., help="model file (TOML)"),
-          participation: Optional[str] = typer.Option(None, help="ex_ante | interim | periodic | none"),
+          participation: Optional[str] = typer.Option(None, help="ex_ante | interim | periodic | expost | none"),
           disclosure: Optional[str] = typer.Option(None, help="public | private"),
+          ic: Optional[str] = typer.Option(None, help="revenue models: bayesian | expost (dominant-strategy / "
+                                                      "periodic ex-post incentive compatibility)"),
+          money: Optional[bool] = typer.Option(None, "--money/--no-money",
+                                               help="revenue models: --no-money fixes every payment at 0"),
           objective: Optional[str] = typer.Option(None, help="revenue | welfare | revenue=W1,welfare=W2"),
           backend: Optional[str] = typer.Option(None, help="highs | cvxpy | pyomo"),
           solver: Optional[str] = typer.Option(None, help="solver name for cvxpy/pyomo (e.g. CLARABEL, appsi_highs)"),
@@ -141,7 +145,7 @@ def solve(file: Path = typer.Argument(..., help="model file (TOML)"),
         from dmd_opt.core.serialise import dumps, atomic_write
         over = {"participation": participation, "disclosure": disclosure,
                 "objective": _parse_objective(objective), "backend": backend, "solver": solver,
-                "method": method}
+                "method": method, "ic": ic, "money": money}
         model, res = _solve(file, **over)
         data = _record(res, file)
         if certificate is not None:

@@ -25,6 +25,20 @@ including those reached only after a lie, and over on-path ones), ex ante
 (:math:`\sum_\theta\pi_i(\theta)(U-V)(\varnothing,\theta)`) and interim.  IR is
 checked for each participation notion and budget balance node by node.
 
+With ``public`` disclosure (or one period) the same pass checks **periodic ex-post** IC:
+the report may be chosen after seeing the others' current reports :math:`c`,
+
+.. math::
+
+    U^{ep}_{i,t}(h, c, \theta) = \max_r \Big[u_i(x(h,r,c),\theta) - p_i(h,r,c)
+        + \delta \sum_{\theta'} P_{i,t}(\theta'\mid\theta)\,E_{c'}\,U^{ep}_{i,t+1}((h,r,c), c', \theta')\Big],
+
+against the truthful :math:`V^{ep}` (the same bracket at :math:`r = \theta` with the truthful
+continuation); zero regret :math:`U^{ep} - V^{ep}` everywhere is ex-post IC at every history
+(Bergemann–Välimäki 2010), and :math:`\min V^{ep}` is the ex-post participation margin
+(utility at every history and every realisation of the others' current types).  The
+quantity family is checked here too.
+
 It never touches a program's constraint matrix: the computation works on the
 mechanism's arrays with reshapes and tensor contractions only.
 """
@@ -54,6 +68,8 @@ class AgentCheck:
     ir_interim_min: float             # min_θ V(∅,θ)
     ir_periodic_min: float            # min over every history and type
     ir_periodic_min_on_path: float
+    expost_max_regret: float = float("nan")   # periodic ex-post regret (public disclosure or one period)
+    ir_expost_min: float = float("nan")       # min truthful payoff over histories, others' reports, types
 
 
 @dataclass(repr=False)
@@ -70,7 +86,14 @@ class VerificationReport(ReportHead):
 
     @property
     def max_regret(self) -> float:
+        if self.notion in ("expost", "periodic_expost"):
+            return self.expost_max_regret
         return max(a.max_regret for a in self.agents)
+
+    @property
+    def expost_max_regret(self) -> float:
+        """Periodic ex-post regret (NaN when not computed: private disclosure over several periods)."""
+        return max(a.expost_max_regret for a in self.agents)
 
     @property
     def max_regret_on_path(self) -> float:
@@ -82,7 +105,8 @@ class VerificationReport(ReportHead):
 
     def ir_violation(self, participation: str) -> float:
         """Largest violation (≥ 0) of the participation notion."""
-        key = {"ex_ante": "ir_ex_ante", "interim": "ir_interim_min", "periodic": "ir_periodic_min"}[participation]
+        key = {"ex_ante": "ir_ex_ante", "interim": "ir_interim_min", "periodic": "ir_periodic_min",
+               "expost": "ir_expost_min"}[participation]
         return max(0.0, max(-getattr(a, key) for a in self.agents))
 
     def to_dict(self) -> dict:
@@ -94,7 +118,8 @@ class VerificationReport(ReportHead):
                         "interim_regret": a.interim_regret, "worst": a.worst,
                         "rents_by_initial_type": a.root_values.tolist(),
                         "ir_ex_ante": a.ir_ex_ante, "ir_interim_min": a.ir_interim_min,
-                        "ir_periodic_min": a.ir_periodic_min} for a in self.agents],
+                        "ir_periodic_min": a.ir_periodic_min, "expost_max_regret": a.expost_max_regret,
+                        "ir_expost_min": a.ir_expost_min} for a in self.agents],
             **self.extra}
 
     def summary_lines(self) -> list[str]:
@@ -106,10 +131,11 @@ class VerificationReport(ReportHead):
         return lines
 
 
-def verify_bayesian(mech) -> VerificationReport:
+def verify_bayesian(mech, notion: str = "bayesian") -> VerificationReport:
     """Check tree rules by dynamic programming (see module docstring).
 
-    ``mech`` exposes ``env``, ``allocation``, ``payments`` and ``disclosure`` (the tree form)."""
+    ``mech`` exposes ``env``, ``allocation``, ``payments`` and ``disclosure`` (the tree form);
+    ``notion`` picks the headline regret (``"bayesian"`` or the periodic ex-post one)."""
     tree = _tree(mech)
     env, T, d = mech.env, tree.T, mech.env.discount
     agents = [_check_agent(mech, tree, i) for i in range(env.n_agents)]
@@ -120,7 +146,7 @@ def verify_bayesian(mech) -> VerificationReport:
     imb = max(float(np.max(np.abs(pay[t].sum(axis=1)))) for t in range(T))
     return VerificationReport(agents, imb, disc(lambda t: pay[t].sum(axis=1)),
                               disc(lambda t: pay[t].sum(axis=1) - cost[t]), disc(lambda t: util[t] - cost[t]),
-                              env.payoff_scale, mech.disclosure)
+                              env.payoff_scale, mech.disclosure, notion=notion)
 
 
 def _tree(mech) -> HistoryTree:
@@ -136,18 +162,25 @@ def _truthful_utility(mech, tree: HistoryTree, i: int, t: int) -> np.ndarray:
 
 def _others_expectation(G: np.ndarray, mech, tree: HistoryTree, i: int, t: int) -> np.ndarray:
     """Public disclosure: (K_t, n) node values → (H_t, n_report, n_true) by averaging out the others."""
+    return np.einsum("hrcn,hc->hrn", _by_others(G, tree, i, t), _others_belief(tree, i, t))
+
+
+def _by_others(G: np.ndarray, tree: HistoryTree, i: int, t: int) -> np.ndarray:
+    """(K_t, n) node values → (H_t, n_report, others' current reports C, n_true)."""
     H, shape = tree.n_histories(t), tree.shapes[t]
-    n = G.shape[1]
-    G = G.reshape((H,) + tuple(shape) + (n,))
+    G = np.moveaxis(G.reshape((H,) + tuple(shape) + (G.shape[1],)), 1 + i, 1)
+    return G.reshape(H, shape[i], -1, G.shape[-1])
+
+
+def _others_belief(tree: HistoryTree, i: int, t: int) -> np.ndarray:
+    """(H_t or 1, C): the truthful probability of the others' current reports given the history."""
     beliefs = tree.beliefs(i, t)
-    for j in range(mech.env.n_agents):
-        if j == i:
-            continue
-        bshape = [beliefs[j].shape[0]] + [1] * len(shape) + [1]
-        bshape[1 + j] = shape[j]
-        G = G * beliefs[j].reshape(bshape)
-    axes = tuple(1 + j for j in range(len(shape)) if j != i)
-    return G.sum(axis=axes)  # (H, n_report, n_true)
+    w = np.ones((1, 1))
+    for j in range(tree.N):
+        if j != i:
+            b = beliefs[j]
+            w = (w[:, :, None] * b[:, None, :]).reshape(max(w.shape[0], b.shape[0]), -1)
+    return w
 
 
 def _private_split(G: np.ndarray, mech, tree: HistoryTree, i: int, t: int) -> np.ndarray:
@@ -165,11 +198,13 @@ def _private_split(G: np.ndarray, mech, tree: HistoryTree, i: int, t: int) -> np
 
 def _check_agent(mech, tree: HistoryTree, i: int) -> AgentCheck:
     env, T, delta = mech.env, tree.T, mech.env.discount
-    private = mech.disclosure == "private" and env.n_agents > 1
-    U_next = V_next = None
+    private = mech.disclosure == "private" and env.n_agents > 1 and T > 1   # one period: both coincide
+    U_next = V_next = E_next = None
     max_reg = max_reg_on = -np.inf
     worst: dict = {}
     ir_min = ir_min_on = np.inf
+    ep_reg, ir_ep = -np.inf, np.inf
+    expost = not private
     for t in range(T - 1, -1, -1):
         n = env.n_types(i, t)
         f = tree_flow_utility(env, mech.allocation[t], i, t) - mech.payments[t][:, i:i + 1]   # (K_t, n_true)
@@ -190,6 +225,12 @@ def _check_agent(mech, tree: HistoryTree, i: int) -> AgentCheck:
             HU = _others_expectation(GU, mech, tree, i, t)
             HV = _others_expectation(GV, mech, tree, i, t)
             H = HU.shape[0]
+            # periodic ex-post: the report is a best response to the others' current reports
+            GE = f + (delta * (E_next @ P.T) if P is not None else 0.0)
+            UE = _by_others(GE, tree, i, t).max(axis=1)                    # (H, C, n_true)
+            VE = np.einsum("hncn->hcn", _by_others(GV, tree, i, t))        # truthful
+            ep_reg, ir_ep = max(ep_reg, float((UE - VE).max())), min(ir_ep, float(VE.min()))
+            E_next = np.einsum("hcn,hc->hn", UE, np.broadcast_to(_others_belief(tree, i, t), UE.shape[:2]))
             reach = tree.node_prob[t - 1] if t > 0 else np.ones(1)
             own_last = tree.last_reports(t - 1)[:, i] if t > 0 else None
         U = HU.max(axis=1)                                                # (H, n_true)
@@ -219,4 +260,6 @@ def _check_agent(mech, tree: HistoryTree, i: int) -> AgentCheck:
         max_regret_on_path=max(0.0, max_reg_on), ex_ante_regret=max(0.0, float(pi @ (root_U - root_V))),
         interim_regret=max(0.0, float(np.max(root_U - root_V))), worst=worst, root_values=root_V.copy(),
         ir_ex_ante=float(pi @ root_V), ir_interim_min=float(root_V.min()),
-        ir_periodic_min=ir_min, ir_periodic_min_on_path=ir_min_on)
+        ir_periodic_min=ir_min, ir_periodic_min_on_path=ir_min_on,
+        expost_max_regret=max(0.0, ep_reg) if expost else float("nan"),
+        ir_expost_min=ir_ep if expost else float("nan"))

@@ -69,6 +69,7 @@ class AgentExPost:
     worst: dict = field(default_factory=dict)
     ir_ex_ante: float = float("nan")  # Σ_θ π(θ) V(∅, θ)
     ir_interim_min: float = float("nan")  # min over initial types of positive probability
+    ir_expost_min: float = float("nan")   # min truthful payoff over every history, others' types, own type
 
 
 @dataclass(repr=False)
@@ -101,8 +102,10 @@ class ExPostReport(ReportHead):
 
     def ir_violation(self, participation: str) -> float:
         """Largest violation (≥ 0): ``ex_ante`` Σ π V(∅,·), ``interim`` min V(∅,θ), ``periodic``
-        the smallest truthful continuation value along truthful histories."""
-        key = {"ex_ante": "ir_ex_ante", "interim": "ir_interim_min", "periodic": "ir_min_on_path"}[participation]
+        the smallest truthful continuation value along truthful histories, ``expost`` the
+        smallest truthful payoff at any history and realisation of the others' current types."""
+        key = {"ex_ante": "ir_ex_ante", "interim": "ir_interim_min", "periodic": "ir_min_on_path",
+               "expost": "ir_expost_min"}[participation]
         vals = [getattr(a, key) for a in self.agents]
         vals = [v for v in vals if np.isfinite(v)]
         return max(0.0, max(-v for v in vals)) if vals else 0.0
@@ -251,7 +254,7 @@ def _tree_agent(model, alloc, pay, probs, i) -> AgentExPost:
     q_next = None           # (K_t, n_{i,t}, n_{i,t+1}) law of i's next type
     best = {"bayes": -np.inf, "bayes_on": -np.inf, "ep": -np.inf, "ep_on": -np.inf}
     worst: dict = {}
-    ir_min = np.inf
+    ir_min = ir_ep = np.inf
     for t in range(T - 1, -1, -1):
         shape = model.profile_shape(t)
         n = shape[i]
@@ -278,6 +281,7 @@ def _tree_agent(model, alloc, pay, probs, i) -> AgentExPost:
         V = np.einsum("hpqq->hpq", HV)
         UE = GE.max(axis=1)                                               # (H, R_-i, n)
         VE = np.einsum("hqcq->hcq", GV)
+        ir_ep = min(ir_ep, float(VE.min()))
         WEt = np.einsum("hpqc,hcq->hpq", b, UE)
         # on-path masks
         reach = probs[t - 1] if t > 0 else np.ones(1)
@@ -312,7 +316,7 @@ def _tree_agent(model, alloc, pay, probs, i) -> AgentExPost:
     return AgentExPost(i, _name(model, i), max(0.0, best["bayes"]), max(0.0, best["bayes_on"]),
                        max(0.0, float(prior @ (rootU - rootV))), max(0.0, float(np.max((rootU - rootV)[prior > 0]))),
                        max(0.0, best["ep"]), max(0.0, best["ep_on"]), rootV.copy(), ir_min, worst,
-                       float(prior @ rootV), float(rootV[prior > 0].min()))
+                       float(prior @ rootV), float(rootV[prior > 0].min()), ir_ep)
 
 
 def _name(model: JointModel, i: int) -> str:
@@ -403,7 +407,7 @@ def _markov_agent(m, alloc: list[np.ndarray], payments: list[np.ndarray], i: int
                        max(0.0, float(reg_e.max())),
                        max(0.0, float(reg_e[reach_e].max())) if reach_e.any() else 0.0,
                        rootV.copy(), float(Vr[reach_b].min()) if reach_b.any() else np.nan, worst,
-                       float(prior @ rootV), float(rootV[prior > 0].min()))
+                       float(prior @ rootV), float(rootV[prior > 0].min()), ir_ep)
 
 
 def _reachable(P: sp.csr_matrix, sigma: np.ndarray, n_actions: int, start: np.ndarray) -> np.ndarray:

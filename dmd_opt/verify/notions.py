@@ -18,10 +18,10 @@ environment's flags (:mod:`dmd_opt.core.model`):
 =================  ====================================================  =========================================
 form               ``"bayesian"``                                          ``"expost"`` / ``"periodic_expost"``
 =================  ====================================================  =========================================
-``"tree"``         :func:`~dmd_opt.verify.bayesian.verify_bayesian`        :func:`~dmd_opt.verify.expost.verify_tree`
-                   (independent private values, decision-free law;
-                   any disclosure, quantity models) else
-                   :func:`~dmd_opt.verify.expost.verify_tree`
+``"tree"``         :func:`~dmd_opt.verify.bayesian.verify_bayesian`        :func:`~dmd_opt.verify.expost.verify_tree`;
+                   (independent private values, decision-free law;         ``"periodic_expost"`` of quantity models
+                   any disclosure, quantity models) else                   and one-period private rules:
+                   :func:`~dmd_opt.verify.expost.verify_tree`              :func:`~dmd_opt.verify.bayesian.verify_bayesian`
 ``"markov"``       :func:`~dmd_opt.verify.expost.verify_dynamic`           ``"expost"``: :func:`~dmd_opt.verify.expost.verify_dynamic`;
                                                                            ``"periodic_expost"``:
                                                                            :func:`~dmd_opt.verify.periodic.periodic_expost`
@@ -50,6 +50,8 @@ def verify(mechanism, notion: str = "bayesian"):
     if form == "tree":
         if notion == "bayesian" and _tree_dp_applies(mechanism):
             return verify_bayesian(mechanism)
+        if notion == "periodic_expost" and _tree_dp_expost(mechanism):
+            return verify_bayesian(mechanism, notion)
         return verify_tree(mechanism, notion)
     if form == "markov":
         if notion == "periodic_expost":
@@ -59,6 +61,16 @@ def verify(mechanism, notion: str = "bayesian"):
         return verify_recursive(mechanism, notion)
     raise TypeError(f"cannot verify a {type(mechanism).__name__}: it has no rules of a known form "
                     f"(form {form!r}; expected 'tree', 'markov' or 'recursive')")
+
+
+def _tree_dp_expost(mechanism) -> bool:
+    """The tree DP also checks periodic ex-post IC where the joint-kernel verifier cannot: the
+    quantity family, and one-period rules of private disclosure (the same as public then)."""
+    env = mechanism.env
+    if getattr(env, "quantity", None) is None and getattr(mechanism, "disclosure", "public") == "public":
+        return False
+    one_period = len(mechanism.allocation) == 1
+    return env.independent and (one_period or getattr(mechanism, "disclosure", "public") == "public")
 
 
 def _tree_dp_applies(mechanism) -> bool:

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from dmd_opt.core.record import verification_record
 
-PARTICIPATION = ("ex_ante", "interim", "periodic")
+PARTICIPATION = ("ex_ante", "interim", "periodic", "expost")
 
 
 class ReportHead:

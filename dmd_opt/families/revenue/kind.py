@@ -8,7 +8,7 @@ from dmd_opt.core.kinds import register_kind
 from dmd_opt.families.revenue.program import OPTIONS, revenue_program
 from dmd_opt.families.revenue.solve import solve_revenue
 
-_PROGRAM_OPTIONS = ("participation", "disclosure", "objective", "fixed_allocation", "budget_balance")
+_PROGRAM_OPTIONS = ("participation", "disclosure", "objective", "fixed_allocation", "budget_balance", "ic", "money")
 
 
 def _build(env: Environment, **opts):

@@ -12,7 +12,7 @@ the rows these tables build.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -21,7 +21,12 @@ from dmd_opt.core.tree import HistoryTree
 
 @dataclass
 class Layout:
-    """Column offsets of the x/q, p and V blocks, by period (and agent for V)."""
+    """Column offsets of the x/q, p and V blocks, by period (and agent for V).
+
+    ``v_states[i][t]`` information states and ``v_width[i][t]`` private states per
+    information state (:mod:`.stages`): agent i's value columns at period t are
+    ``V0 + v_off[i][t] + s * v_width[i][t] + z``.
+    """
 
     tree: HistoryTree
     alloc_width: list[int]
@@ -32,13 +37,16 @@ class Layout:
     X0: int = 0
     P0: int = 0
     V0: int = 0
+    v_width: list[list[int]] = field(default_factory=list)
 
 
 def completions(tree: HistoryTree, i: int, t: int, private: bool):
     """Node, next-state and weight tables of agent i's rows at period t.
 
     Returns ``node (S, n, C)``, ``nxt (S, n, C)``, ``w (S, C)`` over information
-    states ``S``, reports ``n`` and completions ``C`` (see module docstring).
+    states ``S``, reports ``n`` and completions ``C`` (see module docstring).  With
+    correlated types the belief depends on i's own types: ``w`` is then 1 and
+    :func:`dmd_opt.families.revenue.stages.stage` supplies the conditional beliefs.
     """
     env, N = tree.env, tree.N
     n = env.n_types(i, t)
@@ -55,6 +63,8 @@ def completions(tree: HistoryTree, i: int, t: int, private: bool):
         digits[i] = np.arange(n)[:, None]
         prof = np.ravel_multi_index(tuple(np.broadcast_to(d, (n, C)) for d in digits), shape)  # (n, C)
         node = np.arange(S, dtype=np.int64)[:, None, None] * tree.R[t] + prof[None, :, :]
+        if not getattr(env, "independent", True):
+            return node, node, np.ones((S, C))
         b = tree.beliefs(i, t)
         w = np.ones((S, C))
         for pos, j in enumerate(others):

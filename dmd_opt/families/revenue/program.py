@@ -58,12 +58,14 @@ from dmd_opt.solvers import solve
 from dmd_opt.verify import verify as run_verify
 from dmd_opt.core.tree import HistoryTree
 from dmd_opt.core import validation as V
-from dmd_opt.families.revenue.layout import Layout, completions
+from dmd_opt.families.revenue.layout import Layout
+from dmd_opt.families.revenue.stages import private_states, stage, stage_utility, truthful_state
 
-PARTICIPATION = ("ex_ante", "interim", "periodic", "none")
+PARTICIPATION = ("ex_ante", "interim", "periodic", "expost", "none")
+IC_NOTIONS = ("bayesian", "expost")
 DISCLOSURE = ("public", "private")
 OPTIONS = ("participation", "disclosure", "objective", "fixed_allocation", "budget_balance",
-           "backend", "solver", "options", "verify", "method")
+           "backend", "solver", "options", "verify", "method", "ic", "money")
 
 
 # ---------------------------------------------------------------------------------------
@@ -125,14 +127,31 @@ def efficient_allocation(env: Environment, tree: HistoryTree | None = None) -> l
 # ---------------------------------------------------------------------------------------
 # builder
 # ---------------------------------------------------------------------------------------
+def _check_options(env: Environment, participation: str, disclosure: str, ic: str, money: bool) -> None:
+    V.choice(participation, "participation", PARTICIPATION)
+    V.choice(disclosure, "disclosure", DISCLOSURE)
+    V.choice(ic, "ic", IC_NOTIONS)
+    if not isinstance(money, bool):
+        raise ModelError("money", "expected true or false")
+    multi_period = env.horizon is not None and env.horizon > 1
+    if disclosure == "private" and env.n_agents > 1 and multi_period:
+        if ic == "expost":
+            raise ModelError("ic", "ex-post incentive compatibility is defined on public histories; "
+                             "use disclosure = 'public' (or a one-period model)")
+        if participation == "expost":
+            raise ModelError("participation", "ex-post participation is defined on public histories; "
+                             "use disclosure = 'public' (or a one-period model)")
+
+
 def revenue_program(env: Environment, participation: str = "interim", disclosure: str = "public",
                     objective: Any = "revenue", fixed_allocation: Any = None,
-                    budget_balance: bool = False, value_ic_rows: bool = True) -> Program:
+                    budget_balance: bool = False, value_ic_rows: bool = True, ic: str = "bayesian",
+                    money: bool = True) -> Program:
     """Build the labelled revenue program of SPEC §2 for ``env`` (see module docstring).
 
     Parameters
     ----------
-    participation : ``"ex_ante" | "interim" | "periodic" | "none"``
+    participation : ``"ex_ante" | "interim" | "periodic" | "expost" | "none"``
     disclosure : ``"public" | "private"``
     objective : ``"revenue" | "welfare" | {"revenue": w1, "welfare": w2}``
     fixed_allocation : ``None``, ``"efficient"`` or a list of per-period arrays
@@ -140,10 +159,12 @@ def revenue_program(env: Environment, participation: str = "interim", disclosure
     budget_balance : impose :math:`\\sum_i p_i = 0` at every node (ex post).
     value_ic_rows : ``False`` leaves out the "value" and "IC" blocks (the skeleton that
         constraint generation, :mod:`.revenue_cg`, fills in lazily).
+    ic : ``"bayesian"`` (rows "IC") or ``"expost"`` (rows "IC_expost": truth-telling is a
+        best response to every realisation of the others' current reports).
+    money : ``False`` fixes every payment at 0 (allocation without money).
     """
     _check_env(env)
-    V.choice(participation, "participation", PARTICIPATION)
-    V.choice(disclosure, "disclosure", DISCLOSURE)
+    _check_options(env, participation, disclosure, ic, money)
     if not isinstance(budget_balance, bool):
         raise ModelError("budget_balance", "expected true or false")
     w_rev, w_wel = _objective_weights(objective)
@@ -153,11 +174,7 @@ def revenue_program(env: Environment, participation: str = "interim", disclosure
     quantity = env.quantity is not None
 
     width = [N if quantity else env.n_decisions(t) for t in range(T)]
-    size = revenue_program_size(tree.R, [env.profile_shape(t) for t in range(T)], width, full=value_ic_rows)
-    check_rows("horizon" if T > 1 else "agents", size["rows"], nonzeros=size["nonzeros"],
-               what="the revenue program would have",
-               alternative='use method = "cg" (constraint generation adds only the IC rows it needs), '
-                           'fewer types or a shorter horizon' if value_ic_rows else 'fewer types or a shorter horizon')
+    _check_size(env, tree, width, value_ic_rows, ic, participation)
     prog = Program(name=f"revenue[{env.name}]", sense="max")
     sizes_x = [tree.n_nodes(t) * width[t] for t in range(T)]
     if fixed_allocation is not None:
@@ -168,30 +185,35 @@ def revenue_program(env: Environment, participation: str = "interim", disclosure
         ub = env.quantity.qmax if quantity else 1.0
         xcols = prog.add_variables("q" if quantity else "x", sum(sizes_x), lb=0.0, ub=ub,
                                    description="allocation by node (lottery weights or quantities)")
-    pcols = prog.add_variables("p", sum(tree.n_nodes(t) * N for t in range(T)),
-                               description="payment by agent at each node")
+    n_pay = sum(tree.n_nodes(t) * N for t in range(T))
+    if money:
+        pcols = prog.add_variables("p", n_pay, description="payment by agent at each node")
+    else:
+        pcols = prog.add_variables("p", n_pay, lb=0.0, ub=0.0,
+                                   description="payment by agent at each node (fixed at 0: no money)")
     v_states = [[(tree.n_own_histories(i, t - 1) if private and N > 1 else tree.n_histories(t))
                  for t in range(T)] for i in range(N)]
-    v_sizes = [[v_states[i][t] * env.n_types(i, t) for t in range(T)] for i in range(N)]
+    v_width = [[private_states(tree, i, t) for t in range(T)] for i in range(N)]
+    v_sizes = [[v_states[i][t] * v_width[i][t] for t in range(T)] for i in range(N)]
     vcols = prog.add_variables("V", sum(map(sum, v_sizes)),
-                               description="truthful continuation value by (agent, state, true type)")
+                               description="truthful continuation value by (agent, state, private state)")
     lay = Layout(tree, width, list(np.r_[0, np.cumsum(sizes_x)[:-1]]),
                   list(np.r_[0, np.cumsum([tree.n_nodes(t) * N for t in range(T)])[:-1]]),
-                  [], v_states, int(xcols[0]), int(pcols[0]), int(vcols[0]))
+                  [], v_states, int(xcols[0]), int(pcols[0]), int(vcols[0]), v_width)
     flat_v = np.r_[0, np.cumsum([s for row in v_sizes for s in row])]
     lay.v_off = [[int(flat_v[i * T + t]) for t in range(T)] for i in range(N)]
 
     for i in range(N if value_ic_rows else 0):
         for t in range(T):
-            _add_ic_block(prog, env, lay, i, t, private)
-    _add_participation(prog, env, lay, participation)
+            _add_ic_block(prog, env, lay, i, t, private, ic)
+    _add_participation(prog, env, lay, participation, private)
     if fixed_allocation is None and not quantity:
         for t in range(T):
             K, A = tree.n_nodes(t), width[t]
             k = np.repeat(np.arange(K), A)
             prog.add_constraints("lottery", K, k, lay.X0 + lay.x_off[t] + np.arange(K * A), np.ones(K * A),
                                  1.0, 1.0, period=t, history=np.arange(K))
-    if budget_balance:
+    if budget_balance and money:
         for t in range(T):
             K = tree.n_nodes(t)
             prog.add_constraints("budget", K, np.repeat(np.arange(K), N),
@@ -200,7 +222,8 @@ def revenue_program(env: Environment, participation: str = "interim", disclosure
     c, q = _objective(env, lay, w_rev, w_wel, prog.n_vars)
     prog.set_objective(c, "max", q_diag=q)
     prog.meta.update({
-        "program": "revenue", "participation": participation, "disclosure": disclosure,
+        "program": "revenue", "participation": participation, "disclosure": disclosure, "ic": ic,
+        "money": money,
         "objective": {"revenue": w_rev, "welfare": w_wel}, "budget_balance": budget_balance,
         "fixed_allocation": fixed_allocation is not None, "horizon": T, "discount": delta,
         "payoff_scale": env.payoff_scale, "layout": lay,
@@ -208,6 +231,25 @@ def revenue_program(env: Environment, participation: str = "interim", disclosure
         "history_kind": "own_history" if private and N > 1 else "public_history",
     })
     return prog
+
+
+def _check_size(env: Environment, tree: HistoryTree, width: list[int], full: bool, ic: str,
+                participation: str) -> None:
+    """Refuse, before allocating, a program beyond the configured row / nonzero limits.
+
+    The base estimate (:func:`dmd_opt.core.limits.revenue_program_size`) counts one private
+    state per type; memory of earlier own types multiplies the value and IC rows by the
+    number of remembered type combinations, and ex-post rows (one per realisation of the
+    others' current types) hold the truthful and the deviating payoff: twice the nonzeros."""
+    T = tree.T
+    size = revenue_program_size(tree.R, [env.profile_shape(t) for t in range(T)], width, full=full)
+    factor = max(private_states(tree, i, t) / env.n_types(i, t) for i in range(tree.N) for t in range(T))
+    if ic == "expost" or participation == "expost":
+        factor *= 2
+    check_rows("horizon" if T > 1 else "agents", int(size["rows"] * factor), nonzeros=int(size["nonzeros"] * factor),
+               what="the revenue program would have",
+               alternative='use method = "cg" (constraint generation adds only the IC rows it needs), '
+                           'fewer types or a shorter horizon' if full else 'fewer types or a shorter horizon')
 
 
 def _fixed_allocation(env, tree, spec, width) -> list[np.ndarray]:
@@ -222,18 +264,47 @@ def _fixed_allocation(env, tree, spec, width) -> list[np.ndarray]:
         a = V.array(a, f"fixed_allocation[{t}]", shape=(tree.n_nodes(t), width[t]))
         if env.quantity is None and (np.any(a < -1e-12) or np.any(np.abs(a.sum(axis=1) - 1) > 1e-9)):
             raise ModelError(f"fixed_allocation[{t}]", "rows must be lotteries (non-negative, summing to 1)")
+        if env.quantity is not None and np.any(a < 0):
+            raise ModelError(f"fixed_allocation[{t}]", "quantities must be non-negative")
         out.append(a)
     return out
 
 
-def _add_ic_block(prog: Program, env: Environment, lay: Layout, i: int, t: int, private: bool) -> None:
-    """The value and IC rows of agent i at period t, as two COO blocks."""
-    tree, T, N, delta = lay.tree, lay.tree.T, lay.tree.N, env.discount
-    n = env.n_types(i, t)
-    node, nxt, w = completions(tree, i, t, private)
-    S, C = w.shape
-    base_row = ((np.arange(S)[:, None, None] * n + np.arange(n)[None, :, None]) * n
-                + np.arange(n)[None, None, :])                                   # (S, θ, r)
+def _payoff_terms(env: Environment, lay: Layout, i: int, t: int, st):
+    r"""Agent i's ex-post continuation payoff :math:`E(s, z, r, c)` as linear terms.
+
+    :math:`E = u_i(x(k), z) - p_i(k) + \delta\sum_{\theta'} q(\theta'\mid z, c)\,V_{i,t+1}(s', z'(z,\theta'))`
+    at node :math:`k = \mathrm{node}(s, r, c)`.  Returns ``(cols, coef)`` pairs whose shapes
+    broadcast to ``(S, Z, n, C, m)`` (m: decisions, 1, or next types).
+    """
+    N, delta = lay.tree.N, env.discount
+    nd = st.node[:, None, :, :, None]                                             # (S,1,n,C,1)
+    terms = []
+    if env.quantity is not None:
+        terms.append((lay.X0 + lay.x_off[t] + nd * N + i, np.asarray(st.util)[None, :, None, None, None]))
+    else:
+        A = lay.alloc_width[t]
+        terms.append((lay.X0 + lay.x_off[t] + nd * A + np.arange(A), st.util.T[None, :, None, None, :]))
+    terms.append((lay.P0 + lay.p_off[t] + nd * N + i, np.float64(-1.0)))
+    if st.q is not None:
+        Zn = lay.v_width[i][t + 1]
+        cols = (lay.V0 + lay.v_off[i][t + 1] + st.nxt[:, None, :, :, None] * Zn
+                + st.znext[None, :, None, None, :])                                 # (S,Z,n,C,n')
+        terms.append((cols, delta * st.q[None, :, None, :, :]))
+    return terms
+
+
+def _add_ic_block(prog: Program, env: Environment, lay: Layout, i: int, t: int, private: bool,
+                  ic: str = "bayesian") -> None:
+    """The value rows and the IC (or IC_expost) rows of agent i at period t, as COO blocks."""
+    tree = lay.tree
+    st = stage(tree, i, t, private)
+    S, C, n, Z = st.S, st.C, st.n, st.Z
+    terms = _payoff_terms(env, lay, i, t, st)
+    W = st.w[:, :, None, :, None]                                                  # (S|1,Z|1,1,C,1)
+    full = (S, Z, n, C)
+    base = ((np.arange(S)[:, None, None] * Z + np.arange(Z)[None, :, None]) * n
+            + np.arange(n)[None, None, :])                                          # (S, Z, r)
     parts_r, parts_c, parts_v = [], [], []
 
     def emit(rows, cols, vals):
@@ -243,56 +314,100 @@ def _add_ic_block(prog: Program, env: Environment, lay: Layout, i: int, t: int, 
         parts_c.append(cols[keep])
         parts_v.append(vals[keep])
 
-    # +V_{i,t}(s, θ)
-    emit(base_row, lay.V0 + lay.v_off[i][t] + (np.arange(S)[:, None, None] * n + np.arange(n)[None, :, None]),
-         1.0)
-    W = w[:, None, None, :]                                                     # (S,1,1,C)
-    nd = node[:, None, :, :]                                                    # (S,1,r,C)
-    R4 = base_row[:, :, :, None]
-    # −w · u_i(x(k), θ)
-    if env.quantity is not None:
-        v = env.type_values(i, t)[None, :, None, None]
-        emit(R4, lay.X0 + lay.x_off[t] + nd * N + i, -W * v)
-    else:
-        A = lay.alloc_width[t]
-        u = env.utility(i, t)                                                   # (A, n)
-        emit(R4[..., None], lay.X0 + lay.x_off[t] + nd[..., None] * A + np.arange(A),
-             -W[..., None] * u.T[None, :, None, None, :])
-    # +w · p_i(k)
-    emit(R4, lay.P0 + lay.p_off[t] + nd * N + i, W)
-    # −δ w Σ_θ' P(θ'|θ) V_{i,t+1}(s', θ')
-    if t < T - 1:
-        P = env.transition(i, t)
-        n2 = P.shape[1]
-        emit(R4[..., None], lay.V0 + lay.v_off[i][t + 1] + nxt[:, None, :, :, None] * n2 + np.arange(n2),
-             -delta * W[..., None] * P[None, :, None, None, :])
-    rows = np.concatenate(parts_r)
-    cols = np.concatenate(parts_c)
-    vals = np.concatenate(parts_v)
-    # Split rows into the value equalities (r == θ) and the IC inequalities (r ≠ θ).
-    th = (rows // n) % n
-    rp = rows % n
+    # Bayesian rows (s, z, r):  V_t(s, z) − Σ_c w(s, z, c) E(s, z, r, c)
+    emit(base, lay.V0 + lay.v_off[i][t] + (np.arange(S)[:, None, None] * Z + np.arange(Z)[None, :, None]), 1.0)
+    for cols, coef in terms:
+        m = cols.shape[-1]
+        emit(np.broadcast_to(base[..., None, None], full + (m,)), cols, -W * coef)
+    rows, cols, vals = (np.concatenate(a) for a in (parts_r, parts_c, parts_v))
+    sz, rp = rows // n, rows % n
+    th = st.ztype[sz % Z]
     eq = th == rp
-    s_idx = rows // (n * n)
-    # value rows: local index s*n + θ
-    prog.add_constraints("value", S * n, (s_idx * n + th)[eq], cols[eq], vals[eq], 0.0, 0.0,
-                         agent=i, period=t, history=np.repeat(np.arange(S), n),
-                         true_type=np.tile(np.arange(n), S), report=np.tile(np.arange(n), S))
-    if n > 1:
-        # IC rows: local index (s*n + θ)*(n-1) + position of r among reports ≠ θ
-        pos = rp - (rp > th)
+    labels = dict(agent=i, period=t, history=np.repeat(np.arange(S), Z), true_type=np.tile(np.arange(Z), S))
+    prog.add_constraints("value", S * Z, sz[eq], cols[eq], vals[eq], 0.0, 0.0,
+                         report=np.tile(st.ztype, S), **labels)
+    if n < 2:
+        return
+    devr = np.array([np.delete(np.arange(n), st.ztype[z]) for z in range(Z)]).reshape(Z, n - 1)
+    if ic == "bayesian":
         ne = ~eq
-        s_all = np.repeat(np.arange(S), n * (n - 1))
-        th_all = np.tile(np.repeat(np.arange(n), n - 1), S)
-        r_all = np.tile(np.concatenate([np.delete(np.arange(n), k) for k in range(n)]), S)
-        prog.add_constraints("IC", S * n * (n - 1), ((s_idx * n + th) * (n - 1) + pos)[ne], cols[ne], vals[ne],
-                             0.0, np.inf, agent=i, period=t, history=s_all, true_type=th_all, report=r_all)
+        pos = rp - (rp > th)
+        prog.add_constraints("IC", S * Z * (n - 1), (sz * (n - 1) + pos)[ne], cols[ne], vals[ne], 0.0, np.inf,
+                             agent=i, period=t, history=np.repeat(np.arange(S), Z * (n - 1)),
+                             true_type=np.tile(np.repeat(np.arange(Z), n - 1), S), report=np.tile(devr.ravel(), S))
+        return
+    # Ex-post rows (s, z, c, r ≠ θ(z)):  E(s, z, θ(z), c) − E(s, z, r, c) ≥ 0
+    _add_expost_rows(prog, lay, i, t, st, terms, devr)
 
 
-def _add_participation(prog: Program, env: Environment, lay: Layout, participation: str) -> None:
+def _truthful_and_deviation(arr: np.ndarray, st, devr: np.ndarray):
+    """(S, Z, n, C, m) → the truthful report's slice (S, Z, 1, C, m) and the others' (S, Z, n−1, C, m)."""
+    Z = st.Z
+    tru = np.take_along_axis(arr, st.ztype[None, :, None, None, None], axis=2)
+    dev = arr[:, np.arange(Z)[:, None], devr]
+    return tru, dev
+
+
+def _add_expost_rows(prog: Program, lay: Layout, i: int, t: int, st, terms, devr: np.ndarray) -> None:
+    S, C, n, Z = st.S, st.C, st.n, st.Z
+    full = (S, Z, n, C)
+    rid = ((np.arange(S)[:, None, None, None] * Z + np.arange(Z)[None, :, None, None]) * C
+           + np.arange(C)[None, None, None, :]) * (n - 1) + np.arange(n - 1)[None, None, :, None]  # (S,Z,n−1,C)
+    R, Cc, Vv = [], [], []
+    for cols, coef in terms:
+        m = cols.shape[-1]
+        cf = np.broadcast_to(cols, full + (m,))
+        vf = np.broadcast_to(coef, full + (m,))
+        ct, cd = _truthful_and_deviation(cf, st, devr)
+        vt, vd = _truthful_and_deviation(vf, st, devr)
+        shape = (S, Z, n - 1, C, m)
+        for c_, v_ in ((ct, vt), (cd, -vd)):
+            r_, c_, v_ = np.broadcast_arrays(rid[..., None], np.broadcast_to(c_, shape), np.broadcast_to(v_, shape))
+            keep = v_ != 0
+            R.append(r_[keep])
+            Cc.append(c_[keep])
+            Vv.append(v_[keep])
+    knode = st.node[:, st.ztype, :]                                                # (S, Z, C) truthful node
+    prog.add_constraints("IC_expost", S * Z * C * (n - 1), np.concatenate(R), np.concatenate(Cc),
+                         np.concatenate(Vv), 0.0, np.inf, agent=i, period=t,
+                         history=np.broadcast_to(knode[:, :, None, :], (S, Z, n - 1, C)).ravel(),
+                         true_type=np.broadcast_to(np.arange(Z)[None, :, None, None], (S, Z, n - 1, C)).ravel(),
+                         report=np.broadcast_to(devr[None, :, :, None], (S, Z, n - 1, C)).ravel())
+
+
+def _add_expost_participation(prog: Program, env: Environment, lay: Layout, i: int, private: bool) -> None:
+    """Rows "IR_expost": E(s, z, θ(z), c) ≥ 0 at every information state, private state and
+    realisation of the others' current types (periodic ex-post participation)."""
+    tree = lay.tree
+    for t in range(tree.T):
+        st = stage(tree, i, t, private)
+        S, C, Z = st.S, st.C, st.Z
+        rid = (np.arange(S)[:, None, None] * Z + np.arange(Z)[None, :, None]) * C + np.arange(C)  # (S,Z,C)
+        R, Cc, Vv = [], [], []
+        for cols, coef in _payoff_terms(env, lay, i, t, st):
+            m = cols.shape[-1]
+            full = (S, Z, st.n, C, m)
+            cf = np.take_along_axis(np.broadcast_to(cols, full), st.ztype[None, :, None, None, None], axis=2)[:, :, 0]
+            vf = np.take_along_axis(np.broadcast_to(coef, full), st.ztype[None, :, None, None, None], axis=2)[:, :, 0]
+            r_, c_, v_ = np.broadcast_arrays(rid[..., None], cf, vf)
+            keep = v_ != 0
+            R.append(r_[keep])
+            Cc.append(c_[keep])
+            Vv.append(v_[keep])
+        knode = st.node[:, st.ztype, :]                                            # (S, Z, C)
+        prog.add_constraints("IR_expost", S * Z * C, np.concatenate(R), np.concatenate(Cc), np.concatenate(Vv),
+                             0.0, np.inf, agent=i, period=t, history=knode.ravel(),
+                             true_type=np.broadcast_to(np.arange(Z)[None, :, None], (S, Z, C)).ravel())
+
+
+def _add_participation(prog: Program, env: Environment, lay: Layout, participation: str,
+                       private: bool = False) -> None:
     tree, N = lay.tree, lay.tree.N
     for i in range(N):
-        n0 = env.n_types(i, 0)
+        if participation == "expost":
+            _add_expost_participation(prog, env, lay, i, private)
+            continue
+        n0 = lay.v_width[i][0]
         root = lay.V0 + lay.v_off[i][0] + np.arange(n0)
         if participation == "ex_ante":
             prog.add_constraints("IR_ex_ante", 1, np.zeros(n0), root, env.agents[i].initial, 0.0, np.inf,
@@ -302,11 +417,11 @@ def _add_participation(prog: Program, env: Environment, lay: Layout, participati
                                  agent=i, period=0, history=0, true_type=np.arange(n0))
         elif participation == "periodic":
             for t in range(tree.T):
-                n, S = env.n_types(i, t), lay.v_states[i][t]
-                m = S * n
+                Z, S = lay.v_width[i][t], lay.v_states[i][t]
+                m = S * Z
                 prog.add_constraints("IR_periodic", m, np.arange(m), lay.V0 + lay.v_off[i][t] + np.arange(m),
                                      np.ones(m), 0.0, np.inf, agent=i, period=t,
-                                     history=np.repeat(np.arange(S), n), true_type=np.tile(np.arange(n), S))
+                                     history=np.repeat(np.arange(S), Z), true_type=np.tile(np.arange(Z), S))
 
 
 def _objective(env: Environment, lay: Layout, w_rev: float, w_wel: float, n_vars: int):
@@ -319,10 +434,9 @@ def _objective(env: Environment, lay: Layout, w_rev: float, w_wel: float, n_vars
         xs = slice(lay.X0 + lay.x_off[t], lay.X0 + lay.x_off[t] + K * lay.alloc_width[t])
         ps = slice(lay.P0 + lay.p_off[t], lay.P0 + lay.p_off[t] + K * N)
         c[ps] += w_rev * np.repeat(pr, N)
-        last = tree.last_reports(t)
         if env.quantity is not None:
             qm = env.quantity
-            vals = np.stack([env.type_values(i, t)[last[:, i]] for i in range(N)], axis=1)   # (K, N)
+            vals = np.stack([_truthful_util(env, tree, i, t) for i in range(N)], axis=1)   # (K, N)
             c[xs] += (-(w_rev + w_wel) * qm.cost_linear * pr[:, None]
                       + w_wel * vals * pr[:, None]).ravel()
             q[xs] += -(w_rev + w_wel) * qm.cost_quadratic * np.repeat(pr, N)
@@ -330,10 +444,18 @@ def _objective(env: Environment, lay: Layout, w_rev: float, w_wel: float, n_vars
             gain = np.zeros((K, lay.alloc_width[t]))
             if w_wel:
                 for i in range(N):
-                    gain += w_wel * env.utility(i, t)[:, last[:, i]].T
+                    gain += w_wel * _truthful_util(env, tree, i, t)
             gain -= (w_rev + w_wel) * env.cost(t)[None, :]
             c[xs] += (pr[:, None] * gain).ravel()
     return c, q
+
+
+def _truthful_util(env: Environment, tree: HistoryTree, i: int, t: int) -> np.ndarray:
+    """Agent i's utility at every period-t node under truthful play: (K_t, |A_t|), or the
+    unit values (K_t,) of the quantity family."""
+    util = stage_utility(tree, i, t)
+    z = truthful_state(tree, i, t)
+    return util[z] if util.ndim == 1 else util[:, z].T
 
 
 # ---------------------------------------------------------------------------------------
@@ -355,9 +477,9 @@ def decode(env: Environment, prog: Program, sol: Solution) -> TreeMechanism:
     for i in range(N):
         vi = []
         for t in range(T):
-            n = env.n_types(i, t)
+            Z = lay.v_width[i][t]
             s = lay.V0 + lay.v_off[i][t]
-            vi.append(x[s: s + lay.v_states[i][t] * n].reshape(-1, n))
+            vi.append(x[s: s + lay.v_states[i][t] * Z].reshape(-1, Z))
         vals.append(vi)
     return TreeMechanism(env, alloc, pay, disclosure=prog.meta["disclosure"],
                          name=f"optimal ({prog.meta['participation']}, {prog.meta['disclosure']})",
@@ -398,7 +520,8 @@ class RevenueResult:
         """The solver-independent certificate (written atomically to ``path`` if given)."""
         from dmd_opt import certificates
         opts = {k: v for k, v in self.options.items() if k in ("participation", "disclosure", "objective",
-                                                               "fixed_allocation", "budget_balance")}
+                                                               "fixed_allocation", "budget_balance",
+                                                               "ic", "money")}
         if path is not None:
             return certificates.write_certificate(path, self.program, self.solution, model=model, options=opts)
         return certificates.make_certificate(self.program, self.solution, model=model, options=opts)
@@ -432,7 +555,7 @@ class RevenueResult:
         passed = ver.passed(None if part == "none" else part, tol=tol,
                             budget_balance=bool(self.options.get("budget_balance")))
         details = {k: v for k, v in ver.to_dict().items() if k not in ("max_regret", "scale")}
-        return verification_record(ver.max_regret, passed, notion="bayesian", tolerance=tol, scale=ver.scale,
+        return verification_record(ver.max_regret, passed, notion=ver.notion, tolerance=tol, scale=ver.scale,
                                    participation=part, **details)
 
     def to_dict(self) -> dict:
@@ -453,7 +576,8 @@ class RevenueResult:
         lines = [f"model: {self.env.name}  (N={self.env.n_agents}, T={self.env.horizon}, δ={self.env.discount:g})",
                  f"program: {self.program.n_rows} rows × {self.program.n_vars} columns; "
                  f"participation={self.options.get('participation')}, disclosure={self.options.get('disclosure')}, "
-                 f"objective={self.options.get('objective')}",
+                 f"ic={self.options.get('ic', 'bayesian')}, objective={self.options.get('objective')}"
+                 + ("" if self.options.get("money", True) else ", no money (payments fixed at 0)"),
                  f"status: {self.status} ({self.solver_status})"]
         if self.mechanism is None:
             return lines
@@ -489,17 +613,20 @@ def _jsonable_opts(opts: dict) -> dict:
 def solve_revenue_full(env: Environment, participation: str = "interim", disclosure: str = "public",
                        objective: Any = "revenue", fixed_allocation: Any = None, budget_balance: bool = False,
                        backend: str = "highs", solver: str | None = None, options: dict | None = None,
-                       verify: bool = True, basis: bool = False) -> RevenueResult:
+                       verify: bool = True, basis: bool = False, ic: str = "bayesian",
+                       money: bool = True) -> RevenueResult:
     """Build the whole revenue program, solve it on ``backend``, decode and (by default) verify.
 
     (:func:`dmd_opt.families.revenue.solve.solve_revenue` is the entry point that also
-    offers constraint generation.)
+    offers constraint generation.)  The verifier checks the program's own notions:
+    Bayesian or periodic ex-post IC, and the participation asked for.
     """
     opts = {"participation": participation, "disclosure": disclosure, "objective": objective,
             "fixed_allocation": fixed_allocation, "budget_balance": budget_balance,
-            "backend": backend, "solver": solver}
+            "backend": backend, "solver": solver, "ic": ic, "money": money}
     t0 = time.perf_counter()
-    prog = revenue_program(env, participation, disclosure, objective, fixed_allocation, budget_balance)
+    prog = revenue_program(env, participation, disclosure, objective, fixed_allocation, budget_balance,
+                           ic=ic, money=money)
     t1 = time.perf_counter()
     sol = solve(prog, backend=backend, solver=solver, options=options, basis=basis)
     t2 = time.perf_counter()
@@ -508,7 +635,7 @@ def solve_revenue_full(env: Environment, participation: str = "interim", disclos
         mech = decode(env, prog, sol)
     t3 = time.perf_counter()
     if mech is not None and verify:
-        ver = run_verify(mech)
+        ver = run_verify(mech, "periodic_expost" if ic == "expost" else "bayesian")
     t4 = time.perf_counter()
     timings = {"build": t1 - t0, "solve": t2 - t1, "decode": t3 - t2, "verify": t4 - t3,
                "solver_only": sol.solve_seconds}

@@ -14,7 +14,8 @@ from typing import Any
 from dmd_opt.core import validation as V
 from dmd_opt.core.environment import Environment
 from dmd_opt.families.revenue.cg import solve_revenue_cg
-from dmd_opt.families.revenue.program import RevenueResult, solve_revenue_full
+from dmd_opt.core.errors import ModelError
+from dmd_opt.families.revenue.program import RevenueResult, _check_env, _check_options, solve_revenue_full
 
 METHODS = ("full", "cg")
 
@@ -22,12 +23,14 @@ METHODS = ("full", "cg")
 def solve_revenue(env: Environment, participation: str = "interim", disclosure: str = "public",
                   objective: Any = "revenue", fixed_allocation: Any = None, budget_balance: bool = False,
                   backend: str = "highs", solver: str | None = None, options: dict | None = None,
-                  verify: bool = True, basis: bool = False, method: str = "full") -> RevenueResult:
+                  verify: bool = True, basis: bool = False, method: str = "full", ic: str = "bayesian",
+                  money: bool = True) -> RevenueResult:
     """Build, solve, decode and (by default) verify the revenue program.
 
     ``method="cg"`` solves it by constraint generation on the IC rows
     (:func:`dmd_opt.families.revenue.cg.solve_revenue_cg`; same optimum, Solution
-    for the full program).
+    for the full program); it covers Bayesian IC with money.  ``ic`` (``"bayesian"`` or
+    ``"expost"``) and ``money`` as in :func:`~dmd_opt.families.revenue.program.revenue_program`.
 
     >>> from dmd_opt.core.environment import Environment
     >>> env = Environment.from_dict({"agents": [{"types": [1, 2], "initial": [0.5, 0.5]}],
@@ -36,6 +39,14 @@ def solve_revenue(env: Environment, participation: str = "interim", disclosure: 
     1.0
     """
     V.choice(method, "method", METHODS)
-    run = solve_revenue_cg if method == "cg" else solve_revenue_full
-    return run(env, participation, disclosure, objective, fixed_allocation, budget_balance,
-               backend=backend, solver=solver, options=options, verify=verify, basis=basis)
+    _check_env(env)
+    _check_options(env, participation, disclosure, ic, money)
+    if method == "cg":
+        if ic != "bayesian" or not money or participation == "expost":
+            raise ModelError("method", "constraint generation covers Bayesian IC with money and ex_ante, "
+                             "interim, periodic or no participation; use method = 'full'")
+        return solve_revenue_cg(env, participation, disclosure, objective, fixed_allocation, budget_balance,
+                                backend=backend, solver=solver, options=options, verify=verify, basis=basis)
+    return solve_revenue_full(env, participation, disclosure, objective, fixed_allocation, budget_balance,
+                              backend=backend, solver=solver, options=options, verify=verify, basis=basis,
+                              ic=ic, money=money)
