@@ -407,7 +407,7 @@ def _markov_agent(m, alloc: list[np.ndarray], payments: list[np.ndarray], i: int
                        max(0.0, float(reg_e.max())),
                        max(0.0, float(reg_e[reach_e].max())) if reach_e.any() else 0.0,
                        rootV.copy(), float(Vr[reach_b].min()) if reach_b.any() else np.nan, worst,
-                       float(prior @ rootV), float(rootV[prior > 0].min()), ir_ep)
+                       float(prior @ rootV), float(rootV[prior > 0].min()))
 
 
 def _reachable(P: sp.csr_matrix, sigma: np.ndarray, n_actions: int, start: np.ndarray) -> np.ndarray:
