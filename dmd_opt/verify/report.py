@@ -46,7 +46,7 @@ class ReportHead:
         """True when regret (and IR / budget if asked) are within ``tol × scale``."""
         eps = tol * self.scale
         ok = self.max_regret <= eps
-        if participation is not None:
+        if participation is not None and participation != "none":     # "none": no participation row
             if participation not in PARTICIPATION:
                 raise ValueError(f"participation must be one of {', '.join(PARTICIPATION)}, got {participation!r}")
             ok &= self.ir_violation(participation) <= eps
