@@ -2,7 +2,7 @@
 
 Multi-period Markov screening (one agent, values 1..n, persistent transitions,
 an indivisible good each period, interim participation) — the tree-of-histories
-revenue LP of SPEC §2.  For each size: solve with HiGHS, write the certificate
+revenue LP (docs/theory.md#revenue-maximisation).  For each size: solve with HiGHS, write the certificate
 (JSON, plus .npz when large), then time ``check_certificate`` — which rebuilds
 the program from the model data embedded in the certificate, compares
 fingerprints, and verifies without any solver:
@@ -58,7 +58,7 @@ def battaglini_tree(T: int):
 
 
 def auction(n: int):
-    """Automated auction design (SPEC §2, T = 1): two bidders, values 1..n uniform, BIC + interim IR."""
+    """Automated auction design (docs/theory.md#revenue-maximisation, T = 1): two bidders, values 1..n uniform, BIC + interim IR."""
     vals = [float(k) for k in range(1, n + 1)]
     return io.load({"kind": "revenue", "name": f"optimal auction, 2 bidders, {n} values", "horizon": 1,
                     "agents": [{"name": f"bidder {i + 1}", "types": vals, "initial": [1.0 / n] * n} for i in range(2)],

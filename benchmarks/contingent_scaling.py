@@ -1,4 +1,4 @@
-"""Contingent transfers (SPEC §4): time of each stage on random joint-signal environments.
+"""Contingent transfers (docs/theory.md#contingent-transfers-with-interdependent-values): time of each stage on random joint-signal environments.
 
 Stages: efficient policy (MDP), diagnostics (SVD + one stacked hull-distance QP), VCG-type
 pseudo-inverse transfers, report-dependent LP (build + HiGHS solve), periodic ex-post

@@ -44,7 +44,7 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {}
 NOTEBOOKS["01_static_screening_and_ironing"] = [
     ("md", """# Static screening, optimal auctions and ironing
 
-With one period the revenue program of SPEC §2 is the automated-mechanism-design LP
+With one period the revenue program (docs/theory.md) is the automated-mechanism-design LP
 (Conitzer–Sandholm) for Bayesian IC + interim IR mechanisms. Three classics:
 
 * **Monopoly pricing** (Myerson 1981; Riley–Zeckhauser 1983): one buyer — the optimal
@@ -118,15 +118,15 @@ NOTEBOOKS["02_sequential_screening_and_handicap_auction"] = [
     ("md", """# Sequential screening and the handicap auction
 
 Two periods: the buyer learns an ex-ante type τ in period 1 (no allocation), then the value
-ϑ ~ f(·|τ) in period 2 (Courty–Li 2000; seed 004). The contract is a menu of options
+ϑ ~ f(·|τ) in period 2 (Courty–Li 2000). The contract is a menu of options
 (an up-front fee and a strike price). The off-path one-shot IC rows of the program are exactly
-the double-deviation constraints of seed 004's Lemma 12.3.
+the double-deviation constraints of sequential screening.
 
 * No initial private information + ex-ante participation ⇒ **full surplus extraction**.
 * With interim participation the high-τ type is served efficiently; the low-τ type faces
   a distorted strike price given by the *handicapped* virtual value.
 * With two bidders and a sealed two-stage auction (private disclosure) this becomes the
-  **handicap auction** of Esö–Szentes (seed 004, Props 12.9–12.11): sell to the highest
+  **handicap auction** of Esö–Szentes (2007): sell to the highest
   positive handicapped value."""),
     ("setup", ""),
     ("code", """\

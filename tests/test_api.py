@@ -80,3 +80,15 @@ def test_repr_of_a_revenue_result_names_the_numbers():
 def test_package_is_typed():
     assert (ROOT / "dmd_opt" / "py.typed").exists()
     assert 'dmd_opt = ["py.typed"]' in (ROOT / "pyproject.toml").read_text()
+
+
+def test_readme_quick_tour_runs(monkeypatch):
+    """The README's Python quick tour runs as written (from the repository root)."""
+    import re
+    text = (ROOT / "README.md").read_text()
+    block = re.search(r"## Quick tour\s+```python\n(.*?)```", text, re.S).group(1)
+    monkeypatch.chdir(ROOT)
+    scope: dict = {}
+    exec(compile(block, "README.md", "exec"), scope)   # our own README, not data
+    assert scope["res"].status == "optimal" and abs(scope["res"].revenue - 2.742712890625) < 1e-9
+    assert scope["res"].mechanism.verify().max_regret < 1e-9

@@ -125,7 +125,7 @@ def test_shipped_revenue_model_agrees_on_every_backend(name):
 
 
 def test_bilateral_trade_is_infeasible_on_every_backend_from_python():
-    """Efficient trade fixed + budget balance + interim IR on an 8-point grid (SPEC §2)."""
+    """Efficient trade fixed + budget balance + interim IR on an 8-point grid (docs/theory.md#revenue-maximisation)."""
     from dmd_opt.core.environment import Environment
     from dmd_opt.families.revenue.solve import solve_revenue
 

@@ -1,4 +1,4 @@
-"""Comparison of optimal and efficient mechanisms, distortion decay, frontier (SPEC §7)."""
+"""Comparison of optimal and efficient mechanisms, distortion decay, frontier (docs/theory.md#comparing-mechanisms)."""
 
 import numpy as np
 import pytest
@@ -238,7 +238,7 @@ def test_agv_failure_in_dynamic_auction(models_dir):
 def test_seller_efficient_breaks_ties_for_the_seller(models_dir):
     """Handicap auction (private disclosure, interim IR): the revenue optimum is attained by an
     efficient mechanism that breaks ties between equal values by the handicapped values
-    (Esö–Szentes; seed 004 Props 12.9–12.11), so the most profitable efficient mechanism earns
+    (Esö–Szentes 2007), so the most profitable efficient mechanism earns
     the closed-form optimum, while fixing ties in favour of bidder 1 earns less."""
     from dmd_opt.analysis.compare import seller_efficient_result
     m = load(models_dir / "handicap_auction.toml")

@@ -1,4 +1,4 @@
-"""Liu's contingent transfers (SPEC §4): diagnostics, transfers, LP, mechanism, verifier.
+"""Liu's contingent transfers (docs/theory.md#contingent-transfers-with-interdependent-values): diagnostics, transfers, LP, mechanism, verifier.
 
 Every number is checked against an independent computation: loops over the joint kernel for
 M^{-i}, numpy's SVD, brute-force face enumeration and NNLS for hull distances, a pure-Python

@@ -1,4 +1,4 @@
-"""Liu's dynamic winner-pay auction vs the repeated second-price auction (SPEC §4)."""
+"""Liu's dynamic winner-pay auction vs the repeated second-price auction (docs/theory.md#contingent-transfers-with-interdependent-values)."""
 
 from __future__ import annotations
 

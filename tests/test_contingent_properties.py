@@ -1,4 +1,4 @@
-"""Property tests on random joint-signal environments (SPEC §4, issue 5).
+"""Property tests on random joint-signal environments (docs/theory.md#contingent-transfers-with-interdependent-values).
 
 * Random full-rank transitions: the pseudo-inverse (VCG-type) transfers always exist, solve
   their equations and give a periodic ex-post IC mechanism; the report-dependent LP is

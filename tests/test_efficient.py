@@ -1,4 +1,4 @@
-"""Efficient dynamic mechanisms (SPEC §3): team, pivot, balanced, AGV, self-enforcement.
+"""Efficient dynamic mechanisms (docs/theory.md#efficient-dynamic-mechanisms): team, pivot, balanced, AGV, self-enforcement.
 
 Every number is checked against something computed another way: closed forms (second
 price, flow marginal contributions), the lead's independent tree verifier, brute-force

@@ -1,4 +1,4 @@
-"""Thomas–Worrall dynamic insurance (SPEC §5): policy shapes, binding IC, convex cost,
+"""Thomas–Worrall dynamic insurance (docs/theory.md#recursive-contracts-with-promised-utility): policy shapes, binding IC, convex cost,
 CARA closed form (independent convex program, cvxpy/Clarabel) with a grid-refinement
 table, geometric convergence at rate β, immiseration, model files and bad input."""
 

@@ -1,4 +1,4 @@
-"""Guo–Hörner allocation without money (SPEC §5): finite-horizon values against an
+"""Guo–Hörner allocation without money (docs/theory.md#recursive-contracts-with-promised-utility): finite-horizon values against an
 independent history-tree LP (scipy's HiGHS) and brute force over deterministic and
 randomised mechanisms; polarisation; convergence; Markov types."""
 

@@ -1,6 +1,6 @@
-r"""The revenue–welfare frontier of dynamic mechanisms (SPEC §2 objective options, §7).
+r"""The revenue–welfare frontier of dynamic mechanisms (docs/theory.md#comparing-mechanisms).
 
-Among mechanisms satisfying the constraints of the revenue program of SPEC §2
+Among mechanisms satisfying the constraints of the revenue program (docs/theory.md#revenue-maximisation)
 (dynamic IC at every history, a participation notion, a disclosure rule), the
 Pareto frontier of (expected revenue :math:`R`, expected welfare :math:`W`) is
 

@@ -1,4 +1,4 @@
-r"""Constraint audit of a solved labelled program (SPEC §6).
+r"""Constraint audit of a solved labelled program (docs/theory.md#audit-verification-and-certificates).
 
 For every row :math:`r` of a :class:`~dmd_opt.optim.program.Program` with bounds
 :math:`\ell_r \le a_r^\top x \le u_r` the audit reports its activity, its
@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from dmd_opt.core.display import fmt
 from dmd_opt.optim.program import LABEL_FIELDS, Program
 from dmd_opt.optim.solution import Solution
 
@@ -50,15 +51,15 @@ PROMISE_PREFIXES = ("PK", "promise")
 def row_name(labels: dict, r: int) -> str:
     """A readable label of row ``r``: family and every applicable label.
 
-    Periods are printed 1-based (the math's t = 1, 2, …); agents, histories and
-    type indices as in the Program's labels (0-based).
+    Agents, periods, histories and types are counted from 1, as in all human output
+    (the Program's labels and the JSON rows count from 0); ``r`` is the row's index.
     """
     parts = [str(labels["family"][r])]
     for k, word in (("agent", "agent"), ("period", "period"), ("history", "history"),
                     ("true_type", "true type"), ("report", "report")):
         v = int(labels[k][r])
         if v >= 0:
-            parts.append(f"{word} {v + 1 if k == 'period' else v}")
+            parts.append(f"{word} {v + 1}")
     return f"row {r} (" + ", ".join(parts) + ")"
 
 
@@ -216,7 +217,7 @@ class Audit:
 
     def _type_text(self, a: int, t: int, k: int) -> str:
         v = self._type_value(a, t, k)
-        return f"type {k}" + (f" (value {v:g})" if v is not None else "")
+        return f"type {k + 1}" + (f" (value {v:g})" if v is not None else "")
 
     def _sentence(self, r: int) -> str:
         C = self.columns
@@ -232,8 +233,8 @@ class Audit:
         cost = -delta if sense == "max" else delta
         verb = "costs" if cost > 0 else "would raise"
         amount = abs(delta)
-        where = f"period {t + 1}" + (f", history {h}" if h >= 0 else "") if t >= 0 else ""
-        who = f"agent {a}" if a >= 0 else "the designer"
+        where = f"period {t + 1}" + (f", history {h + 1}" if h >= 0 else "") if t >= 0 else ""
+        who = f"agent {a + 1}" if a >= 0 else "the designer"
         if f == "IC" and th >= 0 and rep >= 0:
             what = (f"making {who}'s {self._type_text(a, max(t, 0), th)} prefer the truth to reporting "
                     f"{self._type_text(a, max(t, 0), rep)} by one more unit of payoff ({where})")
@@ -279,7 +280,7 @@ class Audit:
             lines.append("binding IC by period (of rows): " + ", ".join(
                 f"period {int(k) + 1}: {v}/{ic['rows_by_period'].get(k, 0)}" for k, v in ic["by_period"].items()))
             if len(ic["by_agent"]) > 1:
-                lines.append("binding IC by agent: " + ", ".join(f"agent {k}: {v}" for k, v in ic["by_agent"].items()))
+                lines.append("binding IC by agent: " + ", ".join(f"agent {int(k) + 1}: {v}" for k, v in ic["by_agent"].items()))
         if "participation" in s:
             lines.append("binding participation rows: " + (", ".join(
                 self._short(d) for d in s["participation"]) or "none"))
@@ -293,7 +294,7 @@ class Audit:
     def _short(self, d: dict) -> str:
         bits = [d["family"]]
         if d["agent"] >= 0:
-            bits.append(f"agent {d['agent']}")
+            bits.append(f"agent {d['agent'] + 1}")
         if d["period"] >= 0:
             bits.append(f"period {d['period'] + 1}")
         if d["true_type"] >= 0:
@@ -314,8 +315,8 @@ class Audit:
     def rich_table(self, limit: int = 40):
         """A rich Table of the binding inequality rows, largest |dual| first.
 
-        Columns: t = period (1-based), hist = history id, θ→r = true type → report
-        (type indices), pattern = down/up(ward) adj(acent)/non-adj.
+        Columns: row = the row's index in the program; agent, t = period, hist = history and
+        θ→r = true type → report, all counted from 1; pattern = down/up(ward) adj(acent)/non-adj.
 
         For an infeasible program: the rows of the Farkas ray, largest multiplier first.
         """
@@ -338,11 +339,11 @@ class Audit:
                 adj = "adj" if abs(int(C["true_type"][r]) - int(C["report"][r])) == 1 else "non-adj"
                 pat = f"{self.direction(r).replace('ward', '')} {adj}"
             th, rep = int(C["true_type"][r]), int(C["report"][r])
-            tr = f"{th}→{rep}" if th >= 0 and rep >= 0 else (str(th) if th >= 0 else "")
+            tr = f"{th + 1}→{rep + 1}" if th >= 0 and rep >= 0 else (str(th + 1) if th >= 0 else "")
             a, per, h = (int(C[k][r]) for k in ("agent", "period", "history"))
-            slack = "" if not np.isfinite(C["slack"][r]) else f"{C['slack'][r]:.0e}"
-            t.add_row(str(r), str(C["family"][r]), str(a) if a >= 0 else "", str(per + 1) if per >= 0 else "",
-                      str(h) if h >= 0 else "", tr, pat, slack, f"{C['dual'][r]:.5g}")
+            slack = "" if not np.isfinite(C["slack"][r]) else fmt(C["slack"][r], 1, scale=self.scale)
+            t.add_row(str(r), str(C["family"][r]), str(a + 1) if a >= 0 else "", str(per + 1) if per >= 0 else "",
+                      str(h + 1) if h >= 0 else "", tr, pat, slack, fmt(C["dual"][r], 5, scale=self.scale))
         return t
 
 

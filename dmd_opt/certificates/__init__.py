@@ -1,4 +1,4 @@
-"""Solver-independent certificates for labelled programs (SPEC §6).
+"""Solver-independent certificates for labelled programs (docs/theory.md#audit-verification-and-certificates).
 
 * :func:`make_certificate` / :func:`write_certificate` — the versioned file
   format of ``docs/certificates.md`` (JSON, plus ``.npz`` for large programs):

@@ -1,4 +1,4 @@
-r"""Finite dynamic environments.
+r"""Finite dynamic environments (docs/theory.md#environments).
 
 An :class:`Environment` describes, for agents :math:`i = 1..N` and periods
 :math:`t = 1..T` (or a stationary infinite horizon),

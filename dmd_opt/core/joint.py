@@ -8,7 +8,7 @@ and a principal cost :math:`c_t(a)`.  The profile evolves by a *joint* kernel
 
 .. math::  \mu_t(\theta_{t+1} \mid \theta_t, a_t),
 
-which for an :class:`~dmd_opt.core.environment.Environment` (independent types)
+which for an :class:`~dmd_opt.core.environment.Environment` (independent types, docs/theory.md#environments)
 is the product :math:`\prod_i P_{i,t}(\theta_{i,t+1}\mid\theta_{i,t}, a_t)` — a
 Kronecker product of the agents' matrices — and may be any joint kernel for the
 correlated-types counter-example (Athey–Segal §5: balancing needs independence).

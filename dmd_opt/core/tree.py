@@ -1,4 +1,4 @@
-r"""The public history tree of report profiles.
+r"""The public history tree of report profiles (docs/theory.md#histories-and-disclosure).
 
 A node at (0-based) period ``t`` is a full public history of report profiles
 :math:`(r_0, \dots, r_t)`.  Nodes are numbered by the C-order ravel index of

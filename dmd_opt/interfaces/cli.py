@@ -13,22 +13,104 @@ with ``DMD_OPT_TRACEBACK=1``); 130 interrupted (Ctrl-C); 143 terminated (SIGTERM
 from __future__ import annotations
 
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import Optional
 
 import typer
 
+from dmd_opt.core.display import fmt
 from dmd_opt.core.errors import DmdOptError
 from dmd_opt.core.record import for_command, result_record
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="Dynamic mechanism design as optimisation.\n\n"
-                       "Examples:\n\n  dmd-opt solve models/courty_li.toml\n\n"
+app = typer.Typer(add_completion=True, no_args_is_help=True, rich_markup_mode="rich",
+                  help="Dynamic mechanism design as optimisation: build, solve, verify, audit and certify "
+                       "designer programs from model files (TOML).\n\n"
+                       "Examples:\n\n"
+                       "  dmd-opt solve models/courty_li_fosd.toml\n\n"
                        "  dmd-opt solve models/battaglini.toml --participation ex_ante --json\n\n"
                        "  dmd-opt verify models/static_monopoly.toml\n\n"
                        "  dmd-opt solve models/static_monopoly.toml --certificate cert.json && dmd-opt check cert.json\n\n"
                        "  dmd-opt compare models/battaglini.toml --plot plots/\n\n"
-                       "  dmd-opt sweep models/battaglini.toml --param delta=0.5:0.99:10 --out sweep.parquet")
+                       "  dmd-opt sweep models/battaglini.toml --param delta=0.5:0.99:10 --out sweep.parquet\n\n"
+                       "Shell completion: dmd-opt --install-completion.  JSON output (--json): "
+                       "docs/result.schema.json; theory: docs/theory.md.")
+
+
+class Participation(str, Enum):
+    """When an agent may walk away (docs/theory.md#participation)."""
+    ex_ante = "ex_ante"
+    interim = "interim"
+    periodic = "periodic"
+    expost = "expost"
+    none = "none"
+
+
+class IC(str, Enum):
+    """Incentive compatibility (docs/theory.md#incentive-compatibility-and-participation)."""
+    bayesian = "bayesian"
+    expost = "expost"
+
+
+class Disclosure(str, Enum):
+    """What an agent sees of the others' reports (docs/theory.md#histories-and-disclosure)."""
+    public = "public"
+    private = "private"
+
+
+class Backend(str, Enum):
+    """The solver interface (docs/backends.md)."""
+    highs = "highs"
+    cvxpy = "cvxpy"
+    pyomo = "pyomo"
+
+
+#: every program's ``--method`` values (a kind accepts its own and names the others in its error)
+METHODS = ("full", "cg", "auto", "value_iteration", "closed_form", "vcg", "report")
+OBJECTIVES = ("revenue", "welfare", "revenue=0.5,welfare=0.5")
+EFFICIENT_MECHANISMS = ("pivot", "team", "balanced", "agv", "none")
+SOLVERS = ("CLARABEL", "HIGHS", "SCS", "ECOS", "appsi_highs", "highs")
+
+
+def _complete(choices):
+    """Shell completion of a free-text option: the known values that start with the typed prefix
+    (after the last comma for comma-separated lists)."""
+    def complete(incomplete: str):
+        head, _, last = incomplete.rpartition(",")
+        return [f"{head},{c}" if head else c for c in choices if c.startswith(last)]
+    return complete
+
+
+def _value(x):
+    return x.value if isinstance(x, Enum) else x
+
+
+# options shared by the commands that solve a model (one definition, the same everywhere)
+FILE = typer.Argument(..., help="model file (TOML; docs/model_format.md)", metavar="FILE", dir_okay=False)
+PARTICIPATION = typer.Option(None, "--participation", help="participation constraint (default: the file's \\[solve] "
+                                                           "table, else interim)", case_sensitive=False)
+DISCLOSURE = typer.Option(None, "--disclosure", help="what agents see of the others' reports", case_sensitive=False)
+IC_OPTION = typer.Option(None, "--ic", help="revenue models: bayesian, or expost (dominant-strategy / periodic "
+                                            "ex-post incentive compatibility)", case_sensitive=False)
+MONEY = typer.Option(None, "--money/--no-money", help="revenue models: --no-money fixes every payment at 0")
+OBJECTIVE = typer.Option(None, "--objective", help="revenue | welfare | revenue=W1,welfare=W2",
+                         autocompletion=_complete(OBJECTIVES))
+BACKEND = typer.Option(None, "--backend", help="solver interface", case_sensitive=False)
+SOLVER = typer.Option(None, "--solver", help="solver name for cvxpy/pyomo (e.g. CLARABEL, appsi_highs)",
+                      autocompletion=_complete(SOLVERS))
+METHOD = typer.Option(None, "--method", help="revenue models: full | cg (constraint generation); Thomas–Worrall: "
+                                             "auto | value_iteration | closed_form; contingent: auto | vcg | report",
+                      autocompletion=_complete(METHODS))
+JSON = typer.Option(False, "--json", help="print the JSON record (docs/result.schema.json) instead of tables")
+OUTPUT = typer.Option(None, "--output", "-o", help="also write the JSON record here (atomically)", dir_okay=False)
+
+
+def _version(value: bool):
+    if value:
+        from dmd_opt import __version__
+        typer.echo(f"dmd-opt {__version__}")
+        raise typer.Exit()
+
 
 EXIT_FAILED, EXIT_INPUT, EXIT_NO_SOLUTION = 1, 2, 3
 EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_TERMINATED = 70, 130, 143
@@ -114,7 +196,9 @@ def _guard(fn):
 @app.callback()
 def _options(limit: list[str] = typer.Option([], "--limit", metavar="NAME=VALUE",
                                              help="raise or lower a size limit, e.g. --limit tree_nodes=1e8 "
-                                                  "--limit memory=16GiB (see docs/security.md)")):
+                                                  "--limit memory=16GiB (see docs/security.md)"),
+             version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                          help="print the version and exit")):
     """Dynamic mechanism design as optimisation."""
     def run():
         from dmd_opt.core.limits import limits_from_env, parse_limit, set_limits
@@ -123,30 +207,50 @@ def _options(limit: list[str] = typer.Option([], "--limit", metavar="NAME=VALUE"
     _guard(run)
 
 
+def _overrides(participation, disclosure, ic, money, objective, backend, solver, method) -> dict:
+    return {"participation": _value(participation), "disclosure": _value(disclosure), "ic": _value(ic),
+            "money": money, "objective": _parse_objective(objective), "backend": _value(backend), "solver": solver,
+            "method": method}
+
+
+def _emit(data: dict, json_out: bool, output: Optional[Path]) -> None:
+    """Write the record to ``output`` (atomically) and print it when ``--json``."""
+    from dmd_opt.core.serialise import atomic_write, dumps
+    if output is not None:
+        atomic_write(output, dumps(data))
+    if json_out:
+        typer.echo(dumps(data))
+
+
 @app.command()
-def solve(file: Path = typer.Argument(..., help="model file (TOML)"),
-          participation: Optional[str] = typer.Option(None, help="ex_ante | interim | periodic | expost | none"),
-          disclosure: Optional[str] = typer.Option(None, help="public | private"),
-          ic: Optional[str] = typer.Option(None, help="revenue models: bayesian | expost (dominant-strategy / "
-                                                      "periodic ex-post incentive compatibility)"),
-          money: Optional[bool] = typer.Option(None, "--money/--no-money",
-                                               help="revenue models: --no-money fixes every payment at 0"),
-          objective: Optional[str] = typer.Option(None, help="revenue | welfare | revenue=W1,welfare=W2"),
-          backend: Optional[str] = typer.Option(None, help="highs | cvxpy | pyomo"),
-          solver: Optional[str] = typer.Option(None, help="solver name for cvxpy/pyomo (e.g. CLARABEL, appsi_highs)"),
-          method: Optional[str] = typer.Option(None, help="revenue models: full | cg (constraint generation); "
-                                                          "other kinds: their own [solve] method"),
-          json_out: bool = typer.Option(False, "--json", help="print a JSON object instead of a summary"),
-          certificate: Optional[Path] = typer.Option(None, help="write a solver-independent certificate here"),
-          plot: Optional[Path] = typer.Option(None, help="write plots into this folder"),
-          output: Optional[Path] = typer.Option(None, help="also write the JSON result here (atomically)")):
-    """Solve the model's program and print the result."""
+def solve(file: Path = FILE,
+          participation: Optional[Participation] = PARTICIPATION,
+          disclosure: Optional[Disclosure] = DISCLOSURE,
+          ic: Optional[IC] = IC_OPTION,
+          money: Optional[bool] = MONEY,
+          objective: Optional[str] = OBJECTIVE,
+          backend: Optional[Backend] = BACKEND,
+          solver: Optional[str] = SOLVER,
+          method: Optional[str] = METHOD,
+          json_out: bool = JSON,
+          certificate: Optional[Path] = typer.Option(None, help="write a solver-independent certificate here",
+                                                     dir_okay=False),
+          plot: Optional[Path] = typer.Option(None, help="write figures (PNG) into this folder", file_okay=False),
+          output: Optional[Path] = OUTPUT):
+    """Solve the model's program and print the result.
+
+    Examples:
+
+      dmd-opt solve models/static_monopoly.toml
+
+      dmd-opt solve models/battaglini.toml --participation ex_ante --objective welfare --json
+
+      dmd-opt solve models/battaglini.toml --method cg --certificate cert.json
+
+      dmd-opt solve models/thomas_worrall.toml --plot figures/
+    """
     def run():
-        from dmd_opt.core.serialise import dumps, atomic_write
-        over = {"participation": participation, "disclosure": disclosure,
-                "objective": _parse_objective(objective), "backend": backend, "solver": solver,
-                "method": method, "ic": ic, "money": money}
-        model, res = _solve(file, **over)
+        model, res = _solve(file, **_overrides(participation, disclosure, ic, money, objective, backend, solver, method))
         data = _record(res, file)
         if certificate is not None:
             if not hasattr(res, "certificate"):
@@ -156,11 +260,8 @@ def solve(file: Path = typer.Argument(..., help="model file (TOML)"),
         if plot is not None:
             from dmd_opt.analysis.plots import plot_result
             data["plots"] = [str(p) for p in plot_result(res, plot)]
-        if output is not None:
-            atomic_write(output, dumps(data))
-        if json_out:
-            typer.echo(dumps(data))
-        else:
+        _emit(data, json_out, output)
+        if not json_out:
             con = _console()
             for line in res.summary():
                 con.print(line)
@@ -173,24 +274,39 @@ def solve(file: Path = typer.Argument(..., help="model file (TOML)"),
 
 
 @app.command()
-def verify(file: Path = typer.Argument(..., help="model file (TOML)"),
-           participation: Optional[str] = typer.Option(None),
-           disclosure: Optional[str] = typer.Option(None),
-           backend: Optional[str] = typer.Option(None),
-           tol: float = typer.Option(1e-7, help="relative tolerance (× payoff scale)"),
-           json_out: bool = typer.Option(False, "--json")):
-    """Solve, then check the mechanism with the independent verifier (regret, IR, budget)."""
+def verify(file: Path = FILE,
+           participation: Optional[Participation] = PARTICIPATION,
+           disclosure: Optional[Disclosure] = DISCLOSURE,
+           ic: Optional[IC] = IC_OPTION,
+           money: Optional[bool] = MONEY,
+           objective: Optional[str] = OBJECTIVE,
+           backend: Optional[Backend] = BACKEND,
+           solver: Optional[str] = SOLVER,
+           method: Optional[str] = METHOD,
+           tol: float = typer.Option(1e-7, help="relative tolerance (× payoff scale)", min=0.0),
+           json_out: bool = JSON,
+           output: Optional[Path] = OUTPUT):
+    """Solve, then check the mechanism with the independent verifier (regret, participation, budget).
+
+    Exit code 0 when every checked property holds within the tolerance, 1 otherwise.
+
+    Examples:
+
+      dmd-opt verify models/ironing_2.toml
+
+      dmd-opt verify models/correlated_counterexample.toml --json
+
+      dmd-opt verify models/battaglini.toml --participation periodic --tol 1e-9
+    """
     def run():
-        from dmd_opt.core.serialise import dumps
-        model, res = _solve(file, participation=participation, disclosure=disclosure, backend=backend)
+        model, res = _solve(file, **_overrides(participation, disclosure, ic, money, objective, backend, solver, method))
         ver = getattr(res, "verification", None)
         vrec = res.verification_dict(tol) if hasattr(res, "verification_dict") else None
         if ver is None or vrec is None:
             _fail(f"no mechanism to verify (status {res.status})", _status_code(res.status) or EXIT_FAILED)
         ok = bool(vrec["passed"])
-        if json_out:
-            typer.echo(dumps(for_command(_record(res, file), "verify", verification=vrec)))
-        else:
+        _emit(for_command(_record(res, file), "verify", verification=vrec), json_out, output)
+        if not json_out:
             con = _console()
             for line in ver.summary_lines():
                 con.print(line)
@@ -200,24 +316,39 @@ def verify(file: Path = typer.Argument(..., help="model file (TOML)"),
 
 
 @app.command()
-def audit(file: Path = typer.Argument(..., help="model file (TOML)"),
-          participation: Optional[str] = typer.Option(None),
-          disclosure: Optional[str] = typer.Option(None),
-          backend: Optional[str] = typer.Option(None),
-          json_out: bool = typer.Option(False, "--json")):
-    """Solve and report which constraints bind (by pattern), with shadow prices."""
+def audit(file: Path = FILE,
+          participation: Optional[Participation] = PARTICIPATION,
+          disclosure: Optional[Disclosure] = DISCLOSURE,
+          ic: Optional[IC] = IC_OPTION,
+          money: Optional[bool] = MONEY,
+          objective: Optional[str] = OBJECTIVE,
+          backend: Optional[Backend] = BACKEND,
+          solver: Optional[str] = SOLVER,
+          method: Optional[str] = METHOD,
+          json_out: bool = JSON,
+          output: Optional[Path] = OUTPUT):
+    """Solve and report which constraints bind (by pattern) with shadow prices, or the rows of a Farkas ray.
+
+    For an infeasible program the audit names the rows the Farkas ray combines. Agents, periods, histories and types are counted from 1.
+
+    Examples:
+
+      dmd-opt audit models/handicap_auction.toml
+
+      dmd-opt audit models/bilateral_trade_impossible.toml
+
+      dmd-opt audit models/thomas_worrall.toml --json --output audit.json
+    """
     def run():
-        from dmd_opt.core.serialise import dumps
-        model, res = _solve(file, participation=participation, disclosure=disclosure, backend=backend)
+        model, res = _solve(file, **_overrides(participation, disclosure, ic, money, objective, backend, solver, method))
         if not hasattr(res, "audit"):
             _fail(f"models of kind {model.kind!r} have no constraint audit")
         # Infeasible programs are audited too: the audit then names the rows of the Farkas ray.
         if res.status not in ("optimal", "infeasible"):
             _fail(f"no solution to audit (status {res.status})", _status_code(res.status))
         a = res.audit()
-        if json_out:
-            typer.echo(dumps(for_command(_record(res, file), "audit", audit=a.to_dict())))
-        else:
+        _emit(for_command(_record(res, file), "audit", audit=a.to_dict()), json_out, output)
+        if not json_out:
             con = _console()
             table = getattr(a, "rich_table", None)
             if table is not None:
@@ -229,50 +360,73 @@ def audit(file: Path = typer.Argument(..., help="model file (TOML)"),
 
 
 @app.command()
-def check(cert: Path = typer.Argument(..., help="certificate file written by solve --certificate"),
-          model: Optional[Path] = typer.Option(None, help="model file to rebuild the program from"),
-          json_out: bool = typer.Option(False, "--json")):
-    """Check a certificate without any solver (exact rational or rigorous bounds)."""
+def check(cert: Path = typer.Argument(..., help="certificate file written by solve --certificate", metavar="CERT",
+                                      dir_okay=False),
+          model: Optional[Path] = typer.Option(None, help="model file to rebuild the program from (default: the "
+                                                          "model data embedded in the certificate)", dir_okay=False),
+          json_out: bool = JSON,
+          output: Optional[Path] = OUTPUT):
+    """Check a certificate without any solver (exact rational arithmetic or rigorous bounds).
+
+    Exit code 0 when the certificate proves its claim, 1 when it does not.
+
+    Examples:
+
+      dmd-opt solve models/static_monopoly.toml --certificate cert.json && dmd-opt check cert.json
+
+      dmd-opt check cert.json --model models/static_monopoly.toml --json
+    """
     def run():
         from dmd_opt.certificates import check_certificate
-        from dmd_opt.core.serialise import dumps
         from dmd_opt.interfaces.models import load
         m = load(model) if model is not None else None
         res = check_certificate(cert, model=m)
         res.source = res.source or str(cert)
         if res.error is not None:          # not readable as a certificate: bad input, one line, exit 2
-            if json_out:
-                typer.echo(dumps(res.to_dict()))
+            _emit(res.to_dict(), json_out, output)
             raise res.error
-        if json_out:
-            typer.echo(dumps(res.to_dict()))
-        else:
+        _emit(res.to_dict(), json_out, output)
+        if not json_out:
             typer.echo(res.verdict)
         raise typer.Exit(0 if res.ok else EXIT_FAILED)
     _guard(run)
 
 
 @app.command()
-def compare(file: Path = typer.Argument(..., help="model file (TOML) describing an environment"),
+def compare(file: Path = FILE,
             participation: str = typer.Option("ex_ante,interim,periodic",
-                                              help="participation notions of the revenue-optimal mechanisms"),
-            efficient: str = typer.Option("pivot,team,balanced", help="efficient mechanisms (pivot, team, balanced, agv); "
-                                          "'none' for none"),
-            disclosure: Optional[str] = typer.Option(None, help="public | private"),
-            backend: Optional[str] = typer.Option(None, help="highs | cvxpy | pyomo"),
-            solver: Optional[str] = typer.Option(None),
-            json_out: bool = typer.Option(False, "--json", help="print a JSON object instead of tables"),
-            plot: Optional[Path] = typer.Option(None, help="write comparison plots into this folder"),
-            frontier: int = typer.Option(0, help="also trace the revenue–welfare frontier with this many points"),
-            horizon: Optional[int] = typer.Option(None, help="use this many periods (truncates a stationary model)"),
-            output: Optional[Path] = typer.Option(None, help="also write the JSON here (atomically)")):
-    """Revenue-optimal (each participation notion) vs efficient mechanisms: revenue, welfare, rents, deadweight loss, distortion, binding rows, budget.
+                                              help="participation notions of the revenue-optimal mechanisms "
+                                                   "(comma-separated: ex_ante, interim, periodic, none)",
+                                              autocompletion=_complete([p.value for p in Participation])),
+            efficient: str = typer.Option("pivot,team,balanced", help="efficient mechanisms (comma-separated: pivot, "
+                                          "team, balanced, agv); 'none' for none",
+                                          autocompletion=_complete(EFFICIENT_MECHANISMS)),
+            disclosure: Optional[Disclosure] = DISCLOSURE,
+            backend: Optional[Backend] = BACKEND,
+            solver: Optional[str] = SOLVER,
+            json_out: bool = JSON,
+            plot: Optional[Path] = typer.Option(None, help="write comparison figures (PNG) into this folder",
+                                                file_okay=False),
+            frontier: int = typer.Option(0, help="also trace the revenue–welfare frontier with this many points",
+                                         min=0),
+            horizon: Optional[int] = typer.Option(None, help="use this many periods (truncates a stationary model)",
+                                                  min=1),
+            output: Optional[Path] = OUTPUT):
+    """Revenue-optimal (each participation notion) vs efficient mechanisms, side by side.
 
-    Example: dmd-opt compare models/battaglini.toml --efficient none --plot plots/
+    Tables of revenue, welfare, rents, deadweight loss, allocation distortion by period, binding
+    rows and budget, each mechanism checked by the independent verifier.
+
+    Examples:
+
+      dmd-opt compare models/battaglini.toml --efficient none --plot plots/
+
+      dmd-opt compare models/handicap_auction.toml --efficient pivot,team,balanced,agv --frontier 9 --json
+
+      dmd-opt compare models/repeated_auction_markov.toml --horizon 3 --participation interim
     """
     def run():
         from dmd_opt.analysis.compare import as_environment, comparison
-        from dmd_opt.core.serialise import atomic_write, dumps
         from dmd_opt.interfaces.models import load
         model = load(file)
         if model.kind == "relational":          # commitment vs self-enforcing promises
@@ -281,8 +435,9 @@ def compare(file: Path = typer.Argument(..., help="model file (TOML) describing 
         opts = model.options
         parts = _csv(participation, "participation")
         effs = [] if efficient.strip().lower() == "none" else _csv(efficient, "efficient")
-        cmp = comparison(env, parts, effs, disclosure=disclosure or opts.get("disclosure", "public"),
-                         backend=backend or opts.get("backend", "highs"), solver=solver or opts.get("solver"),
+        disc = _value(disclosure) or opts.get("disclosure", "public")
+        back = _value(backend) or opts.get("backend", "highs")
+        cmp = comparison(env, parts, effs, disclosure=disc, backend=back, solver=solver or opts.get("solver"),
                          horizon=horizon)
         env = cmp.env
         data = cmp.to_dict(kind=model.kind)
@@ -291,8 +446,7 @@ def compare(file: Path = typer.Argument(..., help="model file (TOML) describing 
         if frontier > 0:
             from dmd_opt.analysis.frontier import frontier as trace
             part = "interim" if "interim" in parts else parts[0]
-            fr = trace(env, participation=part, disclosure=disclosure or opts.get("disclosure", "public"),
-                       n=frontier, efficient=(), backend=backend or opts.get("backend", "highs"))
+            fr = trace(env, participation=part, disclosure=disc, n=frontier, efficient=(), backend=back)
             for e in cmp.entries:
                 if e.family == "efficient" and e.mechanism is not None:
                     fr.points.setdefault(e.name, (e.mechanism.revenue(), e.mechanism.welfare()))
@@ -301,11 +455,8 @@ def compare(file: Path = typer.Argument(..., help="model file (TOML) describing 
             data["plots"] = [str(p) for p in cmp.plot(plot)]
             if fr is not None:
                 data["plots"].append(str(fr.plot(Path(plot) / "frontier.png")))
-        if output is not None:
-            atomic_write(output, dumps(data))
-        if json_out:
-            typer.echo(dumps(data))
-        else:
+        _emit(data, json_out, output)
+        if not json_out:
             _print_comparison(cmp, data)
         statuses = [e.status for e in cmp.entries if e.result is not None]
         code = max([_status_code(s) for s in statuses] or [0], key=lambda c: (c == EXIT_NO_SOLUTION, c))
@@ -341,21 +492,29 @@ def _csv(text: str, field: str) -> list[str]:
     return items
 
 
-def _print_comparison(cmp, data) -> None:
+def _table(title: str, columns: list[str]):
     from rich.table import Table
+    tab = Table(title=title)
+    for c in columns:
+        tab.add_column(c.replace("_", " "), justify="left" if c in ("mechanism", "status", "message") else "right",
+                       overflow="fold")
+    return tab
+
+
+def _print_comparison(cmp, data) -> None:
     con = _console()
     env = cmp.env
-    con.print(f"[bold]{env.name}[/bold]  (N={env.n_agents}, T={env.horizon}, δ={env.discount:g}); "
-              f"first-best surplus {cmp.first_best:.6g}")
+    scale = env.payoff_scale
+    con.print(f"[bold]{env.name}[/bold]  ({env.n_agents} agent{'s' * (env.n_agents != 1)}, {env.horizon} "
+              f"period{'s' * (env.horizon != 1)}, δ = {fmt(env.discount)}); first-best surplus "
+              f"{fmt(cmp.first_best, scale=scale)}")
     for title, cols in (("revenue, welfare and rents",
                          ["mechanism", "revenue", "welfare", "deadweight_loss", "rents_expected"]),
                         ("checks (verifier) and binding rows",
                          ["mechanism", "status", "max_ic_regret", "budget_max_imbalance", "binding_IC", "binding_IR"])):
-        tab = Table(title=title)
-        for c in cols:
-            tab.add_column(c.replace("_", " "), justify="left" if c in ("mechanism", "status") else "right")
+        tab = _table(title, cols)
         for rec in data["mechanisms"]:
-            tab.add_row(*[_fmt(rec.get(c)) for c in cols])
+            tab.add_row(*[fmt(rec.get(c), scale=scale) for c in cols])
         con.print(tab)
     for rec in data["mechanisms"]:
         if rec.get("message"):
@@ -363,58 +522,54 @@ def _print_comparison(cmp, data) -> None:
     dist = data["distortion_by_period"]
     if dist:
         periods = sorted({d["period"] for d in dist})
-        tab = Table(title="expected allocation distortion by period (efficient − actual)")
-        tab.add_column("mechanism")
-        for t in periods:
-            tab.add_column(f"t={t}", justify="right")
+        tab = _table("expected allocation distortion by period (efficient − actual)",
+                     ["mechanism", *[f"t={t}" for t in periods]])
         for name in dict.fromkeys(d["mechanism"] for d in dist):
             vals = {d["period"]: d["expected_gap"] for d in dist if d["mechanism"] == name}
-            tab.add_row(name, *[_fmt(vals.get(t)) for t in periods])
+            tab.add_row(name, *[fmt(vals.get(t), scale=scale) for t in periods])
         con.print(tab)
     if "frontier" in data:
-        tab = Table(title=f"revenue–welfare frontier ({data['frontier']['method']}, "
-                          f"{data['frontier']['participation']} participation)")
-        for c in ("revenue", "welfare", "rents_expected", "status"):
-            tab.add_column(c.replace("_", " "), justify="right")
+        cols = ["revenue", "welfare", "rents_expected", "status"]
+        tab = _table(f"revenue–welfare frontier ({data['frontier']['method']}, "
+                     f"{data['frontier']['participation']} participation)", cols)
         for rec in data["frontier"]["frontier"]:
-            tab.add_row(*[_fmt(rec.get(c)) for c in ("revenue", "welfare", "rents_expected", "status")])
+            tab.add_row(*[fmt(rec.get(c), scale=scale) for c in cols])
         con.print(tab)
     for p in data.get("plots", []):
         con.print(f"plot: {p}")
 
 
-def _fmt(v) -> str:
-    if v is None:
-        return "—"
-    if isinstance(v, float):
-        return f"{v:.6g}"
-    return str(v)
-
-
 @app.command()
-def sweep(file: Path = typer.Argument(..., help="model file (TOML)"),
+def sweep(file: Path = FILE,
           param: list[str] = typer.Option(..., "--param", "-p",
                                           help="NAME=lo:hi:n (n evenly spaced points), NAME=v1,v2,… or NAME=\\[json list]; "
                                                "NAME is a dotted path (discount or delta, agents[0].transition, "
                                                "solve.participation); repeat for a product grid"),
           scheduler: Optional[str] = typer.Option(None, help="dask scheduler address (tcp://host:8786); "
                                                   "default: a LocalCluster on this machine"),
-          workers: int = typer.Option(2, help="LocalCluster worker processes"),
+          workers: int = typer.Option(2, help="LocalCluster worker processes", min=1),
           threads: bool = typer.Option(False, "--threads", help="LocalCluster with threads instead of processes"),
-          out: Optional[Path] = typer.Option(None, help="write the results table as Parquet (atomically)"),
-          json_out: bool = typer.Option(False, "--json", help="print the rows as JSON"),
+          out: Optional[Path] = typer.Option(None, help="write the results table as Parquet (atomically)",
+                                             dir_okay=False),
+          json_out: bool = typer.Option(False, "--json", help="print the JSON record with every point"),
+          output: Optional[Path] = OUTPUT,
           progress: bool = typer.Option(True, "--progress/--no-progress", help="progress bar on stderr")):
     """Solve the model over a parameter grid on dask.distributed; failed points are kept as rows.
 
-    Example: dmd-opt sweep models/battaglini.toml --param delta=0.5:0.99:10 --param solve.participation=interim,periodic
+    Examples:
+
+      dmd-opt sweep models/battaglini.toml --param delta=0.5:0.99:10 --out sweep.parquet
+
+      dmd-opt sweep models/battaglini.toml --param delta=0.5,0.9 --param solve.participation=interim,periodic --json
+
+      dmd-opt sweep models/handicap_auction.toml --param delta=0.5:0.95:40 --scheduler tcp://10.0.0.5:8786
     """
     def run():
-        from dmd_opt.core.serialise import dumps
+        from dmd_opt.core.errors import Terminated
         from dmd_opt.interfaces.models import load
         from dmd_opt.interfaces.sweep import parse_param, sweep as run_sweep
         grid = dict(parse_param(p) for p in param)
         kind = load(file).kind
-        from dmd_opt.core.errors import Terminated
         try:
             df = run_sweep(file, grid, scheduler=scheduler, n_workers=workers, processes=not threads,
                            progress=progress and not json_out, out=out)
@@ -424,29 +579,26 @@ def sweep(file: Path = typer.Argument(..., help="model file (TOML)"),
             _fail(what + (f"; the finished points are in {out}" if out is not None else ""), code)
         records = df.to_dict(orient="records")
         failed = int((~df["ok"]).sum())
-        if json_out:
-            typer.echo(dumps(result_record(
-                kind, "optimal" if failed == 0 else "failed", None, command="sweep",
-                options={"grid": grid, "scheduler": scheduler, "workers": workers, "threads": threads},
-                model={"name": Path(file).stem, "file": str(file)},
-                message="" if failed == 0 else f"{failed} of {len(records)} points failed",
-                parameters=list(grid), points=records, failed=failed, out=str(out) if out else None)))
-        else:
+        data = result_record(
+            kind, "optimal" if failed == 0 else "failed", None, command="sweep",
+            options={"grid": grid, "scheduler": scheduler, "workers": workers, "threads": threads},
+            model={"name": Path(file).stem, "file": str(file)},
+            message="" if failed == 0 else f"{failed} of {len(records)} points failed",
+            parameters=list(grid), points=records, failed=failed, out=str(out) if out else None)
+        _emit(data, json_out, output)
+        if not json_out:
             _print_sweep(df, list(grid), out)
         raise typer.Exit(0 if bool(df["ok"].all()) else EXIT_FAILED)
     _guard(run)
 
 
 def _print_sweep(df, params, out) -> None:
-    from rich.table import Table
     con = _console()
     cols = params + [c for c in ("ok", "status", "objective", "revenue", "welfare", "max_regret", "error")
                      if c in df.columns]
-    tab = Table(title=f"sweep: {len(df)} points, {int((~df['ok']).sum())} failed")
-    for c in cols:
-        tab.add_column(c)
+    tab = _table(f"sweep: {len(df)} points, {int((~df['ok']).sum())} failed", cols)
     for rec in df[cols].to_dict(orient="records"):
-        tab.add_row(*[_fmt(None if isinstance(v, float) and v != v else v) for v in rec.values()])
+        tab.add_row(*[fmt(v) for v in rec.values()])
     con.print(tab)
     if out is not None:
         con.print(f"results written to {out}")

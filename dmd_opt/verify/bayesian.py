@@ -49,6 +49,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from dmd_opt.core.display import fmt
 from dmd_opt.core.tree import HistoryTree
 from dmd_opt.core.truthful import tree_flow_utility, tree_principal_cost
 from dmd_opt.verify.report import ReportHead
@@ -123,11 +124,13 @@ class VerificationReport(ReportHead):
             **self.extra}
 
     def summary_lines(self) -> list[str]:
-        lines = [f"max IC regret {self.max_regret:.3g} (on path {self.max_regret_on_path:.3g}, "
-                 f"ex ante {self.ex_ante_regret:.3g}); payoff scale {self.scale:g}"]
+        sc = self.scale
+        lines = [f"max IC regret {fmt(self.max_regret, 3, sc)} (on path {fmt(self.max_regret_on_path, 3, sc)}, "
+                 f"ex ante {fmt(self.ex_ante_regret, 3, sc)}); payoff scale {fmt(sc)}"]
         for p in ("ex_ante", "interim", "periodic"):
-            lines.append(f"IR violation ({p}) {self.ir_violation(p):.3g}")
-        lines.append(f"budget: max |Σ p| {self.budget_max_imbalance:.3g}, expected surplus {self.budget_expected:.6g}")
+            lines.append(f"IR violation ({p}) {fmt(self.ir_violation(p), 3, sc)}")
+        lines.append(f"budget: max |Σ p| {fmt(self.budget_max_imbalance, 3, sc)}, expected surplus "
+                     f"{fmt(self.budget_expected, 6, sc)}")
         return lines
 
 

@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
+from dmd_opt.core.display import fmt
 from dmd_opt.core.errors import ModelError
 from dmd_opt.core.joint import JointModel, from_environment
 from dmd_opt.core.truthful import markov_present_value, markov_tree_arrays, mix_rows, tree_node_probabilities
@@ -150,11 +151,12 @@ class ExPostReport(ReportHead):
 
     def summary_lines(self) -> list[str]:
         return [
-            f"Bayesian IC regret: max {self.bayes_max_regret:.3g} (on path {self.bayes_max_regret_on_path:.3g}, "
-            f"ex ante {self.ex_ante_regret:.3g})",
-            f"ex-post IC regret: within-period (on path) {self.expost_max_regret_on_path:.3g}, "
-            f"periodic (every history) {self.expost_max_regret:.3g}",
-            f"budget: max per-period |Σ p − c| {self.budget_max_imbalance:.3g}, expected designer surplus {self.budget_expected:.6g}",
+            f"Bayesian IC regret: max {fmt(self.bayes_max_regret, 3, self.scale)} (on path "
+            f"{fmt(self.bayes_max_regret_on_path, 3, self.scale)}, ex ante {fmt(self.ex_ante_regret, 3, self.scale)})",
+            f"ex-post IC regret: within-period (on path) {fmt(self.expost_max_regret_on_path, 3, self.scale)}, "
+            f"periodic (every history) {fmt(self.expost_max_regret, 3, self.scale)}",
+            f"budget: max per-period |Σ p − c| {fmt(self.budget_max_imbalance, 3, self.scale)}, expected designer "
+            f"surplus {fmt(self.budget_expected, 6, self.scale)}",
             f"revenue {self.revenue:.6g}, welfare {self.welfare:.6g}"]
 
 

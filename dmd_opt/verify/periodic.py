@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from dmd_opt.core.display import fmt
 from dmd_opt.core.truthful import by_own_initial_type, markov_chain, markov_present_value, markov_truthful_G
 from dmd_opt.verify.report import ReportHead
 
@@ -61,8 +62,8 @@ class PeriodicExPostReport(ReportHead):
 
     def summary(self) -> list[str]:
         w = self.worst
-        s = [f"periodic ex-post IC: max regret {self.max_regret:.3g} (on path {self.max_regret_on_path:.3g}); "
-             f"payoff scale {self.scale:g}"]
+        s = [f"periodic ex-post IC: max regret {fmt(self.max_regret, 3, self.scale)} (on path "
+             f"{fmt(self.max_regret_on_path, 3, self.scale)}); payoff scale {fmt(self.scale)}"]
         if self.max_regret > 1e-9 and w:
             s.append(f"  worst: agent {w['agent']}, period {w['period']}, previous reports {w['previous']}, "
                      f"true profile {w['profile']}, misreport {w['report']} gains {w['regret']:.6g}")

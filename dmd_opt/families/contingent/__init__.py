@@ -1,4 +1,4 @@
-"""Contingent transfers for interdependent values (Heng Liu).  See ``docs/contingent.md``.
+"""Contingent transfers for interdependent values (Heng Liu; docs/theory.md#contingent-transfers-with-interdependent-values).  See ``docs/contingent.md``.
 
 Environment (joint Markov signals, interdependent utilities) → efficient policy (finite MDP)
 → diagnostics (spanning, convex independence) → VCG-type transfers (pseudo-inverse) or

@@ -1,4 +1,4 @@
-r"""Model kind ``"contingent"``: Liu's contingent transfers for interdependent values.
+r"""Model kind ``"contingent"``: Liu's contingent transfers for interdependent values (docs/theory.md#contingent-transfers-with-interdependent-values).
 
 Pipeline: :func:`dmd_opt.families.contingent.from_dict` (environment) → efficient policy (finite MDP)
 → last-period static transfers (Assumption 4) → diagnostics (spanning, convex independence)
@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from dmd_opt.core.display import result_html, result_repr
+from dmd_opt.core.display import fmt, result_html, result_repr
 from dmd_opt.core.errors import ModelError
 from dmd_opt.core.record import result_record
 from dmd_opt.core import validation as V
@@ -120,7 +120,7 @@ class ContingentResult:
         if self.last is not None:
             lines.append(f"last period: {self.last.rule}" + ("" if self.last.ok else " — NOT ex-post implementable"))
         if self.vcg is not None:
-            lines.append(f"VCG-type transfers: {self.vcg.status}, max residual {self.vcg.max_residual:.3g}, "
+            lines.append(f"VCG-type transfers: {self.vcg.status}, max residual {fmt(self.vcg.max_residual, 3)}, "
                          f"failing blocks {len(self.vcg.failures)} "
                          f"(used by a*: {sum(f['used_by_policy'] for f in self.vcg.failures)})")
             for f in self.vcg.failures[:5]:
@@ -206,4 +206,4 @@ def solve(env, method: str = "auto", backend: str = "highs", solver: str | None 
 
 def register_kinds() -> None:
     register_kind("contingent", parse, solve, options=OPTIONS,
-                  description="Liu: contingent transfers with interdependent values ", build=build)
+                  description="Liu: contingent transfers with interdependent values", build=build)

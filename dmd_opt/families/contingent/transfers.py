@@ -11,7 +11,7 @@ solves one equation per own signal :math:`\theta^i`:
     \qquad\text{i.e.}\qquad \delta\, (M^{-i})^\top p = -\tilde u^{-i},
 
 taken as the minimum-norm solution :math:`p = -(M^{-i})^{\top +}\tilde u^{-i}/\delta`
-(the slide writes :math:`M^+`; the dimensions need the transpose).  The target is
+(written :math:`M^+` in some statements; the dimensions need the transpose; docs/theory.md#contingent-transfers-with-interdependent-values).  The target is
 the others' flow utility :math:`\tilde u^{-i} = \sum_{j\ne i} u^j(a,\theta)` — plus, on the
 last transition of a finite horizon, :math:`\delta E[C^i_T \mid a,\theta]` with
 :math:`C^i_T(\theta') = \sum_{j\ne i}u^j(a_T(\theta'),\theta') + q^i_T(\theta')`, the gap between

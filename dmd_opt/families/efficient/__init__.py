@@ -1,4 +1,4 @@
-"""Efficient dynamic mechanisms: the efficient policy on the joint type state,
+"""Efficient dynamic mechanisms (docs/theory.md#efficient-dynamic-mechanisms): the efficient policy on the joint type state,
 team, dynamic pivot, balanced team (Athey–Segal) and static-AGV mechanisms, and the
 self-enforcement report.  See ``docs/efficient.md``."""
 

@@ -1,5 +1,5 @@
 r"""The static AGV (expected-externality) transfers applied dynamically — the counter-example
-(Athey–Segal 2007, Example 1; Athey 2009 tutorial).
+(Athey–Segal 2013, Example 1; docs/theory.md#the-static-agv-mechanism-applied-dynamically).
 
 d'Aspremont–Gérard-Varet / Arrow: each agent's incentive payment is the expectation of
 the team transfer :math:`\Psi_i` given *its own reports only*, the others' types being drawn

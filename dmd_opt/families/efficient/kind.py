@@ -1,4 +1,4 @@
-r"""Model kind ``efficient``: efficient dynamic mechanisms from a model file.
+r"""Model kind ``efficient``: efficient dynamic mechanisms from a model file (docs/theory.md#efficient-dynamic-mechanisms).
 
 A file with ``kind = "efficient"`` holds an environment (the fields of
 :meth:`dmd_opt.core.environment.Environment.from_dict`) — or, for the correlated-types
@@ -35,7 +35,7 @@ import numpy as np
 
 from dmd_opt.core import validation as V
 from dmd_opt.core.environment import Environment
-from dmd_opt.core.display import result_html, result_repr
+from dmd_opt.core.display import fmt, result_html, result_repr
 from dmd_opt.core.errors import ModelError
 from dmd_opt.core.record import result_record, verification_record
 from dmd_opt.core import joint as J
@@ -216,8 +216,8 @@ class EfficientResult:
             if rep is None:
                 continue
             lines.append(f"{k:17s} revenue {rep.revenue:10.5g}  welfare {rep.welfare:10.5g}  "
-                         f"BIC regret {rep.bayes_max_regret_on_path:.2g}  ex-post regret {rep.expost_max_regret:.2g}  "
-                         f"max |Σp−c| {rep.budget_max_imbalance:.2g}")
+                         f"BIC regret {fmt(rep.bayes_max_regret_on_path, 2, rep.scale)}  ex-post regret "
+                         f"{fmt(rep.expost_max_regret, 2, rep.scale)}  max |Σp−c| {fmt(rep.budget_max_imbalance, 2, rep.scale)}")
         if self.verification is not None:
             f = self.verification.failures()
             lines.append("verifier: every claimed property holds" if not f else "verifier: " + "; ".join(f))

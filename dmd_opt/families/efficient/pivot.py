@@ -1,4 +1,4 @@
-r"""The dynamic pivot mechanism (Bergemann–Välimäki 2010).
+r"""The dynamic pivot mechanism (Bergemann–Välimäki 2010; docs/theory.md#dynamic-pivot-mechanism).
 
 With :math:`W_{-i,t}` the optimal welfare of the agents other than ``i`` alone (their
 own efficient problem, same decisions and cost), agent ``i`` pays at ``t``

@@ -1,4 +1,4 @@
-r"""The efficient decision policy χ* on the joint type state.
+r"""The efficient decision policy χ* on the joint type state (docs/theory.md#efficient-dynamic-mechanisms).
 
 Finite horizon (backward induction, Puterman §4.5):
 

@@ -32,6 +32,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
+from dmd_opt.core.display import fmt_list
 from dmd_opt.core.errors import ModelError
 from dmd_opt.dp.mdp import _exact_data, _exact_policy_polys, _to_q
 from dmd_opt.families.efficient.balanced import markov_incentive_payments
@@ -75,8 +76,8 @@ class SelfEnforcementReport:
     def summary_lines(self) -> list[str]:
         thr = "n/a (invariant surplus ≤ 0)" if self.delta_threshold is None else f"{self.delta_threshold:.6g}"
         return [f"χ* by {self.policy_method}; ergodic sets {self.ergodic_sets}; "
-                f"ū = {np.array2string(self.u_bar, precision=4)}",
-                f"C = {self.C:.6g} ({self.C_method}), M = {self.M:.6g}, K = {self.K:.6g}, A = {np.array2string(self.A, precision=4)}",
+                f"ū = {fmt_list(self.u_bar, 4)}",
+                f"C = {self.C:.6g} ({self.C_method}), M = {self.M:.6g}, K = {self.K:.6g}, A = {fmt_list(self.A, 4)}",
                 f"sufficient δ threshold (Prop. 3 proof): {thr}",
                 f"direct check at δ = {self.delta:g}: off-schedule deviations "
                 f"{'deterred' if self.deterred else 'NOT deterred'} (margin {self.margin:.4g}); "

@@ -1,4 +1,4 @@
-r"""The team mechanism (Athey–Segal 2007 §4).
+r"""The team mechanism (Athey–Segal 2013 §4; docs/theory.md#team-mechanism).
 
 Decisions follow the efficient policy χ*; each period every agent receives the
 reported surplus of everybody else,

@@ -1,4 +1,4 @@
-"""Recursive contracts with promised utility (SPEC §5).
+"""Recursive contracts with promised utility (docs/theory.md#recursive-contracts-with-promised-utility).
 
 * :mod:`.engine` — value iteration / backward induction with stacked, labelled Bellman LPs;
 * :mod:`.thomas_worrall` — dynamic insurance (Thomas & Worrall 1990), CARA cross-check;

@@ -4,8 +4,8 @@ Each period the agent's value is :math:`v_t \in \{L, H\}`, :math:`H > c > L > 0`
 the principal chooses an allocation probability :math:`a_t \in [0,1]`, earning
 :math:`a_t(v_t - c)` while the agent gets :math:`a_t v_t`; no transfers.  Types
 are i.i.d. with :math:`P(H) = q`, or Markov with persistence
-:math:`P(v_{t+1} = v_t) = p` (seed 001, "Dynamic Allocation without Money";
-SPEC §5).  Payoffs are normalised by :math:`(1-\beta)` as in the seed:
+:math:`P(v_{t+1} = v_t) = p` (docs/theory.md#guohörner-allocation-without-money).  Payoffs are normalised by
+:math:`(1-\beta)` as in the paper:
 :math:`U_t = (1-\beta)E\sum_{s\ge t}\beta^{s-t}a_s v_s \in [0, \bar U]`.
 
 **i.i.d.** (state: ex-ante promised utility :math:`U`):
@@ -39,8 +39,8 @@ continuations in the current set, until none drops).
 Continuations are lotteries over grid points, so :math:`V` is the concave
 piecewise-linear interpolant (hypograph of the concave envelope — off-grid
 continuations).  Finite horizons are solved by backward induction with the
-horizon-:math:`h` grid on :math:`[0, \bar U_h]`.  Polarisation (seed 001,
-Theorem): :math:`U_t \to \{0, \bar U\}`; simulated paths draw the next grid
+horizon-:math:`h` grid on :math:`[0, \bar U_h]`.  Polarisation (Guo &
+Hörner): :math:`U_t \to \{0, \bar U\}`; simulated paths draw the next grid
 point from the optimal continuation lottery.
 """
 
@@ -51,7 +51,7 @@ from typing import Any
 
 import numpy as np
 
-from dmd_opt.core.display import result_html, result_repr
+from dmd_opt.core.display import clean, fmt_list, result_html, result_repr
 from dmd_opt.core.errors import ModelError
 from dmd_opt.core.record import result_record
 from dmd_opt.core.limits import check_grid, check_periods
@@ -539,7 +539,7 @@ class GHResult(AsMechanism):
                          f"{self.vi.sup_norm:.3g}, contraction rate {self.vi.rate():.4f} (beta {m.beta:g}), "
                          f"{self.vi.seconds:.2f} s")
         lines.append(f"  principal's optimal value {self.objective:.6g} at initial promise "
-                     f"{np.array2string(self.initial_promise, precision=5)}"
+                     f"{fmt_list(self.initial_promise, 5)}"
                      + (" (ex ante)" if not m.markov else " (U_L, U_H)"))
         S = len(self.states)
         idx = np.unique(np.linspace(0, S - 1, min(S, 6)).round().astype(int))
@@ -547,8 +547,8 @@ class GHResult(AsMechanism):
         W = self.continuations()
         for i in idx:
             st = f"{self.states[i]:.4f}" if not m.markov else f"({self.states[i][0]:.3f}, {self.states[i][1]:.3f})"
-            wl = np.round(W[i, 0], 4)
-            wh = np.round(W[i, 1], 4)
+            wl = fmt_list(np.atleast_1d(W[i, 0]), 4)
+            wh = fmt_list(np.atleast_1d(W[i, 1]), 4)
             lines.append(f"    U = {st}: V = {self.values[0, i]:.5g}, a = {abs(self.allocation()[i, 0]):.3f}, "
                          f"{abs(self.allocation()[i, 1]):.3f}; W = {wl}, {wh}")
         try:
@@ -560,5 +560,5 @@ class GHResult(AsMechanism):
         if self.absorbed is not None:
             a = self.absorbed
             lines.append(f"  polarisation after {a['periods']} periods: {a['at_zero']:.1%} absorbed at 0, "
-                         f"{a['at_upper']:.1%} at the upper bound {a['upper']:.4g}, {a['interior']:.1%} interior")
+                         f"{a['at_upper']:.1%} at the upper bound {a['upper']:.4g}, {clean(a['interior']) + 0.0:.1%} interior")
         return lines

@@ -1,4 +1,4 @@
-"""Model kinds ``thomas_worrall`` and ``guo_horner`` (SPEC §5): recursive contracts.
+"""Model kinds ``thomas_worrall`` and ``guo_horner`` (docs/theory.md#recursive-contracts-with-promised-utility): recursive contracts.
 
 Model files (TOML; see ``docs/recursive.md``)::
 

@@ -5,7 +5,7 @@ A risk-neutral lender insures a risk-averse borrower whose income
 probabilities :math:`\pi_k` and privately observed; both discount with
 :math:`\beta`; commitment on both sides (no participation constraint).  With
 promised lifetime utility :math:`v` as the state, the lender's cost function
-(SPEC §5; seed 001, "Dynamic Insurance")
+(docs/theory.md#thomasworrall-dynamic-insurance)
 
 .. math::
 
@@ -63,7 +63,7 @@ from typing import Any
 
 import numpy as np
 
-from dmd_opt.core.display import result_html, result_repr
+from dmd_opt.core.display import fmt, fmt_list, fmt_mapping, result_html, result_repr
 from dmd_opt.core.errors import ModelError
 from dmd_opt.core.record import result_record
 from dmd_opt.core.limits import check_count, check_grid
@@ -505,8 +505,8 @@ class TWResult(AsMechanism):
     def summary(self) -> list[str]:
         m = self.model
         lines = [f"Thomas–Worrall dynamic insurance '{m.name}': {self.status} ({self.vi.message})",
-                 f"  income {np.array2string(m.income, precision=4)} with probabilities "
-                 f"{np.array2string(m.prob, precision=4)}, beta {m.beta:g}, utility {m.utility.to_dict()}",
+                 f"  income {fmt_list(m.income, 4)} with probabilities {fmt_list(m.prob, 4)}, beta {m.beta:g}, "
+                 f"utility {fmt_mapping(m.utility.to_dict())}",
                  f"  promise grid {self.grid.size} points on [{self.grid[0]:.6g}, {self.grid[-1]:.6g}], "
                  f"transfer grid {m.transfer_grid.size} points on [{m.transfer_grid[0]:.4g}, {m.transfer_grid[-1]:.4g}]",
                  f"  value iteration: {self.vi.iterations} iterations, last sup-norm change {self.vi.sup_norm:.3g}, "
@@ -531,7 +531,7 @@ class TWResult(AsMechanism):
                          f"C {gap['cost']:.3g}, b {gap['transfers']:.3g}, w {gap['continuations']:.3g}")
         share = self.ic_binding_share()
         lines.append("  IC binding at share of grid points: " + ", ".join(
-            f"income {k} claims {j}: {s:.2f}" for k, (j, s) in
+            f"income {fmt(m.income[k])} claims {fmt(m.income[j])}: {s:.2f}" for k, (j, s) in
             ((int(key.split('->')[0]), (int(key.split('->')[1]), s)) for key, s in share.items())))
         if self.paths is not None:
             lines.append(f"  simulated promised utility ({self.paths.shape[0]} paths; lower end of grid {self.grid[0]:.5g}):")
@@ -685,13 +685,13 @@ class CARAResult(AsMechanism):
         m, k = self.model, self.contract
         res = _residual_summary(self.residuals())
         lines = [f"Thomas–Worrall dynamic insurance '{m.name}': {self.status} (CARA closed form, no transfer bounds)",
-                 f"  income {np.array2string(m.income, precision=4)} with probabilities "
-                 f"{np.array2string(m.prob, precision=4)}, beta {m.beta:g}, utility {m.utility.to_dict()}",
+                 f"  income {fmt_list(m.income, 4)} with probabilities {fmt_list(m.prob, 4)}, beta {m.beta:g}, "
+                 f"utility {fmt_mapping(m.utility.to_dict())}",
                  f"  C(v) = A - ln(v/v*)/(gamma(1-beta)) with A = {k.A:.12g}, v* = {k.v_star:.6g}; "
                  f"b_k(v) = b_k* - ln(v/v*)/gamma, w_k(v) = omega_k v",
                  f"  b* = {', '.join(f'{x:.10g}' for x in k.transfers_star)}; "
                  f"omega = {', '.join(f'{x:.10g}' for x in k.omega)}; binding IC "
-                 f"{', '.join(f'income {a} claims {b}' for a, b in k.binding)}",
+                 f"{', '.join(f'income {fmt(m.income[a])} claims {fmt(m.income[b])}' for a, b in k.binding)}",
                  f"  residuals on the {self.grid.size}-point promise grid: promise keeping {res['promise_keeping']:.2g}, "
                  f"IC {res['IC']:.2g}, martingale sum pi v/w - 1 {res['martingale']:.2g} "
                  f"(Newton, {k.iterations} iterations, tol {k.tol:g})"]

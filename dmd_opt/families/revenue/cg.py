@@ -1,4 +1,4 @@
-r"""Constraint generation for the dynamic revenue program (SPEC §2, issue 9).
+r"""Constraint generation for the dynamic revenue program (docs/theory.md#revenue-maximisation).
 
 The full one-shot-deviation program of :mod:`.revenue` has, for every agent
 :math:`i`, period :math:`t`, information state :math:`s`, true type

@@ -1,4 +1,4 @@
-r"""The general dynamic revenue program (SPEC §2): one LP/QP for static screening,
+r"""The general dynamic revenue program (docs/theory.md#revenue-maximisation): one LP/QP for static screening,
 automated auction design, sequential screening and multi-period Markov screening.
 
 For every agent :math:`i`, information state :math:`s` of i before its period-t
@@ -30,8 +30,8 @@ sufficient for truthful reporting after every history.  Participation rows:
 The objective is expected discounted revenue :math:`\sum_t\delta^t E[\sum_i p_i - c_t(x)]`,
 welfare, or a weighted sum; with quadratic cost (quantity model) it is a concave QP.
 
-Sources: Courty & Li (2000) and seed 004 (Lemma 12.3: the off-path one-shot
-rows are the double-deviation constraints); Battaglini (2005); Myerson (1981)
+Sources: Courty & Li (2000) (the off-path one-shot rows are the double-deviation
+constraints of sequential screening); Battaglini (2005); Myerson (1981)
 and automated mechanism design (Conitzer–Sandholm) for T = 1.
 
 Rows are assembled per (agent, period) as whole COO blocks with numpy
@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 
 from dmd_opt.core.environment import Environment
-from dmd_opt.core.display import result_html, result_repr
+from dmd_opt.core.display import fmt, result_html, result_repr
 from dmd_opt.core.errors import ModelError
 from dmd_opt.core.record import result_record, verification_record
 from dmd_opt.core.limits import check_rows, revenue_program_size
@@ -93,7 +93,7 @@ def _check_env(env: Environment) -> None:
     for i, ag in enumerate(env.agents):
         if any(P.ndim == 3 for P in ag.transitions):
             raise ModelError(f"agents[{i}].transition_by_decision",
-                             "revenue programs require decision-independent transitions (SPEC §2)")
+                             "revenue programs require decision-independent transitions")
 
 
 def efficient_allocation(env: Environment, tree: HistoryTree | None = None) -> list[np.ndarray]:
@@ -147,7 +147,7 @@ def revenue_program(env: Environment, participation: str = "interim", disclosure
                     objective: Any = "revenue", fixed_allocation: Any = None,
                     budget_balance: bool = False, value_ic_rows: bool = True, ic: str = "bayesian",
                     money: bool = True) -> Program:
-    """Build the labelled revenue program of SPEC §2 for ``env`` (see module docstring).
+    """Build the labelled revenue program for ``env`` (module docstring; docs/theory.md#the-program).
 
     Parameters
     ----------
@@ -596,12 +596,14 @@ class RevenueResult:
         lines.append("binding rows: " + ", ".join(f"{k} {v} of {int(np.sum(fam == k))}" for k, v in bc.items()))
         ver = self.verification
         part = self.options.get("participation")
-        lines.append(f"verification: max IC regret {ver.max_regret:.3g} (on path {ver.max_regret_on_path:.3g}, "
-                     f"ex ante {ver.ex_ante_regret:.3g}); payoff scale {ver.scale:g}")
+        sc = ver.scale
+        lines.append(f"verification: max IC regret {fmt(ver.max_regret, 3, sc)} (on path "
+                     f"{fmt(ver.max_regret_on_path, 3, sc)}, ex ante {fmt(ver.ex_ante_regret, 3, sc)}); "
+                     f"payoff scale {fmt(sc)}")
         if part in ("ex_ante", "interim", "periodic"):
-            lines.append(f"verification: {part} IR violation {ver.ir_violation(part):.3g}")
+            lines.append(f"verification: {part} IR violation {fmt(ver.ir_violation(part), 3, sc)}")
         if self.options.get("budget_balance"):
-            lines.append(f"verification: budget max |Σ p| {ver.budget_max_imbalance:.3g}")
+            lines.append(f"verification: budget max |Σ p| {fmt(ver.budget_max_imbalance, 3, sc)}")
         return lines
 
 
