@@ -64,6 +64,10 @@ def help_texts() -> dict[str, str]:
 HELP = help_texts()
 
 
+#: documents announced by their owners and not yet landed; only shrinks (an entry that exists fails)
+PENDING = {"docs/security.md": "security (issue 14): limits, hostile input, exit codes"}
+
+
 def _exists(ref: str) -> bool:
     ref = ref.rstrip(".")
     return any(ROOT.glob(ref)) if "*" in ref else (ROOT / ref).exists()
@@ -94,7 +98,10 @@ def test_referenced_files_exist():
             missing += [f"{f.relative_to(ROOT)}:{n}: {m.group(1)}" for m in PATH.finditer(line) if not _exists(m.group(1))]
     for name, text in HELP.items():
         missing += [f"{name}: {m.group(1)}" for m in PATH.finditer(text) if not _exists(m.group(1))]
+    missing = [m for m in missing if m.rpartition(": ")[2] not in PENDING]
     assert not missing, "references to files that do not exist:\n" + "\n".join(missing)
+    landed = [ref for ref in PENDING if _exists(ref)]
+    assert not landed, f"{landed} exist now: delete them from PENDING"
 
 
 def test_markdown_links_and_theory_anchors_resolve():

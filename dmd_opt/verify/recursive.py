@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from dmd_opt.core.display import fmt
 from dmd_opt.verify.report import ReportHead
 
 
@@ -67,11 +68,11 @@ class RecursiveReport(ReportHead):
 
     def summary_lines(self) -> list[str]:
         w = self.worst
-        lines = [f"recursive contract: max IC regret {self.max_regret:.3g}, promise-keeping residual "
-                 f"{self.promise_keeping:.3g} (payoff scale {self.scale:g})"]
+        lines = [f"recursive contract: max IC regret {fmt(self.max_regret, 3, self.scale)}, promise-keeping "
+                 f"residual {fmt(self.promise_keeping, 3, self.scale)} (payoff scale {fmt(self.scale)})"]
         if w and self.max_regret > 0:
-            lines.append(f"  worst: {w['stage']}, state {w['state']}, true type {w['true_type']} reporting "
-                         f"{w['report']} gains {w['regret']:.3g}")
+            lines.append(f"  worst: {w['stage']}, state {fmt(w['state'])}, true type {w['true_type']} reporting "
+                         f"{w['report']} gains {fmt(w['regret'], 3, self.scale)}")
         return lines
 
 
