@@ -86,7 +86,7 @@ def _value(x):
 
 
 # options shared by the commands that solve a model (one definition, the same everywhere)
-FILE = typer.Argument(..., help="model file (TOML; docs/model_format.md)", metavar="FILE", dir_okay=False)
+FILE = typer.Argument(..., help="model file (TOML; docs/model_format.md)", metavar="FILE")
 PARTICIPATION = typer.Option(None, "--participation", help="participation constraint (default: the file's \\[solve] "
                                                            "table, else interim)", case_sensitive=False)
 DISCLOSURE = typer.Option(None, "--disclosure", help="what agents see of the others' reports", case_sensitive=False)
@@ -102,7 +102,7 @@ METHOD = typer.Option(None, "--method", help="revenue models: full | cg (constra
                                              "auto | value_iteration | closed_form; contingent: auto | vcg | report",
                       autocompletion=_complete(METHODS))
 JSON = typer.Option(False, "--json", help="print the JSON record (docs/result.schema.json) instead of tables")
-OUTPUT = typer.Option(None, "--output", "-o", help="also write the JSON record here (atomically)", dir_okay=False)
+OUTPUT = typer.Option(None, "--output", "-o", help="also write the JSON record here (atomically)")
 
 
 def _version(value: bool):
@@ -233,9 +233,8 @@ def solve(file: Path = FILE,
           solver: Optional[str] = SOLVER,
           method: Optional[str] = METHOD,
           json_out: bool = JSON,
-          certificate: Optional[Path] = typer.Option(None, help="write a solver-independent certificate here",
-                                                     dir_okay=False),
-          plot: Optional[Path] = typer.Option(None, help="write figures (PNG) into this folder", file_okay=False),
+          certificate: Optional[Path] = typer.Option(None, help="write a solver-independent certificate here"),
+          plot: Optional[Path] = typer.Option(None, help="write figures (PNG) into this folder"),
           output: Optional[Path] = OUTPUT):
     """Solve the model's program and print the result.
 
@@ -360,10 +359,9 @@ def audit(file: Path = FILE,
 
 
 @app.command()
-def check(cert: Path = typer.Argument(..., help="certificate file written by solve --certificate", metavar="CERT",
-                                      dir_okay=False),
+def check(cert: Path = typer.Argument(..., help="certificate file written by solve --certificate", metavar="CERT"),
           model: Optional[Path] = typer.Option(None, help="model file to rebuild the program from (default: the "
-                                                          "model data embedded in the certificate)", dir_okay=False),
+                                                          "model data embedded in the certificate)"),
           json_out: bool = JSON,
           output: Optional[Path] = OUTPUT):
     """Check a certificate without any solver (exact rational arithmetic or rigorous bounds).
@@ -405,8 +403,7 @@ def compare(file: Path = FILE,
             backend: Optional[Backend] = BACKEND,
             solver: Optional[str] = SOLVER,
             json_out: bool = JSON,
-            plot: Optional[Path] = typer.Option(None, help="write comparison figures (PNG) into this folder",
-                                                file_okay=False),
+            plot: Optional[Path] = typer.Option(None, help="write comparison figures (PNG) into this folder"),
             frontier: int = typer.Option(0, help="also trace the revenue–welfare frontier with this many points",
                                          min=0),
             horizon: Optional[int] = typer.Option(None, help="use this many periods (truncates a stationary model)",
@@ -549,8 +546,7 @@ def sweep(file: Path = FILE,
                                                   "default: a LocalCluster on this machine"),
           workers: int = typer.Option(2, help="LocalCluster worker processes", min=1),
           threads: bool = typer.Option(False, "--threads", help="LocalCluster with threads instead of processes"),
-          out: Optional[Path] = typer.Option(None, help="write the results table as Parquet (atomically)",
-                                             dir_okay=False),
+          out: Optional[Path] = typer.Option(None, help="write the results table as Parquet (atomically)"),
           json_out: bool = typer.Option(False, "--json", help="print the JSON record with every point"),
           output: Optional[Path] = OUTPUT,
           progress: bool = typer.Option(True, "--progress/--no-progress", help="progress bar on stderr")):
