@@ -263,6 +263,14 @@ class RelationalResult:
             rq = rho[:, self.plans.out_plan]
             wA = np.where(rq > 1e-6, xs / np.maximum(rq, 1e-300), np.nan)
             wP = np.where(rq > 1e-6, ys / np.maximum(rq, 1e-300), np.nan)
+            # the principal's continuation value, read as y/ρ, can stray outside [V̲(w), V̄(w)] by the
+            # LP tolerance divided by ρ: put it back (it enters no promise, only her obedience)
+            W_in = self.aps.W_in
+            wc = np.clip(np.nan_to_num(wA, nan=W_in.U_lo), W_in.U_lo, W_in.U_hi)
+            if not W_in.degenerate:
+                up = np.interp(wc, W_in.grid, W_in.upper)
+                dn = np.interp(wc, W_in.grid, W_in.lower)
+                wP = np.where(np.isfinite(wP), np.clip(wP, dn, np.maximum(up, dn)), wP)
             rho = np.where(rho > 1e-6, np.clip(rho, 0.0, 1.0), 0.0)
             rho = rho / rho.sum(axis=1, keepdims=True)
             self._policy = (rho, wA, wP)
