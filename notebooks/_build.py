@@ -459,6 +459,163 @@ assert deficit.revenue < 0"""),
 ]
 
 
+# ---------------------------------------------------------------------------------------
+NOTEBOOKS["08_relational_contracts"] = [
+    ("md", r"""# Relational contracts: power dynamics without commitment
+
+A principal and an agent meet every period.  The agent privately learns whether a project the
+principal likes is available (probability $p$).  The principal can **centralise** (the default
+project, payoffs $(0,0)$) or **empower** the agent, who then picks any available project: hers,
+worth $(B, b)$ to (principal, agent), his own, worth $(x, B)$, or the default.  Nothing is
+enforced by a court: every promise — "choose my project today and I will let you choose yours
+later" — must be self-enforcing.  The contract is a perfect public equilibrium, and its payoffs
+are computed by **self-generation** (Abreu–Pearce–Stacchetti): the set of equilibrium payoffs is
+the largest fixed point of an operator on sets, stored here by its Pareto frontier $\bar V(U)$
+on a grid of promises $U$ to the agent.  The principal's punishment (her worst equilibrium
+payoff) is part of the fixed point, not assumed.
+
+Li, Matouschek & Powell (2017, *Power Dynamics in Organizations*) show that the optimal contract
+starts in **cooperative empowerment** (her project when available, his otherwise) and, after a
+random time, settles for good in **unrestricted empowerment** (his project always — the agent
+has earned power), **restricted empowerment** (hers when available, the default otherwise) or
+**centralisation** (the principal has lost trust).  Early luck decides which.
+
+We use the trust game with $x = 0$ (delegation pays the principal only when the agent honours
+her trust; `docs/relational.md` explains why all three endings need $x=0$), $B=2$, $b=1$."""),
+    ("setup", ""),
+    ("code", """\
+from dmd_opt.analysis.relational_plots import plot_payoff_set, plot_mode_shares, plot_absorption
+from dmd_opt.families.relational import RelationalModel
+
+def lmp(delta, p, exposure=None, variant="trust", n=41, enforcement=None):
+    raw = {"delta": delta, "grid": {"n": n}, "lmp": {"variant": variant, "B": 2.0, "b": 1.0, "p": p}}
+    if exposure is not None:            # the principal's payoff from the agent's project (trust: 0, lecture: b)
+        raw["lmp"]["exposure"] = exposure
+    if enforcement:
+        raw["enforcement"] = enforcement
+    return RelationalModel.from_dict(raw)
+
+B, b = 2.0, 1.0
+res = solve_model(load(MODELS / "lmp_power_dynamics.toml"), simulate_paths=4000, simulate_periods=100)
+print("\\n".join(res.summary()))"""),
+    ("md", r"""## The equilibrium payoff set and the optimal contract
+
+The frontier runs from centralisation $(0,0)$ to unrestricted empowerment $(B, x) = (2, 0)$:
+both are equilibria of the stage game (the agent takes his project when empowered; the principal
+is indifferent), so they are the lowest and highest promises.  Arrows: where the contract moves
+the agent's promise after the project turns out available / unavailable."""),
+    ("code", """\
+W = res.W
+assert abs(W.U_lo) < 1e-9 and abs(W.upper[0]) < 1e-9            # centralisation (0, 0)
+assert abs(W.U_hi - B) < 1e-9 and abs(W.upper[-1]) < 1e-9       # unrestricted empowerment (B, x = 0)
+assert abs(res.principal_worst()) < 1e-9                        # her punishment: 0, computed
+assert list(res.modes_at(res.initial_index)) == ["cooperative empowerment"]
+plot_payoff_set(res)"""),
+    ("md", r"""**When is cooperation possible at all?**  Choosing her project costs the agent $B-b$ today;
+the reward is a higher promise, at most $B - 0$ (from centralisation to unrestricted
+empowerment).  So cooperation needs $\delta B \ge (1-\delta)(B-b)$, i.e.
+$\delta \ge (B-b)/(2B-b) = 1/3$; below it the contract starts absorbed and the principal gets 0."""),
+    ("code", """\
+thr = (B - b) / (2 * B - b)
+low, high = lmp(thr - 0.02, 0.3, n=21).solve(), lmp(thr + 0.02, 0.3, n=21).solve()
+print(f"threshold {thr:.4f}: V* = {low.objective:.2e} just below, {high.objective:.4f} just above")
+assert abs(low.objective) < 1e-8 and high.objective > 0.01"""),
+    ("md", r"""## Three parameter sets, three endings
+
+**1. Centralisation or unrestricted empowerment** (δ = 0.5, p = 0.3).  Restricted empowerment is
+not self-enforcing here ($\delta p b < (1-\delta)B$: the agent would take his project rather than
+the default).  Cooperation ends within a few periods; which way depends on luck."""),
+    ("code", """\
+sim = res.simulation
+shares = sim.absorbing_shares()
+print("absorbing modes:", shares, "| time until absorption:", sim.absorption_times())
+assert (sim.absorbed_at >= 0).all() and set(shares) == {"centralisation", "unrestricted empowerment"}
+coop = sim.mode_names.index("cooperative empowerment")
+after = np.arange(sim.T)[None, :] >= sim.absorbed_at[:, None]
+assert not np.any((sim.modes == coop) & after)                  # cooperation never comes back
+print("largest violation of any enforcement constraint along the paths:", res.check_paths())
+assert res.check_paths() <= 1e-9
+plot_mode_shares(sim, title="δ = 0.5, p = 0.3: mode by period")"""),
+    ("md", r"""**2. Restricted empowerment** (δ = 0.8, p = 0.6, the model `lmp_restricted`).  Now
+$\delta p b \ge (1-\delta) B$: the threat of centralisation keeps the agent from taking his own
+project when hers is missing, so restricted empowerment is self-enforcing — and it gives the
+principal her first best $pB$.  Every path settles there."""),
+    ("code", """\
+r2 = solve_model(load(MODELS / "lmp_restricted.toml"), simulate_paths=2000, simulate_periods=100)
+p = 0.6
+print("\\n".join(r2.summary()[3:]))
+assert abs(r2.objective - p * B) < 1e-8                          # closed form: first best p B
+assert abs(float(r2.W.upper_at(p * b)) - p * B) < 1e-8           # (p b, p B) is on the frontier
+assert r2.simulation.absorbing_shares() == {"restricted empowerment": 1.0}
+plot_mode_shares(r2.simulation, title="δ = 0.8, p = 0.6: mode by period")"""),
+    ("md", r"""**3. Unrestricted empowerment** (δ = 0.6, p = 0.4, and the agent's project pays the principal
+$x = 0.5$).  Centralisation is no longer an equilibrium (empowering pays her at least $x > 0$),
+and restricted empowerment is not self-enforcing: the agent ends up with unlimited power."""),
+    ("code", """\
+r3 = lmp(0.6, 0.4, exposure=0.5).solve()
+s3 = r3.simulate(T=150, n_paths=2000)
+print("\\n".join(r3.summary()[3:]))
+assert r3.principal_worst() > 0.01                               # centralisation (0, 0) is out
+assert not r3.W.contains(0.0, 0.0)
+assert s3.absorbing_shares() == {"unrestricted empowerment": 1.0}
+plot_mode_shares(s3, title="x = 0.5: mode by period")"""),
+    ("md", r"""## Why the textbook summary cannot end in centralisation
+
+The common summary lets the principal pick the project herself after the agent's recommendation,
+with the agent's project worth $b>0$ to her, and adds "total annihilation" (payoffs $-\infty$) as
+a threat.  She would never carry that threat out, so it is not an equilibrium action; and since
+she can always take the agent's project herself ($b$) or hers blindly ($pB$), her worst equilibrium
+payoff is $\max(b, pB) > 0$ — centralisation (0 to her) cannot be an equilibrium, let alone an
+absorbing one.  The computed set shows it."""),
+    ("code", """\
+lec = lmp(0.6, 0.4, variant="lecture", n=21).solve()
+ls = lec.simulate(T=150, n_paths=2000)
+p = 0.4
+print("\\n".join(lec.summary()[3:]))
+assert abs(lec.principal_worst() - max(b, p * B)) < 1e-7          # closed form
+assert not lec.W.contains(0.0, 0.0)
+assert "centralisation" not in ls.absorbing_shares()
+plot_payoff_set(lec)"""),
+    ("md", r"""## The cost of non-commitment
+
+Under commitment the principal's empowerment decisions are written into a contract a court
+enforces; only the agent's incentives bind.  In the trust game with $x=0$ her obedience never
+binds (every outcome pays her at least her punishment, 0), so commitment is worth nothing there;
+with the lecture payoffs it is worth something: she would like to promise to restrict the agent
+after a bad report, but cannot credibly give up the agent's project worth $b$ to her."""),
+    ("code", """\
+from dmd_opt.analysis.relational_compare import RelationalComparison
+for m in (lmp(0.5, 0.3, n=21), lmp(0.6, 0.4, variant="lecture", n=21)):
+    cmp = RelationalComparison(m.solve(), m.with_enforcement("commitment").solve())
+    print("\\n".join(cmp.summary()))
+    assert cmp.cost_of_non_commitment >= -1e-9
+assert cmp.cost_of_non_commitment > 1e-3"""),
+    ("md", r"""## An independent check: the one-period game
+
+With one period left the equilibria are the stage game's: enumerate every pure plan (message
+cells, actions) and keep those no player wants to leave.  Their payoffs' convex hull must be
+the set the operator produces from $\{(0,0)\}$."""),
+    ("code", """\
+import itertools
+from dmd_opt.families.relational import enumerate_plans, fixed_point, lmp_game
+g, delta = lmp_game("trust", 2.0, 1.0, 0.3), 0.5
+pts = []
+for a in range(2):                      # centralise / empower
+    for es in itertools.product(*[np.nonzero(g.feasible[s, a])[0] for s in range(2)]):
+        agent_ok = all(g.u_agent[s, a, e] >= g.u_agent[s, a][g.feasible[s, a]].max() for s, e in enumerate(es))
+        mine = sum(g.prob[s] * g.u_principal[s, a, e] for s, e in enumerate(es))
+        other = sum(g.prob[s] * min(g.u_principal[s, 1 - a, e2] for e2 in np.nonzero(g.feasible[s, 1 - a])[0]
+                                    if g.u_agent[s, 1 - a, e2] >= g.u_agent[s, 1 - a][g.feasible[s, 1 - a]].max())
+                    for s in range(2))
+        if agent_ok and mine >= other:
+            pts.append(((1 - delta) * sum(g.prob[s] * g.u_agent[s, a, e] for s, e in enumerate(es)), (1 - delta) * mine))
+pts = np.array(pts)
+W1 = fixed_point(enumerate_plans(g), delta, 21, horizon=1).W
+print("stage equilibria (U, V):", pts.tolist())
+assert abs(W1.U_lo - pts[:, 0].min()) < 1e-9 and abs(W1.U_hi - pts[:, 0].max()) < 1e-9
+assert abs(W1.upper.max() - pts[:, 1].max()) < 1e-9"""),
+]
+
 def build(names=None, execute: bool = False) -> list[Path]:
     """Write the notebooks (``execute=True``: run them first so the files carry outputs)."""
     out = []

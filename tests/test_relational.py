@@ -129,7 +129,7 @@ def test_no_cooperation_below_threshold():
 
 
 def test_lecture_payoffs_cannot_end_in_centralisation():
-    m = RelationalModel.from_dict({"delta": 0.7, "grid": {"n": 21},
+    m = RelationalModel.from_dict({"delta": 0.6, "grid": {"n": 11},
                                    "lmp": {"variant": "lecture", "B": 2.0, "b": 1.0, "p": 0.4,
                                            "annihilation": -50.0}})
     res = m.solve(tol=1e-8)
@@ -147,8 +147,8 @@ def test_lecture_payoffs_cannot_end_in_centralisation():
 
 
 def test_relational_costs_commitment_when_obedience_binds():
-    m = RelationalModel.from_dict({"delta": 0.7, "grid": {"n": 21},
-                                   "lmp": {"variant": "lecture", "B": 2.0, "b": 1.0, "p": 0.6}})
+    m = RelationalModel.from_dict({"delta": 0.6, "grid": {"n": 11},
+                                   "lmp": {"variant": "lecture", "B": 2.0, "b": 1.0, "p": 0.4}})
     rel = m.solve(tol=1e-8)
     com = m.with_enforcement("commitment").solve(tol=1e-8)
     assert com.objective >= rel.objective - 1e-9
@@ -175,7 +175,7 @@ def test_paths_obey_enforcement_and_polarise(trust):
 
 
 def test_frontier_converges_with_grid():
-    vals = [model(0.5, n).solve().objective for n in (11, 21, 41)]
+    vals = [model(0.5, n).solve(tol=1e-8).objective for n in (6, 11, 21)]
     assert abs(vals[2] - vals[1]) <= abs(vals[1] - vals[0]) + 1e-12
 
 
@@ -186,7 +186,7 @@ def test_comparative_statics(param):
     for k in (0, 1):
         d = dict(base)
         d[param] = {"p": (0.3, 0.5), "delta": (0.5, 0.7), "B": (2.0, 3.0)}[param][k]
-        out.append(model(d["delta"], 21, p=d["p"], B=d["B"]).solve(tol=1e-8).objective)
+        out.append(model(d["delta"], 11, p=d["p"], B=d["B"]).solve(tol=1e-8).objective)
     assert out[1] > out[0]
 
 
@@ -240,3 +240,57 @@ def test_shipped_models_load():
     for name in ("lmp_power_dynamics", "lmp_restricted", "lmp_lecture", "lmp_commitment"):
         m = load(f"models/{name}.toml")
         assert m.kind == "relational"
+
+
+def test_mechanism_protocol(trust):
+    mech = trust.mechanism
+    assert mech.form == "relational" and mech.env is trust.model
+    rule = mech[trust.initial_promise]
+    assert rule.decisions == ("cooperative empowerment",) and rule.allocation.tolist() == [1.0]
+    r = mech[trust.initial_promise, "available"]
+    assert r.decisions == ("empower/principal_project",)
+    assert r.state["continuation_promise"] > trust.initial_promise      # rewarded for her project
+    r = mech[trust.initial_promise, "unavailable"]
+    assert r.state["continuation_promise"] < trust.initial_promise      # his project costs him promises
+    assert mech.revenue() == trust.objective and mech.rents()[0][0] == trust.initial_promise
+    assert mech.verify().max_violation < 1e-8
+    assert len(mech.to_frame()) == trust.grid.size and mech.to_dict()["form"] == "relational"
+    assert "RelationalMechanism" in repr(mech)
+    with pytest.raises(KeyError):
+        mech[1.0, "sunny"]
+
+
+# ---------------------------------------------------------------------------------------
+# random small stage games
+# ---------------------------------------------------------------------------------------
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@st.composite
+def small_games(draw):
+    msgs = draw(st.booleans())
+    pay = st.integers(-4, 6).map(lambda k: k / 2)
+    out = []
+    for s in ("s0", "s1"):
+        for a in ("a0", "a1"):
+            for e in ("e0", "e1"):
+                if e == "e0" or draw(st.booleans()):
+                    out.append((s, a, e, (draw(pay), draw(pay))))
+    p = draw(st.sampled_from([0.3, 0.5, 0.7]))
+    return StageGame.create(["s0", "s1"], [p, 1 - p], ["a0", "a1"], ["e0", "e1"], out, messages=msgs)
+
+
+@settings(max_examples=6, deadline=None)
+@given(small_games(), st.sampled_from([0.4, 0.6]))
+def test_random_games_two_periods_and_self_enforcement(game, delta):
+    plans = enumerate_plans(game)
+    two = fixed_point(plans, delta, 9, horizon=2).W
+    for j in (0, two.K // 2, two.K - 1):
+        exact = history_lp(game, delta, two.grid[j])
+        assert exact is not None and two.upper[j] == pytest.approx(exact, abs=1e-7)
+    res = RelationalModel(game, delta, "relational", 9, None, "random").solve(tol=1e-8)
+    assert res.status == "optimal"
+    assert res.check().max_violation < 1e-7
+    # the stage game's equilibria repeat forever: the set contains them
+    for u, v in stage_equilibria(game):
+        assert res.W.contains(u, v, tol=1e-6)

@@ -34,7 +34,8 @@ class RelationalComparison:
                    "principal": r.objective, "agent": r.initial_promise,
                    "welfare": r.objective + r.initial_promise, "revenue": None,
                    "max_ic_regret": c.agent_ic, "principal_obedience": c.principal_obedience,
-                   "principal_worst": r.principal_worst(), "agent_range": [r.W.U_lo, r.W.U_hi],
+                   "principal_worst": r.principal_worst() if name == "relational" else None,
+                   "agent_range": [r.W.U_lo, r.W.U_hi],
                    "first_period": r.modes_at(r.initial_index), "iterations": r.aps.iterations}
             if r.simulation is not None:
                 row["absorbing_shares"] = r.simulation.absorbing_shares()
@@ -65,8 +66,9 @@ class RelationalComparison:
         lines = [f"{rel.model.name}: commitment vs relational contract (δ = {rel.model.delta:g})"]
         for r in self.rows():
             modes = ", ".join(f"{k} ({v:.2f})" for k, v in r["first_period"].items())
+            worst = "" if r["principal_worst"] is None else f"principal's worst {r['principal_worst']:.4g}; "
             line = (f"  {r['mechanism']:>10}: principal {r['principal']:.6g} at agent promise {r['agent']:.6g}; "
-                    f"principal's worst {r['principal_worst']:.4g}; first period: {modes}")
+                    f"{worst}first period: {modes}")
             if "absorbing_shares" in r:
                 line += "; absorbing: " + ", ".join(f"{k} {v:.1%}" for k, v in r["absorbing_shares"].items())
             lines.append(line)

@@ -107,8 +107,9 @@ class PolicyCheck:
 
     @property
     def max_violation(self) -> float:
-        return float(max(self.promise_keeping, self.value, self.agent_ic, self.principal_obedience,
-                         self.continuation_set))
+        """Largest violation of a constraint (the principal's value is the objective: reported
+        in ``value``, not counted)."""
+        return float(max(self.promise_keeping, self.agent_ic, self.principal_obedience, self.continuation_set))
 
     def passed(self, tol: float = 1e-7, scale: float = 1.0) -> bool:
         return self.max_violation <= tol * scale

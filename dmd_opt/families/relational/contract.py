@@ -79,7 +79,12 @@ class RelationalModel:
             horizon = integer(horizon, "horizon", lo=1)
             if horizon > 10_000:
                 raise ModelError("horizon", f"at most 10000 periods, got {horizon}")
-        enumerate_plans(game)                    # size guard: refuse oversized games at load time
+        plans = enumerate_plans(game)            # size guard: refuse oversized games at load time
+        from dmd_opt.core.limits import check_grid
+        # per grid promise: two blocks (max and min V), each with plan weights, (x, y) per outcome,
+        # and IC / obedience / domain rows plus a few cuts per outcome
+        per = 2 * (plans.Q * (2 + game.n_states * (game.n_states + len(game.agent_actions))) + 6 * plans.O)
+        check_grid("grid.n", n + plans.Q + 8, rows_per_point=per, nonzeros_per_point=4 * per)
         return cls(game, delta, enf, n, horizon, name, lmp)
 
     def with_enforcement(self, enforcement: str) -> "RelationalModel":
@@ -355,6 +360,12 @@ class RelationalResult:
                                        rho, np.nan_to_num(wA), np.nan_to_num(wP),
                                        self.model.enforcement == "relational", self.aps.D, self.aps.randomization)
         return self._check
+
+    @property
+    def mechanism(self):
+        """The optimal contract as a :class:`~dmd_opt.mechanisms.base.Mechanism`."""
+        from dmd_opt.families.relational.mechanism import RelationalMechanism
+        return RelationalMechanism(self, f"{self.model.name}: optimal contract")
 
     @property
     def verification(self) -> PolicyCheck | None:

@@ -347,11 +347,14 @@ def enumerate_plans(game: StageGame, limit: int = MAX_PLANS) -> Plans:
             resp_cache[cell] = rs
         return resp_cache[cell]
 
+    def n_responses(cell) -> int:         # counted without listing them
+        return sum(int(np.prod([game.feasible[s, a].sum() for s in cell], dtype=float)) for a in range(A))
+
     total = 0
     for part in parts:
         n = 1
         for c in part:
-            n *= len(responses(c))
+            n *= n_responses(c)
         total += n
         if total > limit:
             raise ModelError("stage", f"the stage game has more than {limit} pure one-period plans "

@@ -52,8 +52,11 @@ def _options(opts: dict) -> dict:
         raise ModelError("solve.randomization", f"must be one of {', '.join(map(repr, RANDOMIZATIONS))}, got {r!r}")
     T = integer(opts.get("simulate_periods", 200), "solve.simulate_periods", lo=0)
     n = integer(opts.get("simulate_paths", 2000), "solve.simulate_paths", lo=1)
-    if T > MAX_PERIODS or n > MAX_PATHS or T * n > 5 * 10 ** 8:
-        raise ModelError("solve.simulate_paths", f"{n} paths × {T} periods is too many (limit 5e8 path-periods)")
+    if T > MAX_PERIODS or n > MAX_PATHS:
+        raise ModelError("solve.simulate_paths", f"{n} paths × {T} periods: at most {MAX_PATHS} paths and "
+                                                 f"{MAX_PERIODS} periods")
+    from dmd_opt.core.limits import check_simulation
+    check_simulation("solve.simulate_paths", n, T, bytes_per_cell=40.0)
     return {"tol": real(opts.get("tol", 1e-9), "solve.tol", lo=0, lo_open=True),
             "max_iter": integer(opts.get("max_iter", 2000), "solve.max_iter", lo=1),
             "randomization": r, "T": T, "n": n,
