@@ -55,17 +55,26 @@ def main(quick: bool = False) -> None:
     if not quick:
         cases.append(("lecture δ=0.7 p=0.4", model(0.7, n, variant="lecture", p=0.4)))
     rows = []
-    main_sec = None
+    main_sec = main_res = None
     for name, m in cases:
         r, sec, row = run(name, m)
         rows.append(row)
         if main_sec is None:
-            main_sec = sec
+            main_sec, main_res = sec, r
         print(f"  {name}: {sec:.1f} s", file=sys.stderr, flush=True)
     print(f"{'model':34s} {'nodes':>6s} {'iters':>6s} {'seconds':>8s} {'s/iter':>7s} {'V*':>10s} "
           f"{'gap':>8s} {'violation':>9s}")
     for name, nodes, it, sec, spi, v, gap, viol in rows:
         print(f"{name:34s} {nodes:6d} {it:6d} {sec:8.2f} {spi:7.3f} {v:10.6f} {gap:8.1e} {viol:9.1e}")
+
+    # absorbing shares against the number of simulated paths (shipped model, 200 points)
+    print(f"\nabsorbing modes by number of paths (trust δ=0.5 p=0.3, 200 points, 100 periods)")
+    print(f"{'paths':>7s} {'centralisation':>15s} {'unrestricted':>13s} {'absorbed':>9s} {'max violation':>14s}")
+    for n_paths in (1000, 2000, 5000, 10000, 20000):
+        sim = main_res.simulate(T=100, n_paths=n_paths, seed=7)
+        sh = sim.absorbing_shares()
+        print(f"{n_paths:7d} {sh.get('centralisation', 0.0):15.4f} {sh.get('unrestricted empowerment', 0.0):13.4f} "
+              f"{sim.absorption_times()['absorbed']:9.4f} {main_res.check_paths(sim):14.1e}")
 
     # grid refinement on the shipped model
     sizes = [25, 50, 100, 200, 400]

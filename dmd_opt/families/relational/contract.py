@@ -271,6 +271,10 @@ class RelationalResult:
             # the principal's continuation value, read as y/ρ, can stray outside [V̲(w), V̄(w)] by the
             # LP tolerance divided by ρ: put it back (it enters no promise, only her obedience)
             W_in = self.aps.W_in
+            # promises past the ends of the continuation range by the LP's tolerance are put on
+            # the ends (a larger excess is left for the check to report)
+            near = np.isfinite(wA) & (wA >= W_in.U_lo - 1e-7) & (wA <= W_in.U_hi + 1e-7)
+            wA = np.where(near, np.clip(wA, W_in.U_lo, W_in.U_hi), wA)
             wc = np.clip(np.nan_to_num(wA, nan=W_in.U_lo), W_in.U_lo, W_in.U_hi)
             if not W_in.degenerate:
                 up = np.interp(wc, W_in.grid, W_in.upper)
