@@ -74,6 +74,9 @@ class RelationalComparison:
             lines.append(line)
         lines.append(f"  cost of non-commitment: {self.cost_of_non_commitment:.6g} "
                      f"({self.cost_of_non_commitment / max(abs(com.objective), 1e-12):.1%} of the commitment value)")
+        if self.cost_of_non_commitment < -1e-9:
+            lines.append("  (negative only through the promise grids: each frontier is an inner approximation on its "
+                         "own range — e.g. a commitment to extreme punishments stretches it; raise grid.n)")
         return lines
 
     def plot(self, directory) -> list[Path]:

@@ -657,7 +657,7 @@ def solve_step(plans: Plans, delta: float, W: PayoffSet, D: dict | None, rhs: np
     while True:
         rounds += 1
         sol = sess.solve()
-        for retry in ({}, {"presolve": "off"}):   # never let a warm start, a tight tolerance or
+        for retry in ({}, {"presolve": "off"}, {"solver": "ipm"}):   # never let a warm start, a tight tolerance or
             if sol.status == "optimal":         # presolve decide the outcome
                 break
             sess = Session(prog, options=retry)
@@ -732,7 +732,10 @@ def efficient_policy(res_aps: "APSResult", tol: float = 1e-10) -> StepResult:
     keep = (fr.cuts.block < K) & (fr.cuts.side > 0)
     cuts = Cuts(fr.cuts.block[keep], fr.cuts.out[keep], fr.cuts.piece[keep], fr.cuts.side[keep])
     args = (plans, res_aps.delta, res_aps.W_in, res_aps.D, res_aps.W.grid, ["principal"], res_aps.randomization)
-    out = solve_step(*args, cuts=cuts, name="efficient tie-break", value_floor=floor)
+    try:
+        out = solve_step(*args, cuts=cuts, name="efficient tie-break", value_floor=floor)
+    except RuntimeError:                # the solver failed on the tie-break: keep the frontier LP's policy
+        return fr
     # plans with solver-noise weight (≤ 1e-6) are held at zero and the LP re-solved, so that
     # every continuation x/ρ read off the policy is well defined
     rho = out.x[out.stacked.colmap[:, out.layout.rho]]
