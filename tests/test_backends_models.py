@@ -97,7 +97,8 @@ def test_shipped_revenue_model_agrees_on_every_backend(name):
     quadratic = ref.program.q_diag is not None
     unique = None
     if ref.status == "optimal":
-        face = optimal_face(ref.program, ref.solution, blocks=("x", "q"))
+        face = optimal_face(ref.program, ref.solution,
+                            blocks=tuple(b for b in ("x", "q", "Q") if b in ref.program.var_blocks))
         unique = all(face.unique(b) for b in face.ranges)
         dual_rows = unique_dual_rows(ref.program, ref.solution)
     for backend, solver in ROUTES:

@@ -51,7 +51,9 @@ def test_every_shipped_model_certificate_passes(tmp_path, name):
         # grid allows it, otherwise a rigorous bound; either way a tight one.
         assert res.method in ("exact", "rigorous") and res.details.get("gap_bound", 0.0) <= 1e-6
     elif program.q_diag is not None:
-        assert res.method == "rigorous" and "KKT" in res.verdict
+        # quantity models (convex QPs): the KKT point of the recorded QP basis, exactly
+        assert res.method == "exact" and "KKT point" in res.verdict, res.verdict
+        assert res.details["exact_optimum"] == pytest.approx(r.objective, abs=1e-8)
     else:
         # every shipped LP is certified in exact rational arithmetic
         assert res.method == "exact" and res.verdict.startswith("optimal, exact: gap 0"), res.verdict

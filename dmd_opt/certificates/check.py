@@ -212,7 +212,8 @@ class _Failed(Exception):
 NOT_PROGRAM_OPTIONS = ("backend", "solver", "options", "verify", "progress")
 #: Options a certificate carries that no model file sets: the state of an iterative solve
 #: (the continuation values of the last Bellman iteration), not a modelling choice.
-CERTIFICATE_ONLY_OPTIONS = ("continuation_values", "continuation_set", "promises", "punishments", "cuts")
+CERTIFICATE_ONLY_OPTIONS = ("continuation_values", "continuation_set", "promises", "punishments", "cuts",
+                            "border_chains", "implementation")
 
 
 def _options_record(opts: dict) -> dict:
@@ -264,7 +265,7 @@ def _rebuild(cert: dict, model) -> tuple[Program, dict]:
                 model_fingerprint(kind, to_jsonable(model.raw), raw_opts) != rec["fingerprint"]:
             raise _Refused("the model data differ from those the certificate was made for "
                            "(model fingerprint mismatch)")
-        prog = build(model.data, **opts)
+        prog = _with_exact(build(model.data, **opts), build, model.data, opts)
         _same_options(kind, build, model, opts, prog)
         return prog, opts
     if "data" not in rec:
@@ -272,7 +273,14 @@ def _rebuild(cert: dict, model) -> tuple[Program, dict]:
     if model_fingerprint(kind, rec["data"], raw_opts) != rec.get("fingerprint"):
         raise _Refused("the embedded model data do not match their fingerprint (the file was altered)")
     data = KINDS[kind].parse(_copy(rec["data"]))
-    return build(data, **opts), opts
+    return _with_exact(build(data, **opts), build, data, opts), opts
+
+
+def _with_exact(prog: Program, build, data, opts: dict) -> Program:
+    """Attach the same builder run on the model's numbers as rationals (for the exact check; exact_data)."""
+    from dmd_opt.certificates.exact_data import build_exact
+    prog.meta.setdefault("exact_build", lambda: build_exact(build, data, **opts))
+    return prog
 
 
 _UNSET = object()
@@ -371,9 +379,9 @@ def _check_optimal(prog, cert, vals, tol, exact_limit, force, exact_seconds=8.0)
                       **details)
     labels = prog.row_labels()
     _check_recorded_claims(prog, cert, vals, sgn, c, qd, eps, labels, details)
-    # QPs: KKT with rigorous floating bounds only (an exact active-set solve is not
-    # well posed when payments are not unique); LPs: exact when a basis is recorded.
-    want_exact = qd is None and "col_status" in vals and \
+    # LPs and QPs: exact when a basis is recorded (for a QP, a basis of the LP
+    # linearised at the optimum: see exact_check).
+    want_exact = "col_status" in vals and \
         (force == "exact" or (force is None and prog.n_rows + prog.n_vars <= exact_limit))
     exact_res = None
     if want_exact:
@@ -400,13 +408,24 @@ def _check_optimal(prog, cert, vals, tol, exact_limit, force, exact_seconds=8.0)
             raise _Failed("the recorded duals do not prove the optimum: their safe dual bound is "
                           f"{sgn * bounds.dual_bound:.12g}, the exact optimum {opt:.12g}"
                           + _worst_dual(prog, yhat, c, labels), **details)
-        verdict = (f"optimal, exact: gap 0 (optimum {exact_res['optimum_str']} ≈ {opt:.12g}, "
-                   f"{exact_res['how']} re-solved in rational arithmetic; recorded primal/dual "
-                   f"agree within {max(abs(p_sense - opt), abs(sgn * bounds.dual_bound - opt)):.2g})")
-        return CheckResult(True, verdict, "exact", details=details)
-    if exact_res is not None:
+        proof = _feasibility_proof(prog, exact_res.get("x"), x, details)
+        if proof is not None and not proof["ok"]:
+            raise _Failed(proof["message"], **details)
+        if proof is None or proof["exact"]:
+            verdict = (f"optimal, exact: gap 0 (optimum {exact_res['optimum_str']} ≈ {opt:.12g}, "
+                       f"{exact_res['how']} re-solved in rational arithmetic; recorded primal/dual "
+                       f"agree within {max(abs(p_sense - opt), abs(sgn * bounds.dual_bound - opt)):.2g})"
+                       + ("" if proof is None else f"; {proof['message']}"))
+            return CheckResult(True, verdict, "exact", details=details)
+        note = f"; exact LP optimum {opt:.12g}, but {proof['message']}"
+    elif exact_res is not None:
         details["exact_attempt"] = exact_res["reason"]
         note = f"; exact re-solve of the recorded basis: {exact_res['reason']}"
+    if prog.meta.get("certify") is not None and "feasibility_proof" not in details:
+        proof = _feasibility_proof(prog, None, x, details)
+        if not proof["ok"]:
+            raise _Failed(proof["message"], **details)
+        note += f"; {proof['message']}"
     # --- rigorous floating bounds ---
     if not np.isfinite(bounds.dual_bound) or bounds.gap > eps:
         raise _Failed(f"duality gap bound {bounds.gap:.3g} exceeds {eps:.3g}"
@@ -504,41 +523,46 @@ def _worst_dual(prog, y, c, labels) -> str:
 
 
 def _exact_optimal(prog, vals, c, qd, off, sgn, scale, labels, exact_seconds: float = 8.0) -> dict:
-    """Exact optimum of the LP from the recorded basis (see :mod:`.simplex`)."""
-    from dmd_opt.certificates.simplex import exact_optimal_basis
-    args = (prog.matrix(), c, prog.row_lower, prog.row_upper, prog.col_lower, prog.col_upper,
-            vals["col_status"], vals["row_status"])
-    # Model data such as 1/3 or 0.9 are stored as nearest doubles; their exact dyadic
-    # values are inconsistent at 1e-17 (a payment can even be unbounded by round-off).
-    # First read every number as the simple fraction it rounds from (what the modeller
-    # meant), then, if that fails, take the doubles literally.
-    t0 = time.perf_counter()
-    res = exact_optimal_basis(*args, rationalize=True, max_seconds=exact_seconds)
-    data_note, why = "every number read as the simple fraction within 4 ulps of its double", None
-    if not res["ok"]:
-        why = res["reason"]
-        res = exact_optimal_basis(*args, max_seconds=max(1.0, exact_seconds - (time.perf_counter() - t0)))
-        data_note = "the stored doubles as exact dyadic rationals"
-        if not res["ok"]:
-            return {"ok": False, "reason": f"{why} (and with the doubles taken literally: {res['reason']})",
-                    "optimum": np.nan, "details": {}}
+    """Exact optimum from the recorded basis (LP: :mod:`.simplex`; QP: exact KKT), see :mod:`.exact_check`."""
+    from dmd_opt.certificates.exact_check import exact_optimum
+    out = exact_optimum(prog, vals, c, qd, sgn, exact_seconds)
+    if not out["ok"]:
+        return {"ok": False, "reason": out["reason"], "optimum": np.nan, "details": {}}
+    res, data_note = out["res"], out["data_note"]
     gap = res["objective"] - res["dual_objective"]
     if gap != 0:  # cannot happen for an exactly optimal basis; keep the check honest
         return {"ok": False, "reason": f"exact duality gap {X.to_float(gap):.3g} ≠ 0", "optimum": np.nan,
                 "details": {}}
-    opt_q = (res["objective"] + X.q(off)) * X.q(sgn)
+    opt_q = (res["objective"] + X.Q(int(sgn)) * out["exact_offset"]) * X.Q(int(sgn))
     opt = X.to_float(opt_q)
     fr = X.as_fraction(opt_q)
     opt_str = str(fr) if len(str(fr)) <= 40 else f"a rational with a {len(str(fr.denominator))}-digit denominator"
     piv = res["pivots"]
-    how = (f"the recorded optimal basis ({res['basic_columns']} basic columns, {prog.n_rows} rows"
-           + (f", {piv} exact simplex pivot{'s' if piv != 1 else ''} to repair floating round-off" if piv else "")
+    what = "KKT point of the recorded QP basis" if qd is not None else "recorded optimal basis"
+    how = (f"the {what} ({res['basic_columns']} basic columns, {prog.n_rows} rows"
+           + (f", {piv} exact {'active-set step' if qd is not None else 'simplex pivot'}{'s' if piv != 1 else ''} "
+              "to repair floating round-off" if piv else "")
            + f"; data: {data_note})")
-    return {"ok": True, "reason": "", "optimum": opt, "optimum_str": opt_str, "how": how,
+    kind = "model" if data_note.startswith("the model") else \
+        ("dyadic" if data_note.startswith("the stored") else "simple fractions")
+    return {"ok": True, "reason": "", "optimum": opt, "optimum_str": opt_str, "how": how, "x": res["x"],
             "details": {"exact_optimum": opt, "exact_optimum_rational": str(fr) if len(str(fr)) <= 200 else None,
-                        "exact_gap": 0.0, "exact_pivots": piv, "exact_method": how,
-                        "exact_data": "dyadic" if data_note.startswith("the stored") else "simple fractions",
-                        "exact_simple_fraction_attempt": why}}
+                        "exact_gap": 0.0, "exact_pivots": piv, "exact_method": how, "exact_data": kind,
+                        "exact_other_readings": "; ".join(out["tried"]) or None}}
+
+
+def _feasibility_proof(prog, x_exact, x_float, details) -> dict | None:
+    """Run the program's own feasibility proof (``meta["certify"]``, e.g. the reduced form's
+    implementation of its interim rule) on the exact or the recorded optimum."""
+    hook = prog.meta.get("certify")
+    if hook is None:
+        return None
+    try:
+        out = hook(x_exact, np.asarray(x_float, float))
+    except (KeyError, TypeError, ValueError, ModelError) as exc:
+        out = {"ok": False, "exact": False, "message": f"the feasibility proof is malformed ({exc})"}
+    details["feasibility_proof"] = out.get("message")
+    return out
 
 
 def _nonbasic_values(status: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:

@@ -61,10 +61,15 @@ def _program_options(model, options) -> dict:
 
 def _basis_for(program: Program, solution: Solution) -> tuple[dict | None, str | None]:
     """The solver's basis, or one from a HiGHS re-solve for LPs when the backend gave none."""
+    if solution.status != "optimal" or program.n_rows > BASIS_RESOLVE_LIMIT:
+        return None, None
+    if program.q_diag is not None:
+        from dmd_opt.certificates.exact_check import qp_basis
+        b = qp_basis(program, solution)
+        return (b, "a HiGHS basis of the LP linearised at the QP optimum, with the interior quadratic "
+                   "columns basic (for the exact KKT check)") if b is not None else (None, None)
     if solution.basis is not None:
         return solution.basis, f"returned by the {solution.backend} backend"
-    if program.q_diag is not None or solution.status != "optimal" or program.n_rows > BASIS_RESOLVE_LIMIT:
-        return None, None
     s2 = Session(program).solve(basis=True)
     if s2.status != "optimal" or s2.basis is None:
         return None, None

@@ -35,34 +35,70 @@ from dmd_opt.certificates import exact as X
 class ExactLP:
     """Exact basis algebra for ``min c·x  s.t.  rl ≤ Ax ≤ ru, cl ≤ x ≤ cu``."""
 
-    def __init__(self, A, c, rl, ru, cl, cu, rationalize: bool = False):
+    def __init__(self, A, c, rl, ru, cl, cu, rationalize: bool = False, exact=None, sign: int = 1):
+        """``exact``: the program's rational data (:class:`.exact_data.ExactData`, aligned with
+        ``A``'s CSR data) used instead of reading the floats; ``sign`` turns its costs into
+        the minimisation form (−1 for a ``max`` program)."""
         A = sp.csr_matrix(A)
         self.vec = X.nicevec if rationalize else X.qvec
         one = X.nice if rationalize else X.q
         self.m, self.n = A.shape
         m, n = self.m, self.n
         self.A = A
-        self.full = sp.hstack([A, -sp.eye(m, format="csr")]).tocsc()
-        self.full.sort_indices()
-        self.fq = self.vec(self.full.data)        # rationals aligned with CSC data
+        if exact is None:
+            self.full = sp.hstack([A, -sp.eye(m, format="csr")]).tocsc()
+            self.full.sort_indices()
+            self.fq = self.vec(self.full.data)        # rationals aligned with CSC data
+        else:
+            # carry the rational entries through the same CSC conversion by position
+            tag = sp.csr_matrix((np.arange(1, A.nnz + 1, dtype=float), A.indices, A.indptr), shape=A.shape)
+            full_tag = sp.hstack([tag, sp.csr_matrix((np.zeros(m), (np.arange(m), np.arange(m))),
+                                                     shape=(m, m))]).tocsc()
+            full_tag.sort_indices()
+            self.full = sp.hstack([A, -sp.eye(m, format="csr")]).tocsc()
+            self.full.sort_indices()
+            if not (np.array_equal(full_tag.indptr, self.full.indptr)
+                    and np.array_equal(full_tag.indices, self.full.indices)):
+                raise ValueError("exact data do not align with the matrix")
+            minus1 = X.Q(-1)
+            self.fq = [exact.A[int(t) - 1] if t > 0 else minus1 for t in full_tag.data.tolist()]
         self.lo = np.concatenate([cl, rl])
         self.hi = np.concatenate([cu, ru])
-        self.lo_q = [one(v) if np.isfinite(v) else None for v in self.lo.tolist()]
-        self.hi_q = [one(v) if np.isfinite(v) else None for v in self.hi.tolist()]
-        self.c = self.vec(np.concatenate([c, np.zeros(m)]))
+        if exact is None:
+            self.lo_q = [one(v) if np.isfinite(v) else None for v in self.lo.tolist()]
+            self.hi_q = [one(v) if np.isfinite(v) else None for v in self.hi.tolist()]
+            self.c = self.vec(np.concatenate([c, np.zeros(m)]))
+        else:
+            self.lo_q = list(exact.col_lower) + list(exact.row_lower)
+            self.hi_q = list(exact.col_upper) + list(exact.row_upper)
+            sg = X.Q(sign)
+            self.c = [sg * v for v in exact.c] + [X.ZERO] * m
 
     # --- sparse column access --------------------------------------------------------
     def col(self, j):
         ip = self.full.indptr
         return self.full.indices[ip[j]:ip[j + 1]], self.fq[ip[j]:ip[j + 1]]
 
+    def _basis_matrix(self, B, transpose: bool = False):
+        """The basis columns as a sparse matrix of position tags, and their rationals (from ``fq``)."""
+        if not hasattr(self, "_tag"):
+            self._tag = sp.csc_matrix((np.arange(1, self.full.nnz + 1, dtype=float), self.full.indices,
+                                       self.full.indptr), shape=self.full.shape)
+        M = self._tag[:, B]
+        M = (M.T if transpose else M).tocsr()
+        M.sum_duplicates()
+        M.sort_indices()
+        return M, [self.fq[int(t) - 1] for t in M.data.tolist()]
+
     def solve_B(self, B, rhs):
         """Exact solution of ``B w = rhs`` (B = the basis columns of [A, −I])."""
-        return X.solve_sparse(self.full[:, B].tocsr(), rhs, conv=self.vec)
+        M, q = self._basis_matrix(B)
+        return X.solve_sparse(M, rhs, Mq=q)
 
     def solve_Bt(self, B, rhs):
         """Exact solution of ``Bᵀ y = rhs``."""
-        return X.solve_sparse(self.full[:, B].T.tocsr(), rhs, conv=self.vec)
+        M, q = self._basis_matrix(B, transpose=True)
+        return X.solve_sparse(M, rhs, Mq=q)
 
     # --- basic solution -------------------------------------------------------------
     def evaluate(self, B, vN: dict):
@@ -188,12 +224,13 @@ class ExactLP:
 
 
 def exact_optimal_basis(A, c, rl, ru, cl, cu, col_status, row_status, max_pivots: int = 60,
-                        rationalize: bool = False, max_seconds: float = 20.0) -> dict:
+                        rationalize: bool = False, max_seconds: float = 20.0, exact=None, sign: int = 1) -> dict:
     """Exact optimum from a (floating) optimal basis, repaired by exact pivots if needed.
 
+    ``exact``/``sign``: rational program data to use instead of the floats (see :class:`ExactLP`).
     Returns ``{"ok", "reason", "objective" (rational, min form), "x", "y", "pivots"}``.
     """
-    lp = ExactLP(A, c, rl, ru, cl, cu, rationalize)
+    lp = ExactLP(A, c, rl, ru, cl, cu, rationalize, exact=exact, sign=sign)
     m, n = lp.m, lp.n
     status = np.concatenate([np.asarray(col_status), np.asarray(row_status)])
     B = [int(j) for j in np.nonzero(status == 1)[0]]

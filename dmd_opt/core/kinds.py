@@ -115,6 +115,15 @@ OPTION_RULES: dict[str, Callable[[Any, str], Any]] = {
     "promises": lambda v, f: V.array(v, f, ndim=1),
     "punishments": lambda v, f: V.sequence(v, f, nonempty=False),
     "cuts": lambda v, f: V.mapping(v, f, required=("block", "outcome", "piece", "side")),
+    # reduced-form auctions (families/revenue/reduced_form.py reads the tables), and what their
+    # certificates carry: the Border chains of the final LP and the implementing lottery
+    "units": lambda v, f: V.integer(v, f, lo=1, hi=10 ** 6),
+    "reserve": lambda v, f: V.real(v, f),
+    "payments": _str,
+    "constraints": lambda v, f: V.sequence(v, f, nonempty=False),
+    "ic_rows": _str,
+    "border_chains": lambda v, f: V.sequence(v, f, nonempty=False),
+    "implementation": lambda v, f: V.mapping(v, f, required=("weights", "ranks")),
 }
 
 

@@ -98,7 +98,7 @@ OBJECTIVE = typer.Option(None, "--objective", help="revenue | welfare | revenue=
 BACKEND = typer.Option(None, "--backend", help="solver interface", case_sensitive=False)
 SOLVER = typer.Option(None, "--solver", help="solver name for cvxpy/pyomo (e.g. CLARABEL, appsi_highs)",
                       autocompletion=_complete(SOLVERS))
-METHOD = typer.Option(None, "--method", help="revenue models: full | cg (constraint generation); Thomas–Worrall: "
+METHOD = typer.Option(None, "--method", help="revenue models: auto | full | cg (constraint generation) | reduced_form (one-period auctions over interim rules); Thomas–Worrall: "
                                              "auto | value_iteration | closed_form; contingent: auto | vcg | report",
                       autocompletion=_complete(METHODS))
 JSON = typer.Option(False, "--json", help="print the JSON record (docs/result.schema.json) instead of tables")

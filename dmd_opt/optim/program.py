@@ -38,6 +38,13 @@ import scipy.sparse as sp
 LABEL_FIELDS = ("agent", "period", "history", "true_type", "report")
 
 
+def _num(a) -> np.ndarray:
+    """Numbers as a float array — or, for the exact rebuild of a certificate check
+    (:mod:`dmd_opt.certificates.exact_data`), as the object array of rationals it is."""
+    a = np.asarray(a)
+    return a if a.dtype == object else a.astype(float)
+
+
 @dataclass
 class VarBlock:
     """A named block of variables occupying columns ``offset .. offset+size-1``."""
@@ -99,8 +106,8 @@ class Program:
         shape = tuple(int(s) for s in np.atleast_1d(shape))
         size = int(np.prod(shape, dtype=np.int64))
         blk = VarBlock(name, shape, self.n_vars,
-                       np.broadcast_to(np.asarray(lb, float), shape).ravel().copy(),
-                       np.broadcast_to(np.asarray(ub, float), shape).ravel().copy(), description)
+                       np.broadcast_to(_num(lb), shape).ravel().copy(),
+                       np.broadcast_to(_num(ub), shape).ravel().copy(), description)
         self.var_blocks[name] = blk
         self.n_vars += size
         self._A = None
@@ -121,9 +128,9 @@ class Program:
         if labels:
             raise TypeError(f"unknown label fields {sorted(labels)}")
         blk = ConBlock(family, n_rows, np.asarray(rows, np.int64).ravel(),
-                       np.asarray(cols, np.int64).ravel(), np.asarray(vals, float).ravel(),
-                       np.broadcast_to(np.asarray(lo, float), (n_rows,)).copy(),
-                       np.broadcast_to(np.asarray(hi, float), (n_rows,)).copy(),
+                       np.asarray(cols, np.int64).ravel(), _num(vals).ravel(),
+                       np.broadcast_to(_num(lo), (n_rows,)).copy(),
+                       np.broadcast_to(_num(hi), (n_rows,)).copy(),
                        lab, self.n_rows, description)
         if not (blk.rows.shape == blk.cols.shape == blk.vals.shape):
             raise ValueError("rows, cols and vals must have the same length")
@@ -136,10 +143,10 @@ class Program:
                       offset: float = 0.0) -> None:
         if sense not in ("max", "min"):
             raise ValueError("sense must be 'max' or 'min'")
-        self.c = np.asarray(c, float)
+        self.c = _num(c)
         self.sense = sense
-        self.q_diag = None if q_diag is None or not np.any(q_diag) else np.asarray(q_diag, float)
-        self.objective_offset = float(offset)
+        self.q_diag = None if q_diag is None or not np.any(q_diag) else _num(q_diag)
+        self.objective_offset = offset if _num(offset).dtype == object else float(offset)
 
     # ---- assembled views -------------------------------------------------------------
     @property

@@ -141,13 +141,13 @@ class Session:
     def _fresh(self, options: dict):
         """A new HiGHS object holding the current model."""
         h = new_highs()
+        set_options(h, options)          # before the model: passModel applies small_matrix_value
         tr, cols = self.transform, self._cols
         A = self.matrix()
         sub = A if cols.size == A.shape[1] else A.tocsc()[:, cols]
         q = None if self.q_diag is None else tr.costs(self.q_diag[cols])
         pass_model(h, sub, tr.costs(self._c[cols]), tr.constant(self._offset), q,
                    self._cl[cols], self._cu[cols], self._rl, self._ru)
-        set_options(h, options)
         return h
 
     def set_options(self, **options) -> None:

@@ -40,6 +40,16 @@ class Layout:
     v_width: list[list[int]] = field(default_factory=list)
 
 
+def _sum_by(index: np.ndarray, weights: np.ndarray, size: int) -> np.ndarray:
+    """``np.bincount(index, weights, minlength=size)`` that also sums rationals (object arrays,
+    the exact rebuild of :mod:`dmd_opt.certificates.exact_data`)."""
+    if weights.dtype != object:
+        return np.bincount(index, weights=weights, minlength=size)
+    out = np.zeros(size, object)
+    np.add.at(out, index, weights)
+    return out
+
+
 def completions(tree: HistoryTree, i: int, t: int, private: bool):
     """Node, next-state and weight tables of agent i's rows at period t.
 
@@ -82,5 +92,5 @@ def completions(tree: HistoryTree, i: int, t: int, private: bool):
     S = tree.n_own_histories(i, t - 1)
     node = table.reshape(S, n, C)
     nxt = np.broadcast_to((np.arange(S)[:, None] * n + np.arange(n)[None, :])[:, :, None], (S, n, C))
-    w = np.bincount(oth, weights=tree.node_prob[t], minlength=C)
+    w = _sum_by(oth, tree.node_prob[t], C)
     return node, nxt, np.broadcast_to(w[None, :], (S, C))

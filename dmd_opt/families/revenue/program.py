@@ -65,7 +65,9 @@ PARTICIPATION = ("ex_ante", "interim", "periodic", "expost", "none")
 IC_NOTIONS = ("bayesian", "expost")
 DISCLOSURE = ("public", "private")
 OPTIONS = ("participation", "disclosure", "objective", "fixed_allocation", "budget_balance",
-           "backend", "solver", "options", "verify", "method", "ic", "money")
+           "backend", "solver", "options", "verify", "method", "ic", "money",
+           "units", "reserve", "constraints", "payments",      # reduced form only
+           "ic_rows", "border_chains", "implementation")        # reduced-form certificates only
 
 
 # ---------------------------------------------------------------------------------------
@@ -426,8 +428,9 @@ def _add_participation(prog: Program, env: Environment, lay: Layout, participati
 
 def _objective(env: Environment, lay: Layout, w_rev: float, w_wel: float, n_vars: int):
     tree, N, delta = lay.tree, lay.tree.N, env.discount
-    c = np.zeros(n_vars)
-    q = np.zeros(n_vars) if env.quantity is not None else None
+    num = tree.node_prob[0].dtype            # object when rebuilt in rationals (certificate checks)
+    c = np.zeros(n_vars, num)
+    q = np.zeros(n_vars, num) if env.quantity is not None else None
     for t in range(tree.T):
         pr = (delta ** t) * tree.node_prob[t]                                   # (K,)
         K = tree.n_nodes(t)
@@ -441,7 +444,7 @@ def _objective(env: Environment, lay: Layout, w_rev: float, w_wel: float, n_vars
                       + w_wel * vals * pr[:, None]).ravel()
             q[xs] += -(w_rev + w_wel) * qm.cost_quadratic * np.repeat(pr, N)
         else:
-            gain = np.zeros((K, lay.alloc_width[t]))
+            gain = np.zeros((K, lay.alloc_width[t]), num)
             if w_wel:
                 for i in range(N):
                     gain += w_wel * _truthful_util(env, tree, i, t)

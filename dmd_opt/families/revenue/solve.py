@@ -16,21 +16,28 @@ from dmd_opt.core.environment import Environment
 from dmd_opt.families.revenue.cg import solve_revenue_cg
 from dmd_opt.core.errors import ModelError
 from dmd_opt.families.revenue.program import RevenueResult, _check_env, _check_options, solve_revenue_full
+from dmd_opt.families.revenue.reduced_form import choose_method, solve_reduced_form
 
-METHODS = ("full", "cg")
+METHODS = ("auto", "full", "cg", "reduced_form")
 
 
 def solve_revenue(env: Environment, participation: str = "interim", disclosure: str = "public",
                   objective: Any = "revenue", fixed_allocation: Any = None, budget_balance: bool = False,
                   backend: str = "highs", solver: str | None = None, options: dict | None = None,
-                  verify: bool = True, basis: bool = False, method: str = "full", ic: str = "bayesian",
-                  money: bool = True) -> RevenueResult:
+                  verify: bool = True, basis: bool = False, method: str = "auto", ic: str = "bayesian",
+                  money: bool = True, units: int = 1, reserve: Any = None, constraints: Any = None,
+                  payments: str = "winner_pays") -> RevenueResult:
     """Build, solve, decode and (by default) verify the revenue program.
 
     ``method="cg"`` solves it by constraint generation on the IC rows
     (:func:`dmd_opt.families.revenue.cg.solve_revenue_cg`; same optimum, Solution
     for the full program); it covers Bayesian IC with money.  ``ic`` (``"bayesian"`` or
     ``"expost"``) and ``money`` as in :func:`~dmd_opt.families.revenue.program.revenue_program`.
+    ``method="reduced_form"`` solves a one-period auction over interim rules with lazily
+    generated Border inequalities (:func:`dmd_opt.families.revenue.reduced_form.solve_reduced_form`;
+    Bayesian IC with money; needed for ``units``, ``reserve``, ``constraints`` and ``payments``).
+    ``"auto"`` (the default) takes the reduced form when the type profiles are many and says so
+    in the result, the full program otherwise.
 
     >>> from dmd_opt.core.environment import Environment
     >>> env = Environment.from_dict({"agents": [{"types": [1, 2], "initial": [0.5, 0.5]}],
@@ -39,6 +46,14 @@ def solve_revenue(env: Environment, participation: str = "interim", disclosure: 
     1.0
     """
     V.choice(method, "method", METHODS)
+    method, note = choose_method(env, method, participation=participation, fixed_allocation=fixed_allocation,
+                                 budget_balance=budget_balance, disclosure=disclosure, backend=backend,
+                                 units=units, reserve=reserve, constraints=constraints, payments=payments,
+                                 ic=ic, money=money)
+    if method == "reduced_form":
+        return solve_reduced_form(env, participation, objective, units, reserve, constraints,
+                                  payments=payments, options=options, verify=verify, method_note=note,
+                                  backend=backend, solver=solver)
     _check_env(env)
     _check_options(env, participation, disclosure, ic, money)
     if method == "cg":
