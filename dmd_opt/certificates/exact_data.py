@@ -157,15 +157,18 @@ def _q_or_none(o):
 
 
 def exact_array(a) -> np.ndarray:
-    """A float array as an object array of :class:`Exact` (same shape)."""
+    """A float array as an object array of :class:`Exact` (same shape; ±inf entries stay floats)."""
     a = np.asarray(a)
     if a.dtype == object:
         return a
     out = np.empty(a.shape, dtype=object)
     flat = out.reshape(-1)
-    vals = X.nicevec(a.reshape(-1).astype(float)) if a.dtype.kind == "f" else [X.Q(int(v)) for v in a.reshape(-1)]
+    src = a.reshape(-1)
+    finite = np.isfinite(src) if a.dtype.kind == "f" else np.ones(src.size, bool)
+    vals = X.nicevec(np.where(finite, src, 0.0).astype(float)) if a.dtype.kind == "f" \
+        else [X.Q(int(v)) for v in src]
     for k, v in enumerate(vals):
-        flat[k] = Exact(v)
+        flat[k] = Exact(v) if finite[k] else float(src[k])
     out.setflags(write=False)
     return out
 
@@ -181,7 +184,7 @@ def rational_twin(obj: Any, _depth: int = 0) -> Any:
     if isinstance(obj, np.ndarray):
         return exact_array(obj) if obj.dtype.kind == "f" else obj
     if isinstance(obj, (float, np.floating)):
-        return Exact.of(obj)
+        return Exact.of(obj) if np.isfinite(obj) else obj      # ±inf (an absent bound) stays a float
     if isinstance(obj, (bool, np.bool_, int, np.integer, str, type(None))):
         return obj
     if isinstance(obj, tuple):

@@ -69,7 +69,7 @@ class QuantityModel:
     @property
     def bounded(self) -> bool:
         """False when ``qmax`` was left out (q ≥ 0 only; needs ``cost_quadratic > 0``)."""
-        return bool(np.isfinite(self.qmax))
+        return bool(np.isfinite(float(self.qmax)))       # float(): qmax may be an exact rational (certificates)
 
     def quantity_bound(self, vmax: float) -> float:
         """A bound on every quantity worth producing for marginal values ≤ ``vmax``:

@@ -19,7 +19,8 @@ def _build(env: Environment, **opts):
                                   fixed_allocation=opts.get("fixed_allocation"),
                                   budget_balance=opts.get("budget_balance", False),
                                   units=opts.get("units", 1), reserve=opts.get("reserve"),
-                                  constraints=opts.get("constraints"), payments=opts.get("payments", "winner_pays"))
+                                  constraints=opts.get("constraints"), payments=opts.get("payments", "winner_pays"),
+                                  ic=opts.get("ic", "bayesian"), money=opts.get("money", True))
         if method == "reduced_form":
             return program_for_certificate(env, **opts)
     return revenue_program(env, **{k: v for k, v in opts.items() if k in _PROGRAM_OPTIONS})
