@@ -66,7 +66,7 @@ class Backend(str, Enum):
 
 
 #: every program's ``--method`` values (a kind accepts its own and names the others in its error)
-METHODS = ("full", "cg", "auto", "value_iteration", "closed_form", "vcg", "report")
+METHODS = ("full", "cg", "auto", "reduced_form", "value_iteration", "closed_form", "vcg", "report")
 OBJECTIVES = ("revenue", "welfare", "revenue=0.5,welfare=0.5")
 EFFICIENT_MECHANISMS = ("pivot", "team", "balanced", "agv", "none")
 SOLVERS = ("CLARABEL", "HIGHS", "SCS", "ECOS", "appsi_highs", "highs")
