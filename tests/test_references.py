@@ -65,10 +65,7 @@ HELP = help_texts()
 
 
 #: documents announced by their owners and not yet landed; only shrinks (an entry that exists fails)
-PENDING: dict[str, str] = {
-    "benchmarks/relational.py": "relational (issue 17): the relational-contracts benchmark",
-    "notebooks/08_relational_contracts.ipynb": "relational (issue 17): the relational-contracts notebook",
-}
+PENDING: dict[str, str] = {}
 
 
 def _exists(ref: str) -> bool:
