@@ -33,6 +33,7 @@ import numpy as np
 
 from dmd_opt.optim.program import Program
 from dmd_opt.optim.solution import Solution
+from dmd_opt.solvers.common import orient_ray, phase_one_program
 from dmd_opt.solvers.highs import model_status, new_highs, pass_model, set_options
 
 #: a direction is accepted when it improves the objective by more than GAIN × ‖c‖∞ ...
@@ -121,6 +122,50 @@ def mark_unbounded(prog: Program, sol: Solution) -> Solution:
     sol.primal_ray = d
     sol.objective = None
     sol.x = sol.row_activity = sol.row_dual = sol.col_dual = sol.basis = None
+    return sol
+
+
+def _phase_one(prog: Program) -> tuple[float | None, np.ndarray | None]:
+    """Optimum and row duals of the elastic LP of ``prog`` (HiGHS): 0 exactly when feasible."""
+    p1 = phase_one_program(prog)
+    h = new_highs()
+    pass_model(h, p1.matrix(), p1.objective_vector(), 0.0, None, p1.col_lower, p1.col_upper,
+               p1.row_lower, p1.row_upper)
+    set_options(h, {"primal_feasibility_tolerance": 1e-10, "dual_feasibility_tolerance": 1e-10})
+    h.run()
+    if model_status(h)[0] != "optimal":
+        return None, None
+    s = h.getSolution()
+    return float(h.getInfo().objective_function_value), np.asarray(s.row_dual, float) if s.dual_valid else None
+
+
+def settle_ambiguous(prog: Program, sol: Solution) -> Solution:
+    """Decide a status ``infeasible_or_unbounded`` (HiGHS' presolve, some conic solvers).
+
+    The elastic LP (:func:`dmd_opt.solvers.common.phase_one_program`) decides feasibility:
+    optimum > 0 → ``infeasible``, with its duals as the Farkas ray (when the backend gave
+    none); optimum 0 → feasible, and then :func:`improving_direction` must find the ray
+    that makes the program ``unbounded``.
+    """
+    if sol.status != "infeasible_or_unbounded":
+        return sol
+    b = np.r_[prog.row_lower, prog.row_upper]
+    scale = max(1.0, float(np.max(np.abs(b[np.isfinite(b)]), initial=0.0)))
+    val, y = _phase_one(prog)
+    if val is None:
+        return sol
+    if val > 1e-9 * scale:
+        sol.status = "infeasible"
+        sol.solver_status += "; infeasible: the elastic (phase-one) LP has a positive optimum"
+        if sol.dual_ray is None and y is not None:
+            sol.dual_ray, _ = orient_ray(prog, y)
+        return sol
+    d, gain = improving_direction(prog)
+    if d is not None:
+        sol.status = "unbounded"
+        sol.solver_status += "; unbounded: feasible, with an improving recession direction"
+        sol.primal_ray = d
+        sol.info["unbounded_ray_gain"] = gain
     return sol
 
 

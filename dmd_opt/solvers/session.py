@@ -43,7 +43,7 @@ from dmd_opt.optim.program import Program
 from dmd_opt.optim.solution import BASIS_CODES, Solution
 from dmd_opt.solvers.highs import (RUN_ERROR, fetch_dual_ray, get_basis, highs_inf, model_status, new_highs,
                                    pass_model, set_basis, set_options)
-from dmd_opt.solvers.recession import attach_ray, mark_unbounded, needs_check
+from dmd_opt.solvers.recession import attach_ray, mark_unbounded, needs_check, settle_ambiguous
 from dmd_opt.solvers.transform import ObjectiveTransform
 
 
@@ -275,7 +275,7 @@ class Session:
             sol.primal_ray = self._primal_ray()
         if needs_check(self, sol):
             mark_unbounded(self, sol)
-        return attach_ray(self, sol)
+        return attach_ray(self, settle_ambiguous(self, sol))
 
     def _read_solution(self, sol: Solution, basis: bool) -> None:
         h, tr, cols = self._h, self.transform, self._cols
