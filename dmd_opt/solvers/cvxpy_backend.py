@@ -64,7 +64,7 @@ from dmd_opt.optim.program import Program
 from dmd_opt.optim.solution import Solution
 from dmd_opt.solvers.common import elastic_ray, orient_ray, reduced_costs, row_blocks
 from dmd_opt.solvers.highs import new_highs
-from dmd_opt.solvers.recession import attach_ray, mark_unbounded, settle_ambiguous
+from dmd_opt.solvers.recession import attach_ray, mark_unbounded, settle_ambiguous, unbounded_qp
 from dmd_opt.solvers.transform import ObjectiveTransform
 
 import cvxpy as cp  # imported only when the cvxpy backend is asked for (dmd_opt.solvers.get_backend)
@@ -175,6 +175,10 @@ def solve_cvxpy(prog: Program, solver: str | None = None, basis: bool = False,
             opts.setdefault(k, 1e-10)
     if name == "HIGHS":
         new_highs()  # swallow HiGHS' banner before cvxpy creates its own instance
+    pre = unbounded_qp(prog, "cvxpy")     # QP solvers may stall on an unbounded QP
+    if pre is not None:
+        pre.info["solver"] = name
+        return pre
     t0 = time.perf_counter()
     try:
         prob, x, blocks = build_cvxpy(prog, tr)

@@ -72,7 +72,7 @@ from dmd_opt.optim.program import Program
 from dmd_opt.optim.solution import Solution
 from dmd_opt.solvers.common import elastic_ray, orient_ray, reduced_costs
 from dmd_opt.solvers.highs import new_highs, set_options
-from dmd_opt.solvers.recession import attach_ray, mark_unbounded, settle_ambiguous
+from dmd_opt.solvers.recession import attach_ray, mark_unbounded, settle_ambiguous, unbounded_qp
 from dmd_opt.solvers.session import solve_highs
 from dmd_opt.solvers.transform import ObjectiveTransform
 
@@ -502,6 +502,11 @@ def solve_pyomo(prog: Program, solver: str | None = None, basis: bool = False,
         FAST, "appsi_highs", "contrib_highs", "pyomo_highs") else solver
     options = dict(options or {})
     scale = options.pop("cost_scale", "auto")
+    if model is None:                     # QP solvers may stall on an unbounded QP
+        pre = unbounded_qp(prog, "pyomo")
+        if pre is not None:
+            pre.info["solver"] = name
+            return pre
     if prog.q_diag is not None:
         sgn = -1.0 if prog.sense == "max" else 1.0
         if np.any(sgn * prog.q_diag < -1e-14):
