@@ -37,13 +37,18 @@ QP_ROUTES = [("highs", None), ("cvxpy", "CLARABEL"), ("cvxpy", "HIGHS"), ("cvxpy
 def planted_unbounded(seed: int, n: int, m: int, sense: str, quadratic: bool, boxed: bool = False):
     """A feasible LP/QP with an improving recession direction ``d`` planted (module docstring).
 
-    ``boxed=True`` gives every column finite bounds around the same point: bounded.
+    A QP gets one more column than ``n`` (with ``d_j = 0``) so that it always has a
+    quadratic term.  ``boxed=True`` gives every column finite bounds around the same
+    point: bounded.
     """
     rng = np.random.default_rng(seed)
     s = 1.0 if sense == "max" else -1.0
     d = rng.uniform(-1, 1, n) * (rng.uniform(size=n) < 0.7)
     if not np.any(d):
         d[rng.integers(n)] = 1.0
+    if quadratic:                                            # one more column, still along d
+        d = np.r_[d, 0.0]
+        n += 1
     x0 = rng.uniform(-2, 2, n)
     rows, lo, hi = [], [], []
     for _ in range(m):
@@ -65,15 +70,8 @@ def planted_unbounded(seed: int, n: int, m: int, sense: str, quadratic: bool, bo
     c = rng.uniform(-1, 1, n)
     c = c + s * (1.0 - s * (c @ d)) / (d @ d) * d            # s·c·d = 1: improving along d
     q = None
-    if quadratic:
-        still = np.nonzero(d == 0)[0]
-        q = np.zeros(n)
-        q[still] = -s * rng.uniform(0.5, 2.0, still.size)    # concave for max, convex for min
-        if not q.any():                                      # give the QP a quadratic column
-            j = 0 if n == 1 else int(rng.integers(n))
-            d[j] = 0.0
-            q[j] = -s
-            c = c + s * (1.0 - s * (c @ d)) / max(d @ d, 1e-12) * d if d.any() else c
+    if quadratic:                                            # on the columns d leaves alone
+        q = np.where(d == 0, -s * rng.uniform(0.5, 2.0, n), 0.0)
     A = np.array(rows).reshape(m, n)
     p = Program(name=f"unbounded[{seed}]", sense=sense)
     cols = p.add_variables("x", n, cl, cu)
@@ -102,7 +100,7 @@ def test_planted_unbounded_programs_are_unbounded_on_every_route(seed, n, m, sen
     assert _is_improving_ray(p, d)                           # the plant itself
     for route in (QP_ROUTES if p.q_diag is not None else LP_ROUTES):
         sol = solve(p, backend=route[0], solver=route[1])
-        assert sol.status in ("unbounded", "infeasible_or_unbounded"), (route, sol.status, sol.objective)
+        assert sol.status == "unbounded", (route, sol.status, sol.solver_status)
         assert sol.objective is None, route
         if sol.primal_ray is not None:
             assert _is_improving_ray(p, sol.primal_ray), route
@@ -157,3 +155,20 @@ def test_shipped_models_without_participation_are_unbounded(name):
     for backend in ("highs", "cvxpy", "pyomo"):
         r = io.solve_model(m, participation="none", backend=backend, verify=False)
         assert r.status == "unbounded", (name, backend, r.status, r.objective)
+
+
+def test_presolve_ambiguity_is_settled():
+    """HiGHS' presolve says "infeasible or unbounded" for max x s.t. x − y ≥ 0, y free (unbounded)
+    and for an empty box program; the adapters settle both (elastic LP + recession direction)."""
+    p = Program(sense="max")
+    p.add_variables("x", 2, -np.inf, np.inf)
+    p.add_constraints("r", 1, [0, 0], [0, 1], [1.0, -1.0], 0.0, np.inf)
+    p.set_objective(np.array([1.0, 0.0]), "max")
+    q = Program(sense="min")
+    q.add_variables("x", 2, 0.0, np.inf)
+    q.add_constraints("r", 2, [0, 0, 1, 1], [0, 1, 0, 1], [1.0, 1.0, 1.0, 1.0], [2.0, -np.inf], [np.inf, 1.0])
+    q.set_objective(np.array([-1.0, 0.0]), "min")
+    for route in LP_ROUTES:
+        assert solve(p, backend=route[0], solver=route[1]).status == "unbounded", route
+        s = solve(q, backend=route[0], solver=route[1])
+        assert s.status == "infeasible", (route, s.status)

@@ -51,16 +51,24 @@ _FAMILIES = (
     "dmd_opt.families.recursive.kind",
     "dmd_opt.families.relational.kind",
 )
-_registered = False
+# The module of each kind known here; a kind not listed loads every family.
+_KIND_MODULE = {
+    "revenue": "dmd_opt.families.revenue.kind",
+    "efficient": "dmd_opt.families.efficient.kind",
+    "contingent": "dmd_opt.families.contingent.kind",
+    "thomas_worrall": "dmd_opt.families.recursive.kind",
+    "guo_horner": "dmd_opt.families.recursive.kind",
+}
+_registered: set[str] = set()
 
 
-def _ensure_kinds() -> None:
-    global _registered
-    if _registered:
-        return
-    for mod in _FAMILIES:
-        importlib.import_module(mod).register_kinds()
-    _registered = True
+def _ensure_kinds(kind: str | None = None) -> None:
+    """Register the family of ``kind`` — or every family (``kind`` None or not listed)."""
+    mods = [_KIND_MODULE[kind]] if isinstance(kind, str) and kind in _KIND_MODULE else list(_FAMILIES)
+    for mod in mods:
+        if mod not in _registered:
+            importlib.import_module(mod).register_kinds()
+            _registered.add(mod)
 
 
 @dataclass
@@ -99,6 +107,7 @@ def check_options(kind: str, options: Any, *, from_file: bool = True, field: str
     """Validate a ``[solve]`` table for ``kind`` (:func:`dmd_opt.core.kinds.check_options`: known names,
     typed values); for a model *file* also the solver policy (:mod:`dmd_opt.solvers.policy`: a solver
     *name* from the installed plugins, numeric solver options only)."""
+    _ensure_kinds(kind)
     out = _check_kind_options(kind, options, field=field)
     if from_file:
         from dmd_opt.solvers.policy import check_file_options, check_file_solver
@@ -111,7 +120,6 @@ def check_options(kind: str, options: Any, *, from_file: bool = True, field: str
 
 def load(source: str | os.PathLike | dict) -> Model:
     """Load and validate a model from a TOML file path or a dict."""
-    _ensure_kinds()
     if isinstance(source, dict):
         V.plain_data(source, "")
         raw = dict(source)
@@ -122,6 +130,7 @@ def load(source: str | os.PathLike | dict) -> Model:
     else:
         raise ModelError("model", f"expected a model file path or a table, got {type(source).__name__}")
     kind = raw.pop("kind", "revenue")
+    _ensure_kinds(kind)
     if not isinstance(kind, str) or kind not in KINDS:
         raise ModelError("kind", f"unknown model kind {V.show(kind)}; known kinds: {', '.join(sorted(KINDS))}")
     options = check_options(kind, raw.pop("solve", {}))

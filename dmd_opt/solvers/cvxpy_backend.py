@@ -24,8 +24,11 @@ into cvxpy's ``highs_options``).  Clarabel runs with gap and feasibility
 tolerances 1e-10 unless told otherwise (its 1e-8 defaults leave allocation
 errors ~1e-4 at a kink of a QP: the objective error is quadratic in them).
 
+Objective.  cvxpy is given the minimisation of κ·f of :mod:`dmd_opt.solvers.transform`
+(sense flip and power-of-two scaling, option ``cost_scale``), as every backend is.
+
 Duals.  cvxpy reports each constraint's multiplier for the problem it
-minimises; :func:`_block_duals` turns them into the package convention
+minimises; :func:`_block_duals` divides them by κ into the package convention
 (``row_dual[r] = ∂ objective*/∂ b_r`` in the program's own sense; checked
 against the HiGHS adapter in tests/test_backends.py).  A ranged row's dual is
 the sum of its two one-sided duals (at most one is nonzero at a solution).
@@ -61,7 +64,7 @@ from dmd_opt.optim.program import Program
 from dmd_opt.optim.solution import Solution
 from dmd_opt.solvers.common import elastic_ray, orient_ray, reduced_costs, row_blocks
 from dmd_opt.solvers.highs import new_highs
-from dmd_opt.solvers.recession import attach_ray, mark_unbounded
+from dmd_opt.solvers.recession import attach_ray, mark_unbounded, settle_ambiguous, unbounded_qp
 from dmd_opt.solvers.transform import ObjectiveTransform
 
 import cvxpy as cp  # imported only when the cvxpy backend is asked for (dmd_opt.solvers.get_backend)
@@ -172,6 +175,10 @@ def solve_cvxpy(prog: Program, solver: str | None = None, basis: bool = False,
             opts.setdefault(k, 1e-10)
     if name == "HIGHS":
         new_highs()  # swallow HiGHS' banner before cvxpy creates its own instance
+    pre = unbounded_qp(prog, "cvxpy")     # QP solvers may stall on an unbounded QP
+    if pre is not None:
+        pre.info["solver"] = name
+        return pre
     t0 = time.perf_counter()
     try:
         prob, x, blocks = build_cvxpy(prog, tr)
@@ -233,4 +240,4 @@ def solve_cvxpy(prog: Program, solver: str | None = None, basis: bool = False,
                 sol.dual_ray, info["dual_ray_source"] = ray, "phase-one LP duals (cvxpy)"
             else:
                 info["dual_ray_source"] = "none: cvxpy/solver gave no valid certificate"
-    return attach_ray(prog, mark_unbounded(prog, sol))
+    return attach_ray(prog, settle_ambiguous(prog, mark_unbounded(prog, sol)))

@@ -45,11 +45,13 @@ Solvers (``solver=``)
 
 Sign convention
     ``Solution.row_dual[r] = ∂ objective*/∂ b_r`` in the program's sense (as
-    :mod:`dmd_opt.optim.program`).  pyomo's HiGHS interfaces (APPSI, contrib and the
-    legacy wrapper) already report duals and reduced costs as ∂ value/∂ bound
-    in the model's own sense, ``max`` included, which is this convention
-    (checked against the HiGHS adapter in tests/test_backends.py); other
-    solvers' suffixes are taken as they come.  Where an interface gives no
+    :mod:`dmd_opt.optim.program`).  The adapter's own model minimises κ·f
+    (:mod:`dmd_opt.solvers.transform`; a model from ``build_pyomo(prog)`` states f
+    as written, κ = 1; ``m._dmd_transform`` says which).  pyomo's HiGHS interfaces
+    (APPSI, contrib and the legacy wrapper) report duals and reduced costs as
+    ∂ value/∂ bound of the model's objective in its own sense, ``max`` included, so
+    the program's are those divided by κ (checked against the HiGHS adapter in
+    tests/test_backends.py); other solvers' suffixes are taken as they come.  Where an interface gives no
     reduced costs they are :math:`c + Qx - A^\top y`.
 
 Infeasible programs
@@ -70,7 +72,7 @@ from dmd_opt.optim.program import Program
 from dmd_opt.optim.solution import Solution
 from dmd_opt.solvers.common import elastic_ray, orient_ray, reduced_costs
 from dmd_opt.solvers.highs import new_highs, set_options
-from dmd_opt.solvers.recession import attach_ray, mark_unbounded
+from dmd_opt.solvers.recession import attach_ray, mark_unbounded, settle_ambiguous, unbounded_qp
 from dmd_opt.solvers.session import solve_highs
 from dmd_opt.solvers.transform import ObjectiveTransform
 
@@ -500,6 +502,11 @@ def solve_pyomo(prog: Program, solver: str | None = None, basis: bool = False,
         FAST, "appsi_highs", "contrib_highs", "pyomo_highs") else solver
     options = dict(options or {})
     scale = options.pop("cost_scale", "auto")
+    if model is None:                     # QP solvers may stall on an unbounded QP
+        pre = unbounded_qp(prog, "pyomo")
+        if pre is not None:
+            pre.info["solver"] = name
+            return pre
     if prog.q_diag is not None:
         sgn = -1.0 if prog.sense == "max" else 1.0
         if np.any(sgn * prog.q_diag < -1e-14):
@@ -528,4 +535,4 @@ def solve_pyomo(prog: Program, solver: str | None = None, basis: bool = False,
             if basis:
                 sol.info["basis"] = f"not available through pyomo interface {name}"
         del m  # the adapter's own model is freed by reference counting, GC still paused
-    return attach_ray(prog, mark_unbounded(prog, sol))
+    return attach_ray(prog, settle_ambiguous(prog, mark_unbounded(prog, sol)))

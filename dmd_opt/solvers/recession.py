@@ -21,10 +21,12 @@ means :math:`d_j=0` wherever :math:`Q_j\ne0`.
 :func:`improving_direction` finds such a :math:`d` by one LP over the cone cut to
 the box :math:`-1\le d\le 1` (always feasible, at :math:`d=0`, and bounded), and
 checks the answer itself.  The solvers' own unboundedness detection is trusted for
-LPs solved by simplex; interior-point and active-set QP solvers may instead stop at
-a huge "optimum" (HiGHS' QP solver reported 2.5e9 on a revenue QP whose payments are
-unbounded), so every adapter runs this check on every quadratic program it calls
-optimal, and on every program whose solution it calls inaccurate.
+LPs solved by simplex.  QP solvers are not: HiGHS' active-set QP solver reported a huge
+"optimum" (2.5e9) on a revenue QP whose payments are unbounded, and on other unbounded
+QPs it never stops.  So every adapter decides a QP's unboundedness *before* handing it
+to a QP solver (:func:`unbounded_qp`: the recession LP, then — only when a ray exists —
+the elastic LP for feasibility), and checks every solution a solver calls inaccurate
+afterwards (:func:`mark_unbounded`).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import numpy as np
 
 from dmd_opt.optim.program import Program
 from dmd_opt.optim.solution import Solution
+from dmd_opt.solvers.common import orient_ray, phase_one_program
 from dmd_opt.solvers.highs import model_status, new_highs, pass_model, set_options
 
 #: a direction is accepted when it improves the objective by more than GAIN × ‖c‖∞ ...
@@ -96,9 +99,7 @@ def feasible_point(prog: Program, x: np.ndarray | None, tol: float = 1e-6) -> bo
 
 def needs_check(prog: Program, sol: Solution) -> bool:
     """Whether the adapters run :func:`mark_unbounded` on ``sol`` (module docstring)."""
-    if sol.status == "inaccurate":
-        return True
-    return prog.q_diag is not None and sol.status in ("optimal", "time_limit", "iteration_limit")
+    return sol.status == "inaccurate"
 
 
 def mark_unbounded(prog: Program, sol: Solution) -> Solution:
@@ -121,6 +122,76 @@ def mark_unbounded(prog: Program, sol: Solution) -> Solution:
     sol.primal_ray = d
     sol.objective = None
     sol.x = sol.row_activity = sol.row_dual = sol.col_dual = sol.basis = None
+    return sol
+
+
+def _phase_one(prog: Program) -> tuple[float | None, np.ndarray | None]:
+    """Optimum and row duals of the elastic LP of ``prog`` (HiGHS): 0 exactly when feasible."""
+    p1 = phase_one_program(prog)
+    h = new_highs()
+    pass_model(h, p1.matrix(), p1.objective_vector(), 0.0, None, p1.col_lower, p1.col_upper,
+               p1.row_lower, p1.row_upper)
+    set_options(h, {"primal_feasibility_tolerance": 1e-10, "dual_feasibility_tolerance": 1e-10})
+    h.run()
+    if model_status(h)[0] != "optimal":
+        return None, None
+    s = h.getSolution()
+    return float(h.getInfo().objective_function_value), np.asarray(s.row_dual, float) if s.dual_valid else None
+
+
+def unbounded_qp(prog: Program, backend: str) -> Solution | None:
+    """For a QP: the Solution ``unbounded`` (with its ray) when it is feasible and has an
+    improving recession direction with Qd = 0; None when it has none (bounded or
+    infeasible: a QP solver may be called) or it is not a QP."""
+    if prog.q_diag is None:
+        return None
+    d, gain = improving_direction(prog)
+    if d is None:
+        return None
+    if not _feasible(prog):
+        return None                       # infeasible: the solver's phase one says so
+    sol = Solution("unbounded", "unbounded: feasible, with an improving recession direction (Qd = 0), "
+                   "decided before the QP solver ran", backend)
+    sol.primal_ray = d
+    sol.info["unbounded_ray_gain"] = gain
+    return sol
+
+
+def _feasible(prog: Program) -> bool | None:
+    """Feasibility by the elastic LP (None when that LP fails)."""
+    b = np.r_[prog.row_lower, prog.row_upper]
+    scale = max(1.0, float(np.max(np.abs(b[np.isfinite(b)]), initial=0.0)))
+    val, _ = _phase_one(prog)
+    return None if val is None else val <= 1e-9 * scale
+
+
+def settle_ambiguous(prog: Program, sol: Solution) -> Solution:
+    """Decide a status ``infeasible_or_unbounded`` (HiGHS' presolve, some conic solvers).
+
+    The elastic LP (:func:`dmd_opt.solvers.common.phase_one_program`) decides feasibility:
+    optimum > 0 → ``infeasible``, with its duals as the Farkas ray (when the backend gave
+    none); optimum 0 → feasible, and then :func:`improving_direction` must find the ray
+    that makes the program ``unbounded``.
+    """
+    if sol.status != "infeasible_or_unbounded":
+        return sol
+    b = np.r_[prog.row_lower, prog.row_upper]
+    scale = max(1.0, float(np.max(np.abs(b[np.isfinite(b)]), initial=0.0)))
+    val, y = _phase_one(prog)
+    if val is None:
+        return sol
+    if val > 1e-9 * scale:
+        sol.status = "infeasible"
+        sol.solver_status += "; infeasible: the elastic (phase-one) LP has a positive optimum"
+        if sol.dual_ray is None and y is not None:
+            sol.dual_ray, _ = orient_ray(prog, y)
+        return sol
+    d, gain = improving_direction(prog)
+    if d is not None:
+        sol.status = "unbounded"
+        sol.solver_status += "; unbounded: feasible, with an improving recession direction"
+        sol.primal_ray = d
+        sol.info["unbounded_ray_gain"] = gain
     return sol
 
 

@@ -43,7 +43,7 @@ from dmd_opt.optim.program import Program
 from dmd_opt.optim.solution import BASIS_CODES, Solution
 from dmd_opt.solvers.highs import (RUN_ERROR, fetch_dual_ray, get_basis, highs_inf, model_status, new_highs,
                                    pass_model, set_basis, set_options)
-from dmd_opt.solvers.recession import attach_ray, mark_unbounded, needs_check
+from dmd_opt.solvers.recession import attach_ray, mark_unbounded, needs_check, settle_ambiguous, unbounded_qp
 from dmd_opt.solvers.transform import ObjectiveTransform
 
 
@@ -88,10 +88,15 @@ class Session:
         if self.q_diag is not None:
             opts.setdefault("qp_regularization_value", 1e-10)
         self._options = opts
+        self._bounded = False          # a QP known to have no improving recession direction
         self._h = self._fresh(opts)
         self.build_seconds = time.perf_counter() - t0
 
     # ---- the model as HiGHS holds it, in program columns ------------------------------
+    @property
+    def name(self) -> str:
+        return f"session[{self.program.name}]"
+
     @property
     def n_rows(self) -> int:
         return self._rl.size
@@ -178,6 +183,7 @@ class Session:
 
     def add_columns(self, cols) -> None:
         """Load program columns that were left out (column generation)."""
+        self._bounded = False
         cols = np.setdiff1d(np.asarray(cols, np.int64), self._cols)
         if cols.size == 0:
             return
@@ -197,6 +203,7 @@ class Session:
 
     def change_costs(self, cols, values) -> None:
         """New linear costs (program sense and units) for ``cols``."""
+        self._bounded = False
         cols, pos, on = self._loaded_positions(cols)
         values = np.broadcast_to(np.asarray(values, float), cols.shape)
         self._c[cols] = values
@@ -204,6 +211,7 @@ class Session:
             self._h.changeColsCost(int(pos.size), pos, self.transform.costs(values[on]))
 
     def change_col_bounds(self, cols, lo, hi) -> None:
+        self._bounded = False
         cols, pos, on = self._loaded_positions(cols)
         lo = np.broadcast_to(np.asarray(lo, float), cols.shape)
         hi = np.broadcast_to(np.asarray(hi, float), cols.shape)
@@ -214,6 +222,7 @@ class Session:
             self._h.changeColsBounds(int(pos.size), pos, highs_inf(lo[on]), highs_inf(hi[on]))
 
     def change_row_bounds(self, rows, lo, hi) -> None:
+        self._bounded = False
         rows = np.atleast_1d(np.asarray(rows, np.int64))
         lo = np.broadcast_to(np.asarray(lo, float), rows.shape)
         hi = np.broadcast_to(np.asarray(hi, float), rows.shape)
@@ -250,6 +259,12 @@ class Session:
 
         ``basis=True`` also fetches the basis (costs ~0.2 s at 266k rows).
         """
+        if self.q_diag is not None and not self._bounded:
+            pre = unbounded_qp(self, "highs")      # HiGHS' QP solver may never stop on an unbounded QP
+            if pre is not None:
+                pre.build_seconds = self.build_seconds
+                return pre
+            self._bounded = True                   # until costs or bounds change (added rows keep it)
         h, tr = self._h, self.transform
         t1 = time.perf_counter()
         run_status = h.run()
@@ -275,7 +290,7 @@ class Session:
             sol.primal_ray = self._primal_ray()
         if needs_check(self, sol):
             mark_unbounded(self, sol)
-        return attach_ray(self, sol)
+        return attach_ray(self, settle_ambiguous(self, sol))
 
     def _read_solution(self, sol: Solution, basis: bool) -> None:
         h, tr, cols = self._h, self.transform, self._cols

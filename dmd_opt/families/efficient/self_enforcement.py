@@ -30,7 +30,6 @@ from fractions import Fraction
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.sparse.csgraph import connected_components
 
 from dmd_opt.core.display import fmt_list
 from dmd_opt.core.errors import ModelError
@@ -85,6 +84,7 @@ class SelfEnforcementReport:
 
 
 def _ergodic_sets(P: np.ndarray) -> int:
+    from scipy.sparse.csgraph import connected_components   # ~0.1 s to import (it pulls sparse.linalg): on use
     n, lab = connected_components(P > 0, directed=True, connection="strong")
     closed = 0
     for c in range(n):
