@@ -187,6 +187,8 @@ case("rev-fixed-allocation-number", edited(SM, ("solve.fixed_allocation", 5)), "
 case("rev-fixed-allocation-shape", edited(SM, ("solve.fixed_allocation", [[1.0]])), "fixed_allocation")
 case("rev-table-utilities-shape", edited(BIL, ("decisions.utilities", [[[1.0]]])), "decisions.utilities")
 case("rev-deep-tables", _deep_tables(60).encode(), "x.a.a")
+case("rev-deep-array-100k", b"types = " + b"[" * 100_000 + b"1" + b"]" * 100_000 + b"\n", "file")
+case("rev-deep-table-100k", b"x = " + b"{a = " * 100_000 + b"1" + b"}" * 100_000 + b"\n", "file")
 case("rev-not-toml", b"horizon = = 3\n", "file")
 case("rev-not-utf8", b"name = \"\xff\xfe\"\n", "file")
 case("rev-binary", bytes(range(256)) * 4, "file")
@@ -303,16 +305,16 @@ case("gh-grid-unknown", edited(GH, ("grid.m", 3)), "grid.m")
 case("gh-L-huge", edited(GH, ("L", 1e20)), "L")
 case("gh-name-table", edited(GH, ("name", {"a": 1})), "name")
 
-# ---------------------------------------------------------------------------------- 200,000 types
-_MANY = [float(v) for v in range(1, 200_001)]
-case("rev-200k-types", edited(SM, ("agents[0].types", _MANY), ("agents[0].initial", [1 / 200_000] * 200_000)),
+# ---------------------------------------------------------------------------------- 50,000 types
+_MANY = [float(v) for v in range(1, 50_001)]
+case("rev-50k-types", edited(SM, ("agents[0].types", _MANY), ("agents[0].initial", [1 / 50_000] * 50_000)),
      "agents")
-case("eff-200k-types", edited(RAM, ("agents[0].types", _MANY), ("agents[0].initial", [1 / 200_000] * 200_000),
+case("eff-50k-types", edited(RAM, ("agents[0].types", _MANY), ("agents[0].initial", [1 / 50_000] * 50_000),
                               ("agents[0].transition",), ("horizon", 1)), "agents")
-case("con-200k-signals", edited(LW, ("agents[0].signals", _MANY)), "agents")
+case("con-50k-signals", edited(LW, ("agents[0].signals", _MANY)), "agents")
 
 #: cases whose refusal must come from a size estimate (run again under RLIMIT_AS)
 OVERSIZED = ["rev-horizon-1e20", "rev-horizon-int-1e20", "rev-horizon-1e9", "rev-horizon-tree-too-large",
              "eff-horizon-1e9", "eff-too-many-profiles", "con-horizon-1e9", "con-signal-space-too-large",
              "tw-n-transfer-1e8", "tw-n-promise-1e9", "tw-simulate-paths-1e9", "gh-grid-1e4", "gh-grid-1e6",
-             "gh-horizon-1e9", "rev-types-deep", "rev-200k-types", "eff-200k-types", "con-200k-signals"]
+             "gh-horizon-1e9", "rev-types-deep", "rev-50k-types"]

@@ -43,19 +43,39 @@ def trap(tmp_path):
     return exe, marker
 
 
+def _run_main(args, capsys):
+    from dmd_opt.interfaces.cli import main
+    with pytest.raises(SystemExit) as e:
+        main(list(args))
+    out = capsys.readouterr()
+    return e.value.code, out.out, out.err
+
+
 @pytest.mark.parametrize("backend", ["pyomo", "cvxpy", "highs", None])
-def test_model_naming_an_executable_never_runs_it(tmp_path, trap, backend):
+def test_model_naming_an_executable_never_runs_it(tmp_path, trap, backend, monkeypatch, capsys):
     exe, marker = trap
-    env = dict(os.environ, PATH=f"{exe.parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    monkeypatch.setenv("PATH", f"{exe.parent}{os.pathsep}{os.environ.get('PATH', '')}")
     for solver in (str(exe), "evilsolver", f"../{exe.parent.name}/evilsolver", "evilsolver -v", "asl:evilsolver"):
         ops = [("solve.solver", solver)] + ([("solve.backend", backend)] if backend else [])
         model = tmp_path / "m.toml"
         model.write_text(toml_dumps(edited("static_monopoly.toml", *ops)))
-        p = _cli(["solve", str(model)], env=env)
-        assert p.returncode == 2, p.stdout + p.stderr
-        assert p.stderr.startswith("error: solve.solver:") and len(p.stderr.strip().splitlines()) == 1, p.stderr
-        assert "Traceback" not in p.stdout + p.stderr
+        code, out, err = _run_main(["solve", str(model)], capsys)
+        assert code == 2, out + err
+        assert err.startswith("error: solve.solver:") and len(err.strip().splitlines()) == 1, err
+        assert "Traceback" not in out + err
         assert not marker.exists(), f"{solver!r} was run"
+
+
+def test_executable_solver_refused_by_the_installed_command(tmp_path, trap):
+    """The same through the real console entry point, in a fresh process with the script on PATH."""
+    exe, marker = trap
+    env = dict(os.environ, PATH=f"{exe.parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    model = tmp_path / "m.toml"
+    model.write_text(toml_dumps(edited("static_monopoly.toml", ("solve.backend", "pyomo"),
+                                       ("solve.solver", "evilsolver"))))
+    p = _cli(["solve", str(model)], env=env)
+    assert p.returncode == 2 and p.stderr.startswith("error: solve.solver:"), p.stderr
+    assert "Traceback" not in p.stdout + p.stderr and not marker.exists()
 
 
 def test_sweep_cannot_smuggle_an_executable(tmp_path, trap):
@@ -86,13 +106,13 @@ FILE_OPTIONS = {"log_file": "{d}/highs.log", "write_model_file": "{d}/model.mps"
 
 
 @pytest.mark.parametrize("name", sorted(FILE_OPTIONS))
-def test_file_writing_solver_options_are_refused(tmp_path, name):
+def test_file_writing_solver_options_are_refused(tmp_path, name, capsys):
     value = FILE_OPTIONS[name]
     value = value.format(d=tmp_path) if isinstance(value, str) else value
     model = tmp_path / "m.toml"
     model.write_text(toml_dumps(edited("static_monopoly.toml", ("solve.options", {name: value}))))
-    p = _cli(["solve", str(model)])
-    assert p.returncode == 2 and p.stderr.startswith(f"error: solve.options.{name}:"), p.stderr
+    code, out, err = _run_main(["solve", str(model)], capsys)
+    assert code == 2 and err.startswith(f"error: solve.options.{name}:"), err
     assert sorted(os.listdir(tmp_path)) == ["m.toml"]          # nothing written
 
 
@@ -295,12 +315,15 @@ def test_scheduler_addresses_are_validated(models_dir, address, words):
     assert e.value.field == "scheduler" and "\n" not in str(e.value)
 
 
-def test_bad_scheduler_on_the_command_line_is_one_line():
+def test_bad_scheduler_on_the_command_line_is_one_line(capsys):
     for address in ("tls://127.0.0.1:1", "ucx://127.0.0.1:1", "inproc://x"):
-        p = _cli(["sweep", str(MODELS / "static_monopoly.toml"), "-p", "discount=0.5", "--scheduler", address,
-                  "--no-progress"])
-        assert p.returncode == 2 and p.stderr.startswith("error: scheduler:"), p.stderr
-        assert len(p.stderr.strip().splitlines()) == 1 and "Traceback" not in p.stdout + p.stderr
+        code, out, err = _run_main(["sweep", str(MODELS / "static_monopoly.toml"), "-p", "discount=0.5",
+                                    "--scheduler", address, "--no-progress"], capsys)
+        assert code == 2 and err.startswith("error: scheduler:"), err
+        assert len(err.strip().splitlines()) == 1 and "Traceback" not in out + err
+    p = _cli(["sweep", str(MODELS / "static_monopoly.toml"), "-p", "discount=0.5", "--scheduler",
+              "tls://127.0.0.1:1", "--no-progress"])
+    assert p.returncode == 2 and p.stderr.startswith("error: scheduler:") and "Traceback" not in p.stderr
 
 
 _SWEEP_SCRIPT = """
@@ -319,7 +342,7 @@ def test_interrupted_sweep_keeps_finished_points(tmp_path, sig, code, threads):
     """SIGTERM is handled like Ctrl-C: finished points are written, unfinished ones are
     'pending', exit 143 (130 for Ctrl-C); worker processes print no traceback."""
     marker, out = tmp_path / "one-done", tmp_path / "sweep.parquet"
-    args = ["sweep", str(MODELS / "battaglini.toml"), "-p", "discount=0.1:0.95:400", "-p", "horizon=6",
+    args = ["sweep", str(MODELS / "battaglini.toml"), "-p", "discount=0.1:0.95:120", "-p", "horizon=5",
             "--out", str(out), "--no-progress", "--workers", "2"] + (["--threads"] if threads else [])
     env = dict(os.environ, DMD_TEST_MARKER=str(marker))
     p = subprocess.Popen([sys.executable, "-c", _SWEEP_SCRIPT.format(tests=str(ROOT / "tests")), *args],
@@ -344,5 +367,5 @@ def test_interrupted_sweep_keeps_finished_points(tmp_path, sig, code, threads):
     assert stderr.strip().splitlines()[-1].startswith(f"error: {'terminated' if code == 143 else 'interrupted'}")
     import pandas as pd
     df = pd.read_parquet(out)
-    assert len(df) == 400 and df["ok"].sum() >= 1 and (df["status"] == "pending").sum() >= 1
+    assert len(df) == 120 and df["ok"].sum() >= 1 and (df["status"] == "pending").sum() >= 1
     assert not [n for n in os.listdir(tmp_path) if n.endswith(".tmp")]

@@ -316,7 +316,7 @@ def test_check_model_refuses_other_solve_options(tmp_path):
     assert check_certificate(c2, model=m3).ok
 
 
-def test_cli_exit_codes_for_certificates(monopoly, tmp_path):
+def test_cli_exit_codes_for_certificates(monopoly, tmp_path, capsys):
     cert, prog = monopoly
     good = tmp_path / "good.json"
     good.write_text(json.dumps(cert))
@@ -326,12 +326,17 @@ def test_cli_exit_codes_for_certificates(monopoly, tmp_path):
     bad_claim = copy.deepcopy(cert)
     bad_claim["objective"] += 1
     (tmp_path / "claim.json").write_text(json.dumps(bad_claim))
-    exe = [sys.executable, "-m", "dmd_opt.interfaces.cli", "check"]
+    from dmd_opt.interfaces.cli import main
     for name, code, needle in (("good.json", 0, "optimal, exact"), ("type.json", 2, "certificate.arrays.col_status"),
                                ("claim.json", 1, "FAILED"), ("missing.json", 2, "does not exist")):
-        p = subprocess.run(exe + [str(tmp_path / name)], capture_output=True, text=True, timeout=120)
-        assert p.returncode == code, (name, p.stdout, p.stderr)
-        out = p.stdout + p.stderr
-        assert needle in out and "Traceback" not in out
+        with pytest.raises(SystemExit) as e:
+            main(["check", str(tmp_path / name)])
+        cap = capsys.readouterr()
+        assert e.value.code == code, (name, cap.out, cap.err)
+        assert needle in cap.out + cap.err and "Traceback" not in cap.out + cap.err
         if code == 2:
-            assert len(p.stderr.strip().splitlines()) == 1
+            assert len(cap.err.strip().splitlines()) == 1
+    # and through the installed entry point, in a fresh process
+    p = subprocess.run([sys.executable, "-m", "dmd_opt.interfaces.cli", "check", str(tmp_path / "type.json")],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 2 and p.stderr.startswith("error: certificate.arrays.col_status") and not p.stdout

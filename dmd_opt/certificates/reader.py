@@ -229,6 +229,15 @@ def _inline_array(name: str, values, field: str) -> np.ndarray:
         arr = np.array([np.nan if v is None else v for v in seq], dtype=float)
     if name.endswith("_status"):
         return _status_codes(arr, field)
+    return _no_infinity(arr, field)
+
+
+def _no_infinity(arr: np.ndarray, field: str) -> np.ndarray:
+    """Recorded numbers are finite (a NaN, written as null, is left for the checker to fail)."""
+    bad = np.isinf(arr)
+    if np.any(bad):
+        k = int(np.argmax(bad))
+        raise ModelError(field, f"entry {k} is {arr[k]}: recorded numbers must be finite")
     return arr
 
 
@@ -317,7 +326,8 @@ def validate(cert: Any, folder: Path | None = None) -> dict:
             a = vals[k]
             if a.ndim != 1 or a.dtype.kind not in "iuf":
                 raise ModelError(f"{f}.{k}", f"expected a 1-dimensional numeric array, got {a.dtype} {a.shape}")
-            vals[k] = _status_codes(a.astype(float), f"{f}.{k}") if k.endswith("_status") else a.astype(float)
+            vals[k] = _status_codes(a.astype(float), f"{f}.{k}") if k.endswith("_status") else \
+                _no_infinity(a.astype(float), f"{f}.{k}")
     for k, a in vals.items():
         want = prog["rows"] if k in _ROW_ARRAYS else prog["columns"]
         if a.shape != (want,):

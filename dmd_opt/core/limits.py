@@ -329,12 +329,14 @@ def revenue_program_size(profiles: Sequence[int], types: Sequence[Sequence[int]]
                          decisions: Sequence[int], *, full: bool = True) -> dict:
     r"""Size of the revenue program on the history tree (``families.revenue``).
 
-    With :math:`K_t` nodes at period ``t``, agent ``i`` with :math:`n_{i,t}` types and
-    :math:`|A_t|` decisions: value rows :math:`\sum_{i,t} K_t` (a value per node and true
-    type, nodes counted with the agent's own report), IC rows
-    :math:`\sum_{i,t}K_t(n_{i,t}-1)` (every misreport), each IC/value row holding
-    :math:`|A_t| + 2 + n_{i,t+1}` coefficients per completion.  ``full=False``: the
-    constraint-generation skeleton (value rows only, IC rows added lazily).
+    With :math:`K_t` nodes at period ``t`` (:math:`K_{-1} = 1`), agent ``i`` with :math:`n_{i,t}`
+    types and :math:`|A_t|` decisions: at most :math:`K_{t-1} n_{i,t}` value rows (a value per
+    history before ``t`` and true type) and :math:`K_{t-1} n_{i,t}(n_{i,t}-1)` IC rows (every
+    misreport); a row sums over the :math:`K_t/(K_{t-1}n_{i,t})` completions by the others'
+    reports, each with :math:`|A_t| + 2 + n_{i,t+1}` coefficients, so value and IC rows hold
+    :math:`K_t(|A_t|+2+n_{i,t+1})` and :math:`K_t(n_{i,t}-1)(|A_t|+2+n_{i,t+1})` coefficients.
+    Lottery, budget and (periodic) participation rows add :math:`2K_t + K_{t-1}n_{i,t}`.
+    ``full=False``: the constraint-generation skeleton (value rows only, IC rows added lazily).
     """
     T = len(profiles)
     K, k = [], 1
@@ -344,16 +346,15 @@ def revenue_program_size(profiles: Sequence[int], types: Sequence[Sequence[int]]
     rows = nnz = 0
     cols = 0
     for t in range(T):
+        H = K[t - 1] if t else 1                           # histories before period t
         cols += K[t] * (int(decisions[t]) + len(types[t])) + K[t] * len(types[t])
-        rows += K[t]                                       # lottery rows
+        rows += 2 * K[t]                                   # lottery and (optional) budget rows
         for i, n in enumerate(types[t]):
             n = int(n)
             n_next = int(types[t + 1][i]) if t + 1 < T else 0
             per = int(decisions[t]) + 2 + n_next
-            value = K[t]
-            ic = K[t] * (n - 1) if full else 0
-            rows += value + ic
-            nnz += (value + ic) * per
+            rows += H * n * (n if full else 1) + H * n      # value (+ IC) and participation rows
+            nnz += K[t] * (n if full else 1) * per
     return {"nodes": sum(K), "rows": rows, "columns": cols, "nonzeros": nnz}
 
 

@@ -132,6 +132,7 @@ def grid_points(grid) -> list[dict]:
                 raise ModelError(f"grid.{name}", "has no values")
             names.append(name)
             values.append(vals)
+        _check_points("grid", math.prod(len(v) for v in values))
         return [dict(zip(names, combo)) for combo in itertools.product(*values)]
     if isinstance(grid, (list, tuple)):
         pts = []
@@ -145,6 +146,13 @@ def grid_points(grid) -> list[dict]:
     raise ModelError("grid", "expected {path: [values]} or a list of {path: value}")
 
 
+def _check_points(field: str, n: int) -> None:
+    """A sweep of ``n`` points (each a row of the table, a task on the cluster) within the ``items`` limit."""
+    from dmd_opt.core.limits import check_count
+    check_count(field, n, "items", what="the sweep would have", noun="points",
+                alternative="sweep fewer values, or split the grid over several runs")
+
+
 def parse_param(spec: str) -> tuple[str, list]:
     """CLI form ``NAME=VALUES``: ``a:b:n`` (n evenly spaced values), a JSON list, or
     comma-separated scalars (numbers, true/false, or strings)."""
@@ -155,9 +163,14 @@ def parse_param(spec: str) -> tuple[str, list]:
     name = canonical(name)
     m = re.fullmatch(r"\s*([-+0-9.eE]+)\s*:\s*([-+0-9.eE]+)\s*:\s*(\d+)\s*", text)
     if m:
-        a, b, n = float(m.group(1)), float(m.group(2)), int(m.group(3))
+        try:
+            a, b = float(m.group(1)), float(m.group(2))
+        except ValueError:
+            raise ModelError(f"param.{name}", f"cannot read the range {text!r} (lo:hi:n)") from None
+        n = int(m.group(3))
         if n < 1:
             raise ModelError(f"param.{name}", "needs at least one point")
+        _check_points(f"param.{name}", n)
         if n == 1:
             return name, [a]
         return name, [a + (b - a) * k / (n - 1) for k in range(n)]

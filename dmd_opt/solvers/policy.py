@@ -121,9 +121,8 @@ def check_file_solver(backend: Any, solver: Any, field: str = "solve.solver") ->
                                 "plugin (letters, digits, _), never a path or a program")
     backend = backend if backend is not None else "highs"
     names = solver_names(backend)
-    key = solver if backend == "cvxpy" else solver.lower()
-    pool = tuple(n.upper() for n in names) if backend == "cvxpy" else names
-    if (key.upper() if backend == "cvxpy" else key) not in pool:
+    # cvxpy names solvers in capitals (CLARABEL), pyomo in lower case; either spelling is accepted
+    if solver.lower() not in {n.lower() for n in names}:
         raise ModelError(field, f"solver {solver!r} is not an installed {backend} solver plugin; "
                                 f"choose from {', '.join(names) or '(none installed)'}")
     return solver
