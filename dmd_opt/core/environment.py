@@ -17,9 +17,13 @@ An :class:`Environment` describes, for agents :math:`i = 1..N` and periods
   :math:`u_i = \theta_i q_i`, and the principal pays
   :math:`c(q_i) = c_1 q_i + \tfrac12 c_2 q_i^2` (a convex QP; Mussa–Rosen).
 
-Types are independent across agents: an Environment is the independent, private-value
-specialisation of the environment core :class:`dmd_opt.core.model.DynamicModel`, whose joint
-views (``initial``, ``kernel(t)``, ``profile_utility``) it provides as products over the agents.
+Types are independent across agents unless the model gives a *joint law*: a distribution
+:math:`\pi(\theta_1,\dots,\theta_N)` of the first profile (``joint_initial``) and, for longer
+horizons, profile-to-profile transitions :math:`\mu_t(\theta_{t+1}\mid\theta_t)`
+(``joint_transition``) — correlated types (Crémer–McLean 1988), decision-independent.  An
+Environment is the private-value specialisation of the environment core
+:class:`dmd_opt.core.model.DynamicModel`, whose joint views (``initial``, ``kernel(t)``,
+``profile_utility``) it provides as products over the agents, or from the joint law.
 Periods are 0-based in code
 (``t = 0`` is the math's period 1).  Environments are immutable: arrays are
 made read-only at construction.
@@ -44,7 +48,7 @@ import numpy as np
 
 from dmd_opt.core import validation as V
 from dmd_opt.core.errors import ModelError
-from dmd_opt.core.limits import check_periods
+from dmd_opt.core.limits import check_dense, check_periods
 from dmd_opt.core.model import DynamicModel, check_discount, check_horizon, kron_all, product_kernel
 
 
@@ -96,6 +100,16 @@ class Agent:
 
 
 @dataclass(frozen=True, eq=False)
+class JointLaw:
+    """Correlated types: ``initial`` (R_0,) the law of the first profile and ``kernels[t]``
+    (R_t, R_{t+1}) the profile-to-profile transitions (one entry when stationary); profiles are
+    numbered in C order (the last agent's type varies fastest)."""
+
+    initial: np.ndarray
+    kernels: tuple[np.ndarray, ...]
+
+
+@dataclass(frozen=True, eq=False)
 class Environment(DynamicModel):
     """A validated finite environment.  Build with :meth:`from_dict` or :func:`dmd_opt.load`.
 
@@ -112,6 +126,12 @@ class Environment(DynamicModel):
     quantity: QuantityModel | None = None
     name: str = "environment"
     source: dict = field(default_factory=dict, repr=False)  # the validated input, for fingerprints
+    joint: JointLaw | None = None                  # correlated types (None: independent agents)
+
+    @property
+    def independent(self) -> bool:
+        """True unless the model gives a joint (correlated) law of the types."""
+        return self.joint is None
 
     # ---- accessors (t is 0-based; horizon, profiles and decisions come from DynamicModel) ----
     @property
@@ -137,6 +157,9 @@ class Environment(DynamicModel):
 
     def transition(self, i: int, t: int, a: int | None = None) -> np.ndarray:
         """:math:`P_{i,t}(\\theta'\\mid\\theta)` from period ``t`` to ``t+1`` (under decision ``a``)."""
+        if self.joint is not None:
+            raise ModelError(f"agents[{i}].transition", "types are correlated across agents: their law is the "
+                             "joint one (joint_transition), not a matrix per agent")
         P = self.agents[i].transitions[self.period_index(t)]
         if P.ndim == 3:
             if a is None:
@@ -161,11 +184,16 @@ class Environment(DynamicModel):
     # ---- joint views (DynamicModel): products over the independent agents ------------
     @cached_property
     def initial(self) -> np.ndarray:
-        r"""(R_0,): distribution of the first profile, :math:`\prod_i \pi_i(\theta_i)`."""
+        r"""(R_0,): distribution of the first profile, :math:`\prod_i \pi_i(\theta_i)` (or the joint law)."""
+        if self.joint is not None:
+            return self.joint.initial
         return _frozen(kron_all([ag.initial[None, :] for ag in self.agents]).ravel())
 
     @cached_property
     def _kernels(self) -> tuple[np.ndarray, ...]:
+        if self.joint is not None:
+            return tuple(_frozen(np.broadcast_to(K, (self.n_decisions(t),) + K.shape))
+                         for t, K in enumerate(self.joint.kernels))
         out = []
         for t in range(self.steps):
             nA = self.n_decisions(t)
@@ -175,7 +203,8 @@ class Environment(DynamicModel):
         return tuple(out)
 
     def kernel(self, t: int) -> np.ndarray:
-        """(|A_t|, R_t, R_{t+1}): the joint kernel, the Kronecker product of the agents' matrices."""
+        """(|A_t|, R_t, R_{t+1}): the joint kernel, the Kronecker product of the agents' matrices
+        (or the joint law's transition, the same for every decision)."""
         return self._kernels[self.period_index(t)]
 
     def profile_utility(self, i: int, t: int) -> np.ndarray:
@@ -204,13 +233,14 @@ class Environment(DynamicModel):
         """Validate a plain dict (e.g. a parsed TOML table) into an Environment.
 
         Keys: ``name``, ``horizon`` (int ≥ 1 or ``"infinite"``), ``discount`` (in (0,1);
-        default 0.95), ``renormalize`` (bool), ``agents`` (list), ``decisions`` (table).
-        See ``docs/model_format.md`` for the full format.
+        default 0.95), ``renormalize`` (bool), ``agents`` (list), ``decisions`` (table), and for
+        correlated types ``joint_initial`` / ``joint_transition`` (then no agent has ``initial`` or
+        ``transition``).  See ``docs/model_format.md`` for the full format.
         """
         f = (lambda k: f"{field_prefix}{k}")
         V.mapping(data, field_prefix.rstrip("."),
                   required=("agents", "decisions"),
-                  optional=("name", "horizon", "discount", "renormalize"))
+                  optional=("name", "horizon", "discount", "renormalize", "joint_initial", "joint_transition"))
         name = data.get("name", "environment")
         if not isinstance(name, str):
             raise ModelError(f("name"), "expected a string")
@@ -227,15 +257,25 @@ class Environment(DynamicModel):
         dec = _parse_decisions(data["decisions"], f("decisions"), periods, N, agent_types)
         decision_labels, utilities, costs, quantity = dec
 
+        joint = None
+        if "joint_initial" in data or "joint_transition" in data:
+            joint = _parse_joint(data, f, horizon, [[len(v) for v in vals] for vals, _ in agent_types], renorm)
         agents = []
         for i, (a, (vals, labs)) in enumerate(zip(agents_raw, agent_types)):
             af = f(f"agents[{i}]")
             n1 = len(vals[0])
-            initial = V.distribution(a.get("initial"), f"{af}.initial", size=n1,
-                                     renormalize=renorm) if "initial" in a else None
-            if initial is None:
-                raise ModelError(f"{af}.initial", "is required but missing")
-            trans = _parse_transitions(a, af, horizon, vals, decision_labels, renorm)
+            if joint is not None:
+                for k in ("initial", "transition", "transition_by_decision"):
+                    if k in a:
+                        raise ModelError(f"{af}.{k}", "the types' law is the joint one (joint_initial, "
+                                         "joint_transition); remove the per-agent law")
+                initial, trans = _marginal(joint.initial, [len(v[0]) for v, _ in agent_types], i), []
+            else:
+                initial = V.distribution(a.get("initial"), f"{af}.initial", size=n1,
+                                         renormalize=renorm) if "initial" in a else None
+                if initial is None:
+                    raise ModelError(f"{af}.initial", "is required but missing")
+                trans = _parse_transitions(a, af, horizon, vals, decision_labels, renorm)
             agents.append(Agent(name=a.get("name", f"agent {i + 1}"),
                                 type_values=tuple(_frozen(v) for v in vals),
                                 type_labels=tuple(labs), initial=_frozen(initial),
@@ -244,10 +284,50 @@ class Environment(DynamicModel):
                    decision_labels=decision_labels,
                    utilities=tuple(tuple(_frozen(u) for u in us) for us in utilities),
                    costs=tuple(_frozen(c) for c in costs), quantity=quantity, name=name,
-                   source=dict(data))
+                   source=dict(data), joint=joint)
 
 
 _AGENT_KEYS = ("name", "types", "labels", "initial", "transition", "transition_by_decision")
+
+
+def _parse_joint(data: dict, f, horizon: int | None, sizes: list[list[int]], renorm: bool) -> JointLaw:
+    """``joint_initial``: the first profile's law, a flat vector over profiles in C order (last
+    agent fastest) or an array of shape (n_1, …, n_N); ``joint_transition``: one (R_t, R_{t+1})
+    matrix for every period, or a list of them (finite horizons)."""
+    periods = 1 if horizon is None else horizon
+    steps = 1 if horizon is None else horizon - 1
+    shape = lambda t: tuple(n[t if horizon is not None else 0] for n in sizes)  # noqa: E731
+    R = [int(np.prod(shape(t), dtype=np.int64)) for t in range(periods)]
+    check_dense(f("joint_transition"), (max(R), max(R)), copies=max(1, steps))
+    if "joint_initial" not in data:
+        raise ModelError(f("joint_initial"), "is required with joint_transition (the first profile's law)")
+    raw = V.array(data["joint_initial"], f("joint_initial"))
+    if raw.shape == shape(0) and raw.ndim > 1:
+        raw = raw.ravel()
+    init = V.distribution(raw.tolist(), f("joint_initial"), size=R[0], renormalize=renorm)
+    kernels = []
+    if steps and (horizon is None or horizon > 1):
+        if "joint_transition" not in data:
+            raise ModelError(f("joint_transition"), "is required when the horizon is longer than one period")
+        arr = V.array(data["joint_transition"], f("joint_transition"))
+        if arr.ndim == 2:
+            mats = [(data["joint_transition"], f("joint_transition"))] * steps
+        elif arr.ndim == 3 and horizon is not None and arr.shape[0] == steps:
+            mats = [(m, f(f"joint_transition[{t}]")) for t, m in enumerate(data["joint_transition"])]
+        else:
+            raise ModelError(f("joint_transition"), f"expected one R×R matrix or {steps} of them (period t → t+1)")
+        for t, (m, fld) in enumerate(mats):
+            nxt = R[0] if horizon is None else R[t + 1]
+            kernels.append(_frozen(V.stochastic_matrix(m, fld, shape=(R[0] if horizon is None else R[t], nxt),
+                                                       renormalize=renorm)))
+    elif "joint_transition" in data:
+        raise ModelError(f("joint_transition"), "a one-period model has no transitions")
+    return JointLaw(_frozen(init), tuple(kernels))
+
+
+def _marginal(joint: np.ndarray, shape: list[int], i: int) -> np.ndarray:
+    p = np.asarray(joint, float).reshape(shape)
+    return p.sum(axis=tuple(j for j in range(len(shape)) if j != i))
 
 
 def _parse_types(a: Any, af: str, periods: int):

@@ -200,7 +200,8 @@ class JointModel(DynamicModel):
 
 
 def from_environment(env: Environment) -> JointModel:
-    """The product joint model of an independent-types :class:`Environment` (finite decisions)."""
+    """The joint model of an :class:`Environment` (finite decisions): the product of the agents'
+    laws, or the environment's joint (correlated) law."""
     if env.quantity is not None:
         raise ModelError("decisions.kind", "efficient mechanisms need finite decisions "
                          "('allocate' or 'table'); discretise the quantity model into a table")
@@ -210,18 +211,21 @@ def from_environment(env: Environment) -> JointModel:
     shapes = [env.profile_shape(t) for t in range(periods)]
     utils = [[env.utility(i, t) for i in range(N)] for t in range(periods)]
     costs = [env.cost(t) for t in range(periods)]
-    ak = []
-    for t in range(env.steps):
-        nA = env.n_decisions(t)
-        row = []
-        for i in range(N):
-            P = env.agents[i].transitions[t]
-            row.append(np.broadcast_to(P, (nA,) + P.shape[-2:]) if P.ndim == 2 else P)
-        ak.append(row)
+    ak = None
+    if env.independent:
+        ak = []
+        for t in range(env.steps):
+            nA = env.n_decisions(t)
+            row = []
+            for i in range(N):
+                P = env.agents[i].transitions[t]
+                row.append(np.broadcast_to(P, (nA,) + P.shape[-2:]) if P.ndim == 2 else P)
+            ak.append(row)
     return JointModel(shapes, utils, costs, env.initial, [env.kernel(t) for t in range(env.steps)],
                       env.horizon, env.discount, [env.decisions(t) for t in range(periods)],
                       [[env.type_values(i, t) for i in range(N)] for t in range(periods)],
-                      list(env.agent_names), True, [ag.initial for ag in env.agents], ak, env.name, env,
+                      list(env.agent_names), env.independent,
+                      [ag.initial for ag in env.agents] if env.independent else None, ak, env.name, env,
                       tuple(range(N)),
                       period_type_labels=[[env.type_labels(i, t) for i in range(N)] for t in range(periods)])
 

@@ -77,6 +77,8 @@ def _tree_dp_applies(mechanism) -> bool:
     """The Bayesian tree DP needs per-agent Markov types, private values, a decision-free law;
     it is the only check of private disclosure and of the quantity family."""
     env = mechanism.env
+    if not env.independent:
+        return False          # beliefs depend on the agent's own types: the joint-kernel verifier
     if getattr(mechanism, "disclosure", "public") == "private" or getattr(env, "quantity", None) is not None:
         return True
     return env.independent and not env.interdependent and not env.decision_dependent
