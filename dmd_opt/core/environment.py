@@ -232,8 +232,8 @@ class Environment(DynamicModel):
     def from_dict(cls, data: dict, *, field_prefix: str = "") -> "Environment":
         """Validate a plain dict (e.g. a parsed TOML table) into an Environment.
 
-        Keys: ``name``, ``horizon`` (int ≥ 1 or ``"infinite"``), ``discount`` (in (0,1);
-        default 0.95), ``renormalize`` (bool), ``agents`` (list), ``decisions`` (table), and for
+        Keys: ``name``, ``horizon`` (int ≥ 1 or ``"infinite"``), ``discount`` (in (0, 1], below 1
+        for an infinite horizon; default 0.95), ``renormalize`` (bool), ``agents`` (list), ``decisions`` (table), and for
         correlated types ``joint_initial`` / ``joint_transition`` (then no agent has ``initial`` or
         ``transition``).  See ``docs/model_format.md`` for the full format.
         """
@@ -275,7 +275,7 @@ class Environment(DynamicModel):
                                          renormalize=renorm) if "initial" in a else None
                 if initial is None:
                     raise ModelError(f"{af}.initial", "is required but missing")
-                trans = _parse_transitions(a, af, horizon, vals, decision_labels, renorm)
+                trans = _parse_transitions(a, af, horizon, vals, decision_labels, renorm, initial)
             agents.append(Agent(name=a.get("name", f"agent {i + 1}"),
                                 type_values=tuple(_frozen(v) for v in vals),
                                 type_labels=tuple(labs), initial=_frozen(initial),
@@ -287,7 +287,7 @@ class Environment(DynamicModel):
                    source=dict(data), joint=joint)
 
 
-_AGENT_KEYS = ("name", "types", "labels", "initial", "transition", "transition_by_decision")
+_AGENT_KEYS = ("name", "types", "labels", "initial", "transition", "transition_by_decision", "iid")
 
 
 def _parse_joint(data: dict, f, horizon: int | None, sizes: list[list[int]], renorm: bool) -> JointLaw:
@@ -331,6 +331,9 @@ def _marginal(joint: np.ndarray, shape: list[int], i: int) -> np.ndarray:
 
 
 def _parse_types(a: Any, af: str, periods: int):
+    """Per-period type values and labels.  A period's types are numbers (values) or strings
+    (labels only: a signal such as an ex-ante type whose value no utility reads; its values
+    are NaN and reading them is an error of the decision table)."""
     V.mapping(a, af, required=("types",), optional=_AGENT_KEYS)
     if "name" in a and not isinstance(a["name"], str):
         raise ModelError(f"{af}.name", "expected a string")
@@ -338,10 +341,10 @@ def _parse_types(a: Any, af: str, periods: int):
     if isinstance(raw[0], (list, tuple)):  # one list per period
         if len(raw) != periods:
             raise ModelError(f"{af}.types", f"gives {len(raw)} periods of types, horizon has {periods}")
-        vals = [V.array(r, f"{af}.types[{t}]", ndim=1) for t, r in enumerate(raw)]
+        parsed = [_period_types(r, f"{af}.types[{t}]") for t, r in enumerate(raw)]
     else:
-        v = V.array(raw, f"{af}.types", ndim=1)
-        vals = [v] * periods
+        parsed = [_period_types(raw, f"{af}.types")] * periods
+    vals = [v for v, _ in parsed]
     if "labels" in a:
         lr = V.sequence(a["labels"], f"{af}.labels")
         if isinstance(lr[0], (list, tuple)):
@@ -351,15 +354,28 @@ def _parse_types(a: Any, af: str, periods: int):
         else:
             labs = [V.labels(lr, f"{af}.labels", size=len(vals[t])) for t in range(periods)]
     else:
-        labs = [tuple(f"{x:g}" for x in v) for v in vals]
+        labs = [lab if lab is not None else tuple(f"{x:g}" for x in v) for v, lab in parsed]
     return vals, labs
 
 
-def _parse_transitions(a, af, horizon, vals, decision_labels, renorm) -> list[np.ndarray]:
+def _period_types(raw: Any, field: str):
+    """(values, labels or None) of one period's type list: numbers, or distinct strings."""
+    seq = V.sequence(raw, field)
+    if all(isinstance(x, str) for x in seq):
+        labs = V.labels(seq, field)
+        return np.full(len(labs), np.nan), labs
+    if any(isinstance(x, str) for x in seq):
+        raise ModelError(field, "mixes numbers and labels: give the values (numbers) or only labels (strings)")
+    return V.array(seq, field, ndim=1), None
+
+
+def _parse_transitions(a, af, horizon, vals, decision_labels, renorm, initial=None) -> list[np.ndarray]:
     periods = 1 if horizon is None else horizon
     steps = 1 if horizon is None else horizon - 1  # transitions stored
     if "transition" in a and "transition_by_decision" in a:
         raise ModelError(f"{af}.transition", "give either transition or transition_by_decision, not both")
+    if V.boolean(a.get("iid", False), f"{af}.iid"):
+        return _iid_transitions(a, af, horizon, vals, initial)
     if steps == 0:
         if "transition" in a or "transition_by_decision" in a:
             raise ModelError(f"{af}.transition", "a one-period model has no transitions")
@@ -403,6 +419,25 @@ def _parse_transitions(a, af, horizon, vals, decision_labels, renorm) -> list[np
     return []
 
 
+def _needs_values(v: np.ndarray, i: int, t: int, why: str) -> None:
+    if np.any(np.isnan(v)):
+        raise ModelError(f"agents[{i}].types", f"period {t + 1}'s types are labels without values, but {why}")
+
+
+def _iid_transitions(a, af, horizon, vals, initial) -> list[np.ndarray]:
+    """``iid = true``: every period's type is a fresh draw from ``initial`` (the same type set)."""
+    for k in ("transition", "transition_by_decision"):
+        if k in a:
+            raise ModelError(f"{af}.{k}", "an i.i.d. agent (iid = true) has no transition: its types are "
+                             "drawn from `initial` every period")
+    n = len(vals[0])
+    for t, v in enumerate(vals):
+        if len(v) != n or not np.array_equal(v, vals[0], equal_nan=True):
+            raise ModelError(f"{af}.types[{t}]", "an i.i.d. agent has the same types every period")
+    steps = 1 if horizon is None else horizon - 1
+    return [np.tile(np.asarray(initial, float), (n, 1)) for _ in range(steps)]
+
+
 def _parse_decisions(d: Any, df: str, periods: int, N: int, agent_types):
     """Return (labels per period, utilities[agent][period], costs[period], quantity)."""
     if not isinstance(d, dict):
@@ -431,6 +466,8 @@ def _parse_decisions(d: Any, df: str, periods: int, N: int, agent_types):
                 labels.append(("keep",) + tuple(f"sell to agent {i + 1}" for i in range(N)))
                 for i in range(N):
                     v = agent_types[i][0][t]
+                    _needs_values(v, i, t, f"the good can be sold in period {t + 1} (list the periods "
+                                           f"with a sale in {df}.periods)")
                     u = np.zeros((N + 1, len(v)))
                     u[i + 1] = v
                     utils[i].append(u)
@@ -453,6 +490,9 @@ def _parse_decisions(d: Any, df: str, periods: int, N: int, agent_types):
             raise ModelError(f"{df}.qmax", "is required when cost_quadratic is 0 (with a linear cost "
                              "nothing bounds the quantity)")
         q = QuantityModel(qmax=qmax, cost_linear=c1, cost_quadratic=c2)
+        for i in range(N):
+            for t in range(periods):
+                _needs_values(agent_types[i][0][t], i, t, "quantity models value every unit at the type's value")
         utils = [[np.asarray(agent_types[i][0][t])[None, :] for t in range(periods)] for i in range(N)]
         return tuple(("q",) for _ in range(periods)), utils, tuple(np.zeros(1) for _ in range(periods)), q
     # kind == "table"
