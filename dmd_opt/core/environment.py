@@ -50,6 +50,7 @@ from dmd_opt.core import validation as V
 from dmd_opt.core.errors import ModelError
 from dmd_opt.core.limits import check_dense, check_periods
 from dmd_opt.core.model import DynamicModel, check_discount, check_horizon, kron_all, product_kernel
+from dmd_opt.core.own_history import OwnSpec, parse_own, persistent_table, table_shape, value_table
 
 
 def _frozen(a: np.ndarray) -> np.ndarray:
@@ -127,6 +128,7 @@ class Environment(DynamicModel):
     name: str = "environment"
     source: dict = field(default_factory=dict, repr=False)  # the validated input, for fingerprints
     joint: JointLaw | None = None                  # correlated types (None: independent agents)
+    own: tuple[OwnSpec, ...] = ()                  # per agent: the own periods its utilities read
 
     @property
     def independent(self) -> bool:
@@ -149,8 +151,28 @@ class Environment(DynamicModel):
         return self.agents[i].type_labels[self.period_index(t)]
 
     def utility(self, i: int, t: int) -> np.ndarray:
-        """Table :math:`u_{i,t}(a,\\theta_i)` of shape ``(|A_t|, n_{i,t})``."""
+        """Table :math:`u_{i,t}(a,\\theta_i)` of shape ``(|A_t|, n_{i,t})`` (utilities of the current type)."""
+        if self.utility_periods(i, t) != (t,):
+            raise ModelError(f"agents[{i}].utility_of", f"period {t + 1}'s utility reads earlier own types "
+                             f"{tuple(s + 1 for s in self.utility_periods(i, t))}: this program needs utilities of "
+                             "the current type")
         return self.utilities[i][self.period_index(t)]
+
+    def utility_periods(self, i: int, t: int) -> tuple[int, ...]:
+        """The own periods (0-based) u_{i,t} reads: ``(t,)`` unless the agent declares
+        ``utility_of`` or ``persistent`` (:mod:`dmd_opt.core.own_history`)."""
+        return self.own[i].periods[t] if self.own and self.horizon is not None else (t,)
+
+    def history_utility(self, i: int, t: int) -> np.ndarray:
+        """u_{i,t} over the periods it reads: (|A_t|, n_{i,s}, …) — or, in the quantity family, the
+        unit values (n_{i,s}, …)."""
+        u = self.utilities[i][self.period_index(t)]
+        return u[0] if self.quantity is not None else u
+
+    @property
+    def reads_own_history(self) -> bool:
+        """True when some utility reads an earlier own type (or an agent is persistent)."""
+        return any(not sp.current_only for sp in self.own)
 
     def cost(self, t: int) -> np.ndarray:
         return self.costs[self.period_index(t)]
@@ -214,8 +236,8 @@ class Environment(DynamicModel):
     @property
     def payoff_scale(self) -> float:
         """A typical payoff size (largest |utility| or |cost|), for scaled tolerances."""
-        if self.quantity is not None:
-            vmax = max(float(np.max(np.abs(v))) for ag in self.agents for v in ag.type_values)
+        if self.quantity is not None:      # unit values (the utilities' rows)
+            vmax = max(float(np.max(np.abs(u))) for us in self.utilities for u in us)
             return max(1.0, vmax * self.quantity.quantity_bound(vmax))
         m = max(float(np.max(np.abs(u))) for us in self.utilities for u in us)
         m = max([m] + [float(np.max(np.abs(c))) for c in self.costs])
@@ -253,8 +275,16 @@ class Environment(DynamicModel):
         agents_raw = V.sequence(data["agents"], f("agents"))
         agent_types = [_parse_types(a, f(f"agents[{i}]"), periods) for i, a in enumerate(agents_raw)]
         N = len(agents_raw)
+        specs = []
+        for i, a in enumerate(agents_raw):
+            vals, labs, spec = parse_own(a, f(f"agents[{i}]"), periods, horizon is None, *agent_types[i])
+            agent_types[i] = (vals, labs)
+            specs.append(spec)
+            if not spec.current_only and ("joint_initial" in data or "joint_transition" in data):
+                raise ModelError(f(f"agents[{i}].utility_of" if not spec.persistent else f"agents[{i}].persistent"),
+                                 "utilities of the own type history need independent types")
 
-        dec = _parse_decisions(data["decisions"], f("decisions"), periods, N, agent_types)
+        dec = _parse_decisions(data["decisions"], f("decisions"), periods, N, agent_types, specs)
         decision_labels, utilities, costs, quantity = dec
 
         joint = None
@@ -275,7 +305,8 @@ class Environment(DynamicModel):
                                          renormalize=renorm) if "initial" in a else None
                 if initial is None:
                     raise ModelError(f"{af}.initial", "is required but missing")
-                trans = _parse_transitions(a, af, horizon, vals, decision_labels, renorm, initial)
+                trans = _persistent_transitions(vals) if specs[i].persistent else \
+                    _parse_transitions(a, af, horizon, vals, decision_labels, renorm, initial)
             agents.append(Agent(name=a.get("name", f"agent {i + 1}"),
                                 type_values=tuple(_frozen(v) for v in vals),
                                 type_labels=tuple(labs), initial=_frozen(initial),
@@ -284,10 +315,11 @@ class Environment(DynamicModel):
                    decision_labels=decision_labels,
                    utilities=tuple(tuple(_frozen(u) for u in us) for us in utilities),
                    costs=tuple(_frozen(c) for c in costs), quantity=quantity, name=name,
-                   source=dict(data), joint=joint)
+                   source=dict(data), joint=joint, own=tuple(specs))
 
 
-_AGENT_KEYS = ("name", "types", "labels", "initial", "transition", "transition_by_decision", "iid")
+_AGENT_KEYS = ("name", "types", "labels", "initial", "transition", "transition_by_decision", "iid",
+               "utility_of", "persistent", "values")
 
 
 def _parse_joint(data: dict, f, horizon: int | None, sizes: list[list[int]], renorm: bool) -> JointLaw:
@@ -419,6 +451,11 @@ def _parse_transitions(a, af, horizon, vals, decision_labels, renorm, initial=No
     return []
 
 
+def _persistent_transitions(vals) -> list[np.ndarray]:
+    """A persistent agent moves from its first type to the one "same" type of later periods."""
+    return [np.ones((len(vals[t]), 1)) for t in range(len(vals) - 1)]
+
+
 def _needs_values(v: np.ndarray, i: int, t: int, why: str) -> None:
     if np.any(np.isnan(v)):
         raise ModelError(f"agents[{i}].types", f"period {t + 1}'s types are labels without values, but {why}")
@@ -438,8 +475,10 @@ def _iid_transitions(a, af, horizon, vals, initial) -> list[np.ndarray]:
     return [np.tile(np.asarray(initial, float), (n, 1)) for _ in range(steps)]
 
 
-def _parse_decisions(d: Any, df: str, periods: int, N: int, agent_types):
-    """Return (labels per period, utilities[agent][period], costs[period], quantity)."""
+def _parse_decisions(d: Any, df: str, periods: int, N: int, agent_types, specs):
+    """Return (labels per period, utilities[agent][period], costs[period], quantity).
+
+    Utilities are tables with one axis per own period they read (:mod:`.own_history`)."""
     if not isinstance(d, dict):
         raise ModelError(df, f"expected a table, got {type(d).__name__}")
     kind = V.choice(d.get("kind", "allocate"), f"{df}.kind", ("allocate", "table", "quantity"))
@@ -465,17 +504,16 @@ def _parse_decisions(d: Any, df: str, periods: int, N: int, agent_types):
             if t in active:
                 labels.append(("keep",) + tuple(f"sell to agent {i + 1}" for i in range(N)))
                 for i in range(N):
-                    v = agent_types[i][0][t]
-                    _needs_values(v, i, t, f"the good can be sold in period {t + 1} (list the periods "
-                                           f"with a sale in {df}.periods)")
-                    u = np.zeros((N + 1, len(v)))
+                    v = value_table(specs[i], agent_types[i][0], i, t, f"the good can be sold in period {t + 1} "
+                                    f"(list the periods with a sale in {df}.periods)")
+                    u = np.zeros((N + 1,) + v.shape)
                     u[i + 1] = v
                     utils[i].append(u)
                 costs.append(np.r_[0.0, np.full(N, cost[t])])
             else:
                 labels.append(("none",))
                 for i in range(N):
-                    utils[i].append(np.zeros((1, len(agent_types[i][0][t]))))
+                    utils[i].append(np.zeros(table_shape(specs[i], agent_types[i][0], 1, t)))
                 costs.append(np.zeros(1))
         return tuple(labels), utils, tuple(costs), None
     if kind == "quantity":
@@ -490,10 +528,8 @@ def _parse_decisions(d: Any, df: str, periods: int, N: int, agent_types):
             raise ModelError(f"{df}.qmax", "is required when cost_quadratic is 0 (with a linear cost "
                              "nothing bounds the quantity)")
         q = QuantityModel(qmax=qmax, cost_linear=c1, cost_quadratic=c2)
-        for i in range(N):
-            for t in range(periods):
-                _needs_values(agent_types[i][0][t], i, t, "quantity models value every unit at the type's value")
-        utils = [[np.asarray(agent_types[i][0][t])[None, :] for t in range(periods)] for i in range(N)]
+        utils = [[value_table(specs[i], agent_types[i][0], i, t, "quantity models value every unit")[None, ...]
+                  for t in range(periods)] for i in range(N)]
         return tuple(("q",) for _ in range(periods)), utils, tuple(np.zeros(1) for _ in range(periods)), q
     # kind == "table"
     V.mapping(d, df, required=("kind", "labels", "utilities"), optional=("cost",))
@@ -510,6 +546,9 @@ def _parse_decisions(d: Any, df: str, periods: int, N: int, agent_types):
     utils = []
     for i, ui in enumerate(ur):
         fi = f"{df}.utilities[{i}]"
+        if not specs[i].current_only:
+            utils.append(_history_tables(ui, fi, specs[i], agent_types[i][0], labels, periods))
+            continue
         if (isinstance(ui, (list, tuple)) and len(ui) == periods and periods > 1 and ui[0]
                 and isinstance(ui[0], (list, tuple)) and isinstance(ui[0][0], (list, tuple))):
             # one table per period; their shapes may differ when the type sets do
@@ -538,6 +577,25 @@ def _parse_decisions(d: Any, df: str, periods: int, N: int, agent_types):
     else:
         costs = tuple(np.zeros(len(labels[t])) for t in range(periods))
     return labels, utils, costs, None
+
+
+def _history_tables(ui: Any, fi: str, spec: OwnSpec, vals: list, labels, periods: int) -> list[np.ndarray]:
+    """One table per period over the own periods read (a persistent agent: (|A_t|, n_1), or one
+    such table for every period)."""
+    if spec.persistent and np.asarray(ui, dtype=object).ndim == 2:
+        return [persistent_table(spec, ui, fi, len(labels[t]), vals, t) for t in range(periods)]
+    seq = V.sequence(ui, fi)
+    if len(seq) != periods:
+        raise ModelError(fi, f"gives {len(seq)} tables; an agent whose utility reads its type history needs "
+                         f"one per period ({periods})")
+    out = []
+    for t, u in enumerate(seq):
+        fld = f"{fi}[{t}]"
+        if spec.persistent:
+            out.append(persistent_table(spec, u, fld, len(labels[t]), vals, t))
+        else:
+            out.append(V.array(u, fld, shape=table_shape(spec, vals, len(labels[t]), t)))
+    return out
 
 
 def environment(agents: Sequence[dict], decisions: dict, **kwargs) -> Environment:

@@ -103,16 +103,16 @@ def efficient_allocation(env: Environment, tree: HistoryTree | None = None) -> l
     """The welfare-maximising allocation at every node, given the reports (ties: first decision).
 
     With decision-independent transitions the efficient policy is myopic:
-    :math:`a^*_t = \\arg\\max_a \\sum_i u_{i,t}(a, r_{i,t}) - c_t(a)` (or, for the
+    :math:`a^*_t = \\arg\\max_a \\sum_i u_{i,t}(a, r_{i,t}) - c_t(a)` — with utilities of the own
+    report history where they read it — (or, for the
     quantity model, :math:`q_i = \\min(\\bar q, \\max(0, (\\theta_i - c_1)/c_2))`).
     """
     tree = tree or HistoryTree(env)
     out = []
     for t in range(tree.T):
-        last = tree.last_reports(t)
         if env.quantity is not None:
             q = env.quantity
-            vals = np.stack([env.type_values(i, t)[last[:, i]] for i in range(env.n_agents)], axis=1)
+            vals = np.stack([_truthful_util(env, tree, i, t) for i in range(env.n_agents)], axis=1)
             if q.cost_quadratic > 0:
                 out.append(np.clip((vals - q.cost_linear) / q.cost_quadratic, 0.0, q.qmax))
             else:
@@ -120,7 +120,7 @@ def efficient_allocation(env: Environment, tree: HistoryTree | None = None) -> l
             continue
         S = -np.broadcast_to(env.cost(t), (tree.n_nodes(t), env.n_decisions(t))).copy()
         for i in range(env.n_agents):
-            S += env.utility(i, t)[:, last[:, i]].T
+            S += _truthful_util(env, tree, i, t)
         x = np.zeros_like(S)
         x[np.arange(S.shape[0]), np.argmax(S, axis=1)] = 1.0
         out.append(x)
@@ -678,6 +678,8 @@ def expected_efficient_surplus(env: Environment) -> float:
     decision profile by profile.
     """
     _check_env(env)
+    if env.reads_own_history:
+        return _tree_efficient_surplus(env)
     total = 0.0
     marg = [ag.initial for ag in env.agents]
     joint = None if env.independent else np.asarray(env.initial, float)
@@ -708,4 +710,20 @@ def expected_efficient_surplus(env: Environment) -> float:
                 marg = [marg[i] @ env.transition(i, t) for i in range(env.n_agents)]
             else:
                 joint = joint @ env.kernel(t)[0]
+    return total
+
+
+def _tree_efficient_surplus(env: Environment) -> float:
+    """The first best node by node on the history tree (utilities that read own type histories)."""
+    tree = HistoryTree(env)
+    x = efficient_allocation(env, tree)
+    total = 0.0
+    for t in range(tree.T):
+        if env.quantity is not None:
+            vals = np.stack([_truthful_util(env, tree, i, t) for i in range(env.n_agents)], axis=1)
+            flow = (vals * x[t] - env.quantity.cost(x[t])).sum(axis=1)
+        else:
+            flow = (x[t] * (sum(_truthful_util(env, tree, i, t) for i in range(env.n_agents))
+                            - env.cost(t)[None, :])).sum(axis=1)
+        total += env.discount ** t * float(tree.node_prob[t] @ flow)
     return total
