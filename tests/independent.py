@@ -237,20 +237,13 @@ class BruteModel:
 
     @classmethod
     def from_env(cls, env):
-        """Read a dmd_opt Environment's arrays (independent Markov types, current-type utilities)."""
+        """Read a dmd_opt Environment's arrays: its joint law (the product of the agents' laws when
+        types are independent) and utilities of the current type."""
         N, T = env.n_agents, env.horizon
         sizes = [[env.n_types(i, t) for t in range(T)] for i in range(N)]
-        init = np.ones(1)
-        for i in range(N):
-            init = np.kron(init, env.agents[i].initial)
-        kernels = []
-        for t in range(T - 1):
-            K = np.ones((1, 1))
-            for i in range(N):
-                K = np.kron(K, env.transition(i, t))
-            kernels.append(K)
+        kernels = [np.asarray(env.kernel(t))[0] for t in range(T - 1)]
         util = (lambda i, t, a, own: float(env.utility(i, t)[a, own[-1]]))
-        return cls(sizes, init, kernels, util, [env.cost(t) for t in range(T)], env.discount)
+        return cls(sizes, np.asarray(env.initial), kernels, util, [env.cost(t) for t in range(T)], env.discount)
 
     def paths(self):
         """Every joint type path (tuple of per-period profiles as digit tuples) with its probability."""

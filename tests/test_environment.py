@@ -54,7 +54,7 @@ BAD = [
     ([(("agents", 0, "colour"), "red")], "agents[0].colour"),
     ([(("agents",), [])], "agents"),
     ([(("agents",), "one")], "agents"),
-    ([(("discount",), 1.0)], "discount"),
+    ([(("discount",), 1.5)], "discount"),
     ([(("discount",), 0.0)], "discount"),
     ([(("discount",), -0.5)], "discount"),
     ([(("discount",), "high")], "discount"),

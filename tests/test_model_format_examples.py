@@ -10,7 +10,11 @@ from conftest import ROOT
 
 DOC = (ROOT / "docs" / "model_format.md").read_text(encoding="utf-8")
 BLOCKS = [b for b in re.findall(r"```toml\n(.*?)```", DOC, flags=re.S) if b.startswith("# example:")]
-EXPECTED = {"quantity without a cap": 5 / 6, "a dominant-strategy auction": 0.51 * 3 + 0.40 * (2 - 0.3 / 0.4)}
+EXPECTED = {"quantity without a cap": 5 / 6, "a dominant-strategy auction": 0.51 * 3 + 0.40 * (2 - 0.3 / 0.4),
+            "correlated values and full surplus extraction": 0.4 * 1 + 0.6 * 2,
+            "sequential screening as written": 1.7, "i.i.d. values": 4 / 3 + 0.9 * 2,
+            "a value that is a function of an ex-ante type and a shock": 1.35,
+            "a persistent value": 1.05 * (1 + 0.9 + 0.81)}
 
 
 def _title(block: str) -> str:

@@ -375,6 +375,8 @@ def as_environment(source) -> Environment:
         return source
     data = getattr(source, "data", None)
     inner = getattr(data, "env", None)                # efficient-kind models wrap an Environment
+    if inner is None:                                 # (in meta when persistent agents reshape the state)
+        inner = getattr(data, "meta", {}).get("environment")
     if isinstance(inner, Environment):
         return inner
     if isinstance(data, Environment):

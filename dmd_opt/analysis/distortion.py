@@ -19,6 +19,7 @@ import numpy as np
 
 from dmd_opt.core.environment import Environment
 from dmd_opt.core.tree import HistoryTree
+from dmd_opt.core.truthful import tree_decision_utility
 from dmd_opt.families.revenue.program import efficient_allocation
 from dmd_opt.mechanisms.tree import TreeMechanism
 
@@ -56,10 +57,9 @@ def allocation_gap(mech: TreeMechanism, bench: TreeMechanism, t: int, tol: float
 
 def decision_surplus(env: Environment, tree, t: int) -> np.ndarray:
     r"""(K_t, |A_t|) surplus :math:`\sum_i u_{i,t}(a, r_i) - c_t(a)` of each decision at each node."""
-    last = tree.last_reports(t)
     S = -np.broadcast_to(env.cost(t), (tree.n_nodes(t), env.n_decisions(t))).copy()
     for i in range(env.n_agents):
-        S += env.utility(i, t)[:, last[:, i]].T
+        S += tree_decision_utility(env, tree, i, t)
     return S
 
 

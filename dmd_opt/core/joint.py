@@ -200,30 +200,72 @@ class JointModel(DynamicModel):
 
 
 def from_environment(env: Environment) -> JointModel:
-    """The product joint model of an independent-types :class:`Environment` (finite decisions)."""
+    """The joint model of an :class:`Environment` (finite decisions): the product of the agents'
+    laws, or the environment's joint (correlated) law."""
     if env.quantity is not None:
         raise ModelError("decisions.kind", "efficient mechanisms need finite decisions "
                          "('allocate' or 'table'); discretise the quantity model into a table")
+    if env.reads_own_history:
+        return _carry_persistent(env)
     N = env.n_agents
     periods = env.periods
     check_profiles(env)
     shapes = [env.profile_shape(t) for t in range(periods)]
     utils = [[env.utility(i, t) for i in range(N)] for t in range(periods)]
     costs = [env.cost(t) for t in range(periods)]
-    ak = []
-    for t in range(env.steps):
-        nA = env.n_decisions(t)
-        row = []
-        for i in range(N):
-            P = env.agents[i].transitions[t]
-            row.append(np.broadcast_to(P, (nA,) + P.shape[-2:]) if P.ndim == 2 else P)
-        ak.append(row)
+    ak = None
+    if env.independent:
+        ak = []
+        for t in range(env.steps):
+            nA = env.n_decisions(t)
+            row = []
+            for i in range(N):
+                P = env.agents[i].transitions[t]
+                row.append(np.broadcast_to(P, (nA,) + P.shape[-2:]) if P.ndim == 2 else P)
+            ak.append(row)
     return JointModel(shapes, utils, costs, env.initial, [env.kernel(t) for t in range(env.steps)],
                       env.horizon, env.discount, [env.decisions(t) for t in range(periods)],
                       [[env.type_values(i, t) for i in range(N)] for t in range(periods)],
-                      list(env.agent_names), True, [ag.initial for ag in env.agents], ak, env.name, env,
+                      list(env.agent_names), env.independent,
+                      [ag.initial for ag in env.agents] if env.independent else None, ak, env.name, env,
                       tuple(range(N)),
                       period_type_labels=[[env.type_labels(i, t) for i in range(N)] for t in range(periods)])
+
+
+def _carry_persistent(env: Environment) -> JointModel:
+    r"""The profile state of an environment with persistent agents: on the joint state a
+    persistent agent's first type is carried along (its component of the state never moves),
+    so every period's utility reads the current state.  Other utilities of the own type
+    history have no Markov profile state and are refused.  The profile tree then differs from
+    the environment's report tree (a persistent agent reports once there), so the model keeps
+    the environment in ``meta["environment"]`` rather than as ``env``."""
+    N, periods = env.n_agents, env.periods
+    pers = []
+    for i, sp in enumerate(env.own):
+        if not sp.current_only and not sp.persistent:
+            raise ModelError(f"agents[{i}].utility_of", "efficient mechanisms run on the type profile: they need "
+                             "utilities of the current type (or persistent types)")
+        pers.append(sp.persistent)
+    n = lambda i, t: env.n_types(i, 0 if pers[i] else t)  # noqa: E731
+    shapes = [tuple(n(i, t) for i in range(N)) for t in range(periods)]
+    for t in range(periods):
+        check_count("agents", product(shapes[t]), "profiles", noun="profiles",
+                    what=f"period {t + 1}'s joint type space would have")
+    utils = [[env.history_utility(i, t)[..., 0] if pers[i] and t > 0 else env.utility(i, t) for i in range(N)]
+             for t in range(periods)]
+    ak = []
+    for t in range(env.steps):
+        nA = env.n_decisions(t)
+        ak.append([np.broadcast_to(np.eye(n(i, t)) if pers[i] else env.transition(i, t), (nA, n(i, t), n(i, t + 1)))
+                   for i in range(N)])
+    kernels = [product_kernel(k, env.n_decisions(t)) for t, k in enumerate(ak)]
+    per = lambda i, t: 0 if pers[i] else t  # noqa: E731
+    return JointModel(shapes, utils, [env.cost(t) for t in range(periods)], env.initial, kernels,
+                      env.horizon, env.discount, [env.decisions(t) for t in range(periods)],
+                      [[env.type_values(i, per(i, t)) for i in range(N)] for t in range(periods)],
+                      list(env.agent_names), True, [ag.initial for ag in env.agents], ak, env.name, None,
+                      tuple(range(N)), meta={"environment": env},
+                      period_type_labels=[[env.type_labels(i, per(i, t)) for i in range(N)] for t in range(periods)])
 
 
 # ------------------------------------------------------------------ correlated types

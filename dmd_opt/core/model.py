@@ -67,11 +67,13 @@ from dmd_opt.core.errors import ModelError
 
 
 def check_discount(value: Any, field: str, *, horizon: int | None) -> float:
-    r"""The discount factor :math:`\delta \in (0, 1)`.
+    r"""The discount factor: :math:`\delta \in (0, 1]` for a finite horizon, :math:`(0, 1)` for an
+    infinite one.
 
-    ``horizon`` is passed so that the admissible range can depend on it (an infinite
-    horizon needs :math:`\delta < 1` for values to be finite; a finite one would not)."""
-    return V.real(value, field, lo=0.0, hi=1.0, lo_open=True, hi_open=True)
+    Undiscounted finite-horizon models (sequential screening, Athey–Segal's trading game)
+    are stated with :math:`\delta = 1`; an infinite horizon needs :math:`\delta < 1` for values
+    to be finite."""
+    return V.real(value, field, lo=0.0, hi=1.0, lo_open=True, hi_open=horizon is None)
 
 
 def check_horizon(value: Any, field: str) -> int | None:

@@ -36,6 +36,47 @@ def tree_flow_utility(env: DynamicModel, x: np.ndarray, i: int, t: int) -> np.nd
     return x @ env.own_type_utility(i, t)[0].T
 
 
+def _reads_history(env, i: int, t: int) -> bool:
+    f = getattr(env, "utility_periods", None)
+    return f is not None and tuple(f(i, t)) != (t,)
+
+
+def tree_flow_by_history(env: DynamicModel, x: np.ndarray, i: int, t: int) -> np.ndarray:
+    r"""(K, Z): agent i's expected period-``t`` utility for each own true type *history*
+    :math:`(\theta_{i,1},\dots,\theta_{i,t})` (C order, Z = ∏ n_{i,s}) — utilities that read
+    earlier own types (:mod:`dmd_opt.core.own_history`); ``x`` as in :func:`tree_flow_utility`."""
+    dims = [env.n_types(i, s) for s in range(t + 1)]
+    per = tuple(env.utility_periods(i, t)) if hasattr(env, "utility_periods") else (t,)
+    d = np.unravel_index(np.arange(int(np.prod(dims, dtype=np.int64))), dims)
+    idx = tuple(d[s] for s in per)
+    table = env.history_utility(i, t) if _reads_history(env, i, t) else (
+        env.type_values(i, t) if getattr(env, "quantity", None) is not None else env.utility(i, t))
+    if getattr(env, "quantity", None) is not None:
+        return x[:, i:i + 1] * table[idx][None, :]
+    return x @ table[(slice(None),) + idx]
+
+
+def tree_decision_utility(env: DynamicModel, tree, i: int, t: int) -> np.ndarray:
+    """(K, |A_t|): agent i's period-``t`` utility of every decision at every node of ``tree``
+    when its true types are its reports (the current one, or every one its utility reads)."""
+    d = tree.digits(t)[:, :, i] if _reads_history(env, i, t) else None
+    if d is None:
+        return env.utility(i, t)[:, tree.last_reports(t)[:, i]].T
+    idx = tuple(d[:, s] for s in tuple(env.utility_periods(i, t)))
+    return env.history_utility(i, t)[(slice(None),) + idx].T
+
+
+def tree_truthful_utility(env: DynamicModel, tree, x: np.ndarray, i: int, t: int) -> np.ndarray:
+    """(K,): agent i's period-``t`` utility at every node of ``tree`` under the rules ``x`` when
+    its true types are its reports."""
+    if getattr(env, "quantity", None) is not None:
+        if not _reads_history(env, i, t):
+            return x[:, i] * env.type_values(i, t)[tree.last_reports(t)[:, i]]
+        d = tree.digits(t)[:, :, i]
+        return x[:, i] * env.history_utility(i, t)[tuple(d[:, s] for s in tuple(env.utility_periods(i, t)))]
+    return np.einsum("ka,ka->k", x, tree_decision_utility(env, tree, i, t))
+
+
 def tree_principal_cost(env: DynamicModel, x: np.ndarray, t: int) -> np.ndarray:
     """(K,): the principal's expected period-``t`` cost under the rules ``x``."""
     q = getattr(env, "quantity", None)

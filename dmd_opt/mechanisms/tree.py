@@ -37,7 +37,7 @@ import numpy as np
 
 from dmd_opt.core.environment import Environment
 from dmd_opt.core.tree import HistoryTree
-from dmd_opt.core.truthful import tree_flow_utility, tree_principal_cost
+from dmd_opt.core.truthful import tree_flow_utility, tree_principal_cost, tree_truthful_utility
 from dmd_opt.mechanisms.base import Mechanism, Rule
 from dmd_opt.verify import verify
 
@@ -85,10 +85,8 @@ class TreeMechanism(Mechanism):
         return tree_principal_cost(self.env, self.allocation[t], t)
 
     def truthful_utility(self, i: int, t: int) -> np.ndarray:
-        """(K_t,): agent i's utility at each node when its true type equals its report."""
-        u = self.flow_utility(i, t)
-        r = self.tree.last_reports(t)[:, i]
-        return u[np.arange(u.shape[0]), r]
+        """(K_t,): agent i's utility at each node when its true types equal its reports."""
+        return tree_truthful_utility(self.env, self.tree, self.allocation[t], i, t)
 
     # ---- evaluation under truthful play ---------------------------------------------
     def _discounted(self, per_node) -> float:

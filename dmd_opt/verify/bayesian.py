@@ -51,7 +51,7 @@ import numpy as np
 
 from dmd_opt.core.display import fmt
 from dmd_opt.core.tree import HistoryTree
-from dmd_opt.core.truthful import tree_flow_utility, tree_principal_cost
+from dmd_opt.core.truthful import tree_flow_by_history, tree_flow_utility, tree_principal_cost, tree_truthful_utility
 from dmd_opt.verify.report import ReportHead
 
 
@@ -158,9 +158,8 @@ def _tree(mech) -> HistoryTree:
 
 
 def _truthful_utility(mech, tree: HistoryTree, i: int, t: int) -> np.ndarray:
-    """(K_t,): agent i's flow utility at each node when its true type equals its report."""
-    u = tree_flow_utility(mech.env, mech.allocation[t], i, t)
-    return u[np.arange(u.shape[0]), tree.last_reports(t)[:, i]]
+    """(K_t,): agent i's flow utility at each node when its true types equal its reports."""
+    return tree_truthful_utility(mech.env, tree, mech.allocation[t], i, t)
 
 
 def _others_expectation(G: np.ndarray, mech, tree: HistoryTree, i: int, t: int) -> np.ndarray:
@@ -199,9 +198,60 @@ def _private_split(G: np.ndarray, mech, tree: HistoryTree, i: int, t: int) -> np
     return G.reshape((n_own, -1) + tail)
 
 
+def _own_reports(tree: HistoryTree, i: int, t: int, own_history: bool) -> np.ndarray:
+    """(H_{t+1}, t+1): agent i's own reports through ``t`` at each information state of ``t + 1``
+    (public histories, or i's own report histories when ``own_history``)."""
+    if not own_history:
+        return tree.digits(t)[:, :, i]
+    dims = [tree.shapes[s][i] for s in range(t + 1)]
+    return np.stack(np.unravel_index(np.arange(int(np.prod(dims, dtype=np.int64))), dims), axis=-1)
+
+
+def _on_path(env, i: int, t: int, Z: int, ztype: np.ndarray, hist: bool, own_past) -> np.ndarray:
+    """(H or 1, Z): true states of positive probability that agree with i's own past reports
+    (i has been truthful) at each information state."""
+    if t == 0:
+        return (env.agent_initial(i) > 0)[None, :]
+    P = env.agent_transition(i, t - 1)
+    if not hist:
+        return P[own_past[:, -1]] > 0
+    d = np.stack(np.unravel_index(np.arange(Z), [env.n_types(i, s) for s in range(t + 1)]), axis=-1)  # (Z, t+1)
+    agree = np.all(own_past[:, None, :] == d[None, :, :t], axis=2)                                   # (H, Z)
+    return agree & (P[own_past[:, -1]][:, ztype] > 0)
+
+
+def _history_states(env, i: int) -> bool:
+    """Whether agent i's utilities read earlier own types: the DP then runs over its whole own
+    true type history (and not only the current type)."""
+    own = getattr(env, "own", ())
+    return bool(own) and not own[i].current_only
+
+
+def _true_states(env, i: int, t: int, hist: bool) -> tuple[int, np.ndarray]:
+    """(Z, current type of each state): own true type histories through ``t`` (C order, the
+    current type last) when ``hist``, else the current types."""
+    n = env.n_types(i, t)
+    if not hist:
+        return n, np.arange(n)
+    Z = int(np.prod([env.n_types(i, s) for s in range(t + 1)], dtype=np.int64))
+    return Z, np.arange(Z) % n
+
+
+def _continuation(W_next, P, ztype: np.ndarray, hist: bool):
+    r"""(rows, Z_t): :math:`\sum_{\theta'}P(\theta'\mid\theta(z))\,W_{next}(\cdot, z')` with ``z' = (z, θ')``
+    (history states) or ``z' = θ'``; 0 in the last period."""
+    if P is None:
+        return 0.0
+    if not hist:
+        return W_next @ P.T
+    n2 = P.shape[1]
+    return np.einsum("kzq,zq->kz", W_next.reshape(W_next.shape[0], -1, n2), P[ztype])
+
+
 def _check_agent(mech, tree: HistoryTree, i: int) -> AgentCheck:
     env, T, delta = mech.env, tree.T, mech.env.discount
     private = mech.disclosure == "private" and env.n_agents > 1 and T > 1   # one period: both coincide
+    hist = _history_states(env, i)
     U_next = V_next = E_next = None
     max_reg = max_reg_on = -np.inf
     worst: dict = {}
@@ -210,47 +260,48 @@ def _check_agent(mech, tree: HistoryTree, i: int) -> AgentCheck:
     expost = not private
     for t in range(T - 1, -1, -1):
         n = env.n_types(i, t)
-        f = tree_flow_utility(env, mech.allocation[t], i, t) - mech.payments[t][:, i:i + 1]   # (K_t, n_true)
+        Z, ztype = _true_states(env, i, t, hist)
+        flow = tree_flow_by_history(env, mech.allocation[t], i, t) if hist \
+            else tree_flow_utility(env, mech.allocation[t], i, t)
+        f = flow - mech.payments[t][:, i:i + 1]                           # (K_t, Z true states)
         P = env.agent_transition(i, t) if t < T - 1 else None             # (n_t, n_{t+1})
         if private:
             # Continuations are indexed by i's own report history, flows by the full node.
             w = _private_split(tree.node_prob[t], mech, tree, i, t).sum(axis=0)   # others' history weights
             F = np.einsum("ocn,c->on", _private_split(f, mech, tree, i, t), w)
-            HU = F + (delta * (U_next @ P.T) if P is not None else 0.0)
-            HV = F + (delta * (V_next @ P.T) if P is not None else 0.0)
+            HU = F + delta * _continuation(U_next, P, ztype, hist)
+            HV = F + delta * _continuation(V_next, P, ztype, hist)
             H = tree.n_own_histories(i, t - 1)
-            HU, HV = HU.reshape(H, n, n), HV.reshape(H, n, n)             # (own hist, report, true)
+            HU, HV = HU.reshape(H, n, Z), HV.reshape(H, n, Z)             # (own hist, report, true state)
             reach = _private_split(tree.node_prob[t - 1], mech, tree, i, t - 1).sum(axis=1) if t > 0 else np.ones(1)
-            own_last = (np.arange(H) % env.n_types(i, t - 1)) if t > 0 else None
+            own_past = _own_reports(tree, i, t - 1, own_history=True) if t > 0 else None
         else:
-            GU = f + (delta * (U_next @ P.T) if P is not None else 0.0)
-            GV = f + (delta * (V_next @ P.T) if P is not None else 0.0)
+            GU = f + delta * _continuation(U_next, P, ztype, hist)
+            GV = f + delta * _continuation(V_next, P, ztype, hist)
             HU = _others_expectation(GU, mech, tree, i, t)
             HV = _others_expectation(GV, mech, tree, i, t)
             H = HU.shape[0]
             # periodic ex-post: the report is a best response to the others' current reports
-            GE = f + (delta * (E_next @ P.T) if P is not None else 0.0)
-            UE = _by_others(GE, tree, i, t).max(axis=1)                    # (H, C, n_true)
-            VE = np.einsum("hncn->hcn", _by_others(GV, tree, i, t))        # truthful
+            GE = f + delta * _continuation(E_next, P, ztype, hist)
+            UE = _by_others(GE, tree, i, t).max(axis=1)                    # (H, C, Z)
+            VE = _by_others(GV, tree, i, t)[:, ztype, :, np.arange(Z)].transpose(1, 2, 0)   # truthful
             ep_reg, ir_ep = max(ep_reg, float((UE - VE).max())), min(ir_ep, float(VE.min()))
             E_next = np.einsum("hcn,hc->hn", UE, np.broadcast_to(_others_belief(tree, i, t), UE.shape[:2]))
             reach = tree.node_prob[t - 1] if t > 0 else np.ones(1)
-            own_last = tree.last_reports(t - 1)[:, i] if t > 0 else None
-        U = HU.max(axis=1)                                                # (H, n_true)
-        V = np.einsum("hnn->hn", HV)
+            own_past = _own_reports(tree, i, t - 1, own_history=False) if t > 0 else None
+        U = HU.max(axis=1)                                                # (H, Z)
+        V = HV[:, ztype, np.arange(Z)]                                    # truthful report = current type
         reg = U - V
-        # Positive probability of (history, own true type) under truthful play.
-        if t == 0:
-            type_prob = env.agent_initial(i)[None, :]
-        else:
-            type_prob = env.agent_transition(i, t - 1)[own_last]
-        on = (reach[:, None] > 0) & (type_prob > 0)
+        on = (reach[:, None] > 0) & _on_path(env, i, t, Z, ztype, hist, own_past)
         m = float(reg.max())
         if m > max_reg:
-            h, th = np.unravel_index(int(np.argmax(reg)), reg.shape)
+            h, z = np.unravel_index(int(np.argmax(reg)), reg.shape)
             max_reg = m
-            worst = {"period": t + 1, "history": int(h), "true_type": int(th),
-                     "best_report": int(np.argmax(HU[h, :, th])), "regret": m}
+            worst = {"period": t + 1, "history": int(h), "true_type": int(ztype[z]),
+                     "best_report": int(np.argmax(HU[h, :, z])), "regret": m}
+            if hist:
+                worst["true_type_history"] = [int(d) for d in np.unravel_index(int(z), [env.n_types(i, s)
+                                                                                      for s in range(t + 1)])]
         if np.any(on):
             max_reg_on = max(max_reg_on, float(reg[on].max()))
             ir_min_on = min(ir_min_on, float(V[on].min()))

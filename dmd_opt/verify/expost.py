@@ -222,7 +222,7 @@ def tree_view(mech):
 
 def verify_tree(mech, notion: str = "expost") -> ExPostReport:
     """Bayesian and ex-post IC, budget and IR of a finite-horizon mechanism on the history tree."""
-    if getattr(mech, "disclosure", "public") != "public":
+    if getattr(mech, "disclosure", "public") != "public" and len(mech.allocation) > 1:   # one period: the same
         raise ValueError("verify_tree assumes public disclosure of reports; use dmd_opt.verify.verify(mech, 'bayesian') "
                          "for private disclosure")
     model, alloc, pay = tree_view(mech)

@@ -20,7 +20,8 @@ form               ``"bayesian"``                                          ``"ex
 =================  ====================================================  =========================================
 ``"tree"``         :func:`~dmd_opt.verify.bayesian.verify_bayesian`        :func:`~dmd_opt.verify.expost.verify_tree`;
                    (independent private values, decision-free law;         ``"periodic_expost"`` of quantity models
-                   any disclosure, quantity models) else                   and one-period private rules:
+                   any disclosure, quantity models,                        and one-period private rules and
+                   own-history utilities) else                             own-history utilities:
                    :func:`~dmd_opt.verify.expost.verify_tree`              :func:`~dmd_opt.verify.bayesian.verify_bayesian`
 ``"markov"``       :func:`~dmd_opt.verify.expost.verify_dynamic`           ``"expost"``: :func:`~dmd_opt.verify.expost.verify_dynamic`;
                                                                            ``"periodic_expost"``:
@@ -65,9 +66,12 @@ def verify(mechanism, notion: str = "bayesian"):
 
 def _tree_dp_expost(mechanism) -> bool:
     """The tree DP also checks periodic ex-post IC where the joint-kernel verifier cannot: the
-    quantity family, and one-period rules of private disclosure (the same as public then)."""
+    quantity family, utilities of the own type history, and one-period rules of private
+    disclosure (the same as public then)."""
     env = mechanism.env
-    if getattr(env, "quantity", None) is None and getattr(mechanism, "disclosure", "public") == "public":
+    history = bool(getattr(env, "reads_own_history", False))
+    if getattr(env, "quantity", None) is None and getattr(mechanism, "disclosure", "public") == "public" \
+            and not history:
         return False
     one_period = len(mechanism.allocation) == 1
     return env.independent and (one_period or getattr(mechanism, "disclosure", "public") == "public")
@@ -77,6 +81,9 @@ def _tree_dp_applies(mechanism) -> bool:
     """The Bayesian tree DP needs per-agent Markov types, private values, a decision-free law;
     it is the only check of private disclosure and of the quantity family."""
     env = mechanism.env
-    if getattr(mechanism, "disclosure", "public") == "private" or getattr(env, "quantity", None) is not None:
+    if not env.independent:
+        return False          # beliefs depend on the agent's own types: the joint-kernel verifier
+    if getattr(mechanism, "disclosure", "public") == "private" or getattr(env, "quantity", None) is not None \
+            or getattr(env, "reads_own_history", False):
         return True
     return env.independent and not env.interdependent and not env.decision_dependent

@@ -96,22 +96,25 @@ def _check_env(env: Environment) -> None:
         if any(P.ndim == 3 for P in ag.transitions):
             raise ModelError(f"agents[{i}].transition_by_decision",
                              "revenue programs require decision-independent transitions")
+    if not env.independent and env.quantity is not None:
+        raise ModelError("decisions.kind", "correlated types are supported with finite decisions "
+                         "('allocate' or 'table'); discretise the quantities into a table")
 
 
 def efficient_allocation(env: Environment, tree: HistoryTree | None = None) -> list[np.ndarray]:
     """The welfare-maximising allocation at every node, given the reports (ties: first decision).
 
     With decision-independent transitions the efficient policy is myopic:
-    :math:`a^*_t = \\arg\\max_a \\sum_i u_{i,t}(a, r_{i,t}) - c_t(a)` (or, for the
+    :math:`a^*_t = \\arg\\max_a \\sum_i u_{i,t}(a, r_{i,t}) - c_t(a)` — with utilities of the own
+    report history where they read it — (or, for the
     quantity model, :math:`q_i = \\min(\\bar q, \\max(0, (\\theta_i - c_1)/c_2))`).
     """
     tree = tree or HistoryTree(env)
     out = []
     for t in range(tree.T):
-        last = tree.last_reports(t)
         if env.quantity is not None:
             q = env.quantity
-            vals = np.stack([env.type_values(i, t)[last[:, i]] for i in range(env.n_agents)], axis=1)
+            vals = np.stack([_truthful_util(env, tree, i, t) for i in range(env.n_agents)], axis=1)
             if q.cost_quadratic > 0:
                 out.append(np.clip((vals - q.cost_linear) / q.cost_quadratic, 0.0, q.qmax))
             else:
@@ -119,7 +122,7 @@ def efficient_allocation(env: Environment, tree: HistoryTree | None = None) -> l
             continue
         S = -np.broadcast_to(env.cost(t), (tree.n_nodes(t), env.n_decisions(t))).copy()
         for i in range(env.n_agents):
-            S += env.utility(i, t)[:, last[:, i]].T
+            S += _truthful_util(env, tree, i, t)
         x = np.zeros_like(S)
         x[np.arange(S.shape[0]), np.argmax(S, axis=1)] = 1.0
         out.append(x)
@@ -136,6 +139,9 @@ def _check_options(env: Environment, participation: str, disclosure: str, ic: st
     if not isinstance(money, bool):
         raise ModelError("money", "expected true or false")
     multi_period = env.horizon is not None and env.horizon > 1
+    if disclosure == "private" and env.n_agents > 1 and multi_period and not env.independent:
+        raise ModelError("disclosure", "with correlated types an agent's beliefs follow the others' reports: "
+                         "use disclosure = 'public' (or a one-period model)")
     if disclosure == "private" and env.n_agents > 1 and multi_period:
         if ic == "expost":
             raise ModelError("ic", "ex-post incentive compatibility is defined on public histories; "
@@ -570,10 +576,21 @@ class RevenueResult:
         if self.mechanism is not None and self.verification is not None:
             d["rents_by_initial_type"] = [a.root_values.tolist() for a in self.verification.agents]
             d["binding"] = self.binding_count()
+        if not self.env.independent:
+            d["correlation"] = self.correlation()
         return result_record("revenue", self.status, self.objective, verification=self.verification_dict(),
                              mechanism=None if self.mechanism is None else self.mechanism.to_dict(),
                              options=_jsonable_opts(self.options), model={"name": self.env.name},
                              message="" if self.status == "optimal" else f"solver status: {self.solver_status}", **d)
+
+    def correlation(self) -> dict:
+        """Correlated types: each agent's first-period belief-matrix rank (the Crémer–McLean
+        condition, :mod:`.correlation`), the expected efficient surplus and the gap to it."""
+        from dmd_opt.families.revenue.correlation import rank_condition
+        out = rank_condition(self.env)
+        out["efficient_surplus"] = expected_efficient_surplus(self.env)
+        out["extraction_gap"] = None if self.revenue is None else out["efficient_surplus"] - self.revenue
+        return out
 
     def summary(self) -> list[str]:
         lines = [f"model: {self.env.name}  (N={self.env.n_agents}, T={self.env.horizon}, δ={self.env.discount:g})",
@@ -586,6 +603,12 @@ class RevenueResult:
             return lines
         lines += [f"objective: {self.objective:.10g}", f"expected revenue: {self.revenue:.10g}",
                   f"expected welfare: {self.welfare:.10g}"]
+        if not self.env.independent:
+            c = self.correlation()
+            ranks = ", ".join(f"{a['agent']} {a['belief_rank']} of {a['types']}" for a in c["agents"])
+            lines.append(f"correlated types: belief-matrix ranks {ranks} (full row rank: "
+                         f"{'yes' if c['full_row_rank'] else 'no'}); expected efficient surplus "
+                         f"{c['efficient_surplus']:.10g}, gap to revenue {c['extraction_gap']:.6g}")
         clean = (lambda v: 0.0 if abs(v) < 1e-12 * self.env.payoff_scale else v)
         for i, a in enumerate(self.verification.agents):
             rents = ", ".join(f"{lab}: {clean(v):.6g}" for lab, v in zip(self.env.type_labels(i, 0), a.root_values))
@@ -649,20 +672,28 @@ def solve_revenue_full(env: Environment, participation: str = "interim", disclos
 
 
 def expected_efficient_surplus(env: Environment) -> float:
-    """First-best expected discounted surplus, computed from per-period type marginals.
+    r"""First-best expected discounted surplus, computed from per-period profile laws.
 
-    Independent of the tree and the LP: with independent types and
-    decision-independent transitions, period-t profiles are distributed as the
-    product of each agent's marginal :math:`\\pi_i P_{i,0}\\cdots P_{i,t-1}`.
+    Independent of the tree and the LP: with decision-independent transitions the
+    period-t profile is distributed as the product of each agent's marginal
+    :math:`\pi_i P_{i,0}\cdots P_{i,t-1}` (independent types) or as
+    :math:`\pi\,\mu_0\cdots\mu_{t-1}` under a joint law; the first best takes the best
+    decision profile by profile.
     """
     _check_env(env)
+    if env.reads_own_history:
+        return _tree_efficient_surplus(env)
     total = 0.0
     marg = [ag.initial for ag in env.agents]
+    joint = None if env.independent else np.asarray(env.initial, float)
     for t in range(env.horizon):
         grids = np.meshgrid(*[np.arange(env.n_types(i, t)) for i in range(env.n_agents)], indexing="ij")
-        prob = np.ones(grids[0].shape)
-        for i, g in enumerate(grids):
-            prob = prob * marg[i][g]
+        if joint is None:
+            prob = np.ones(grids[0].shape)
+            for i, g in enumerate(grids):
+                prob = prob * marg[i][g]
+        else:
+            prob = joint.reshape(grids[0].shape)
         if env.quantity is not None:
             q = env.quantity
             best = np.zeros(grids[0].shape)
@@ -678,5 +709,24 @@ def expected_efficient_surplus(env: Environment) -> float:
             best = surplus.max(axis=0)
         total += env.discount ** t * float((prob * best).sum())
         if t < env.horizon - 1:
-            marg = [marg[i] @ env.transition(i, t) for i in range(env.n_agents)]
+            if joint is None:
+                marg = [marg[i] @ env.transition(i, t) for i in range(env.n_agents)]
+            else:
+                joint = joint @ env.kernel(t)[0]
+    return total
+
+
+def _tree_efficient_surplus(env: Environment) -> float:
+    """The first best node by node on the history tree (utilities that read own type histories)."""
+    tree = HistoryTree(env)
+    x = efficient_allocation(env, tree)
+    total = 0.0
+    for t in range(tree.T):
+        if env.quantity is not None:
+            vals = np.stack([_truthful_util(env, tree, i, t) for i in range(env.n_agents)], axis=1)
+            flow = (vals * x[t] - env.quantity.cost(x[t])).sum(axis=1)
+        else:
+            flow = (x[t] * (sum(_truthful_util(env, tree, i, t) for i in range(env.n_agents))
+                            - env.cost(t)[None, :])).sum(axis=1)
+        total += env.discount ** t * float(tree.node_prob[t] @ flow)
     return total

@@ -57,9 +57,11 @@ def solve_revenue(env: Environment, participation: str = "interim", disclosure: 
     _check_env(env)
     _check_options(env, participation, disclosure, ic, money)
     if method == "cg":
-        if ic != "bayesian" or not money or participation == "expost":
-            raise ModelError("method", "constraint generation covers Bayesian IC with money and ex_ante, "
-                             "interim, periodic or no participation; use method = 'full'")
+        if ic != "bayesian" or not money or participation == "expost" or not env.independent \
+                or env.reads_own_history:
+            raise ModelError("method", "constraint generation covers Bayesian IC with money, independent "
+                             "types, utilities of the current type and ex_ante, interim, periodic or no "
+                             "participation; use method = 'full'")
         return solve_revenue_cg(env, participation, disclosure, objective, fixed_allocation, budget_balance,
                                 backend=backend, solver=solver, options=options, verify=verify, basis=basis)
     return solve_revenue_full(env, participation, disclosure, objective, fixed_allocation, budget_balance,
