@@ -65,7 +65,7 @@ PARTICIPATION = ("ex_ante", "interim", "periodic", "expost", "none")
 IC_NOTIONS = ("bayesian", "expost")
 DISCLOSURE = ("public", "private")
 OPTIONS = ("participation", "disclosure", "objective", "fixed_allocation", "budget_balance",
-           "backend", "solver", "options", "verify", "method", "ic", "money")
+           "backend", "solver", "options", "verify", "method", "ic", "money", "selection")
 
 
 # ---------------------------------------------------------------------------------------
@@ -503,6 +503,7 @@ class RevenueResult:
     verification: Any
     options: dict
     timings: dict = field(default_factory=dict)
+    selection: Any = None            # .selection.Selection: how the mechanism was chosen on the optimal face
 
     @property
     def revenue(self) -> float | None:
@@ -567,6 +568,8 @@ class RevenueResult:
         if self.mechanism is not None and self.verification is not None:
             d["rents_by_initial_type"] = [a.root_values.tolist() for a in self.verification.agents]
             d["binding"] = self.binding_count()
+        if self.selection is not None:
+            d["selection"] = self.selection.to_dict()
         return result_record("revenue", self.status, self.objective, verification=self.verification_dict(),
                              mechanism=None if self.mechanism is None else self.mechanism.to_dict(),
                              options=_jsonable_opts(self.options), model={"name": self.env.name},
@@ -583,6 +586,8 @@ class RevenueResult:
             return lines
         lines += [f"objective: {self.objective:.10g}", f"expected revenue: {self.revenue:.10g}",
                   f"expected welfare: {self.welfare:.10g}"]
+        if self.selection is not None:
+            lines += self.selection.summary_lines()
         clean = (lambda v: 0.0 if abs(v) < 1e-12 * self.env.payoff_scale else v)
         for i, a in enumerate(self.verification.agents):
             rents = ", ".join(f"{lab}: {clean(v):.6g}" for lab, v in zip(self.env.type_labels(i, 0), a.root_values))

@@ -16,6 +16,7 @@ from dmd_opt.core.environment import Environment
 from dmd_opt.families.revenue.cg import solve_revenue_cg
 from dmd_opt.core.errors import ModelError
 from dmd_opt.families.revenue.program import RevenueResult, _check_env, _check_options, solve_revenue_full
+from dmd_opt.families.revenue.selection import apply_selection, parse_selection
 
 METHODS = ("full", "cg")
 
@@ -24,13 +25,18 @@ def solve_revenue(env: Environment, participation: str = "interim", disclosure: 
                   objective: Any = "revenue", fixed_allocation: Any = None, budget_balance: bool = False,
                   backend: str = "highs", solver: str | None = None, options: dict | None = None,
                   verify: bool = True, basis: bool = False, method: str = "full", ic: str = "bayesian",
-                  money: bool = True) -> RevenueResult:
+                  money: bool = True, selection: Any = "default") -> RevenueResult:
     """Build, solve, decode and (by default) verify the revenue program.
 
     ``method="cg"`` solves it by constraint generation on the IC rows
     (:func:`dmd_opt.families.revenue.cg.solve_revenue_cg`; same optimum, Solution
     for the full program); it covers Bayesian IC with money.  ``ic`` (``"bayesian"`` or
     ``"expost"``) and ``money`` as in :func:`~dmd_opt.families.revenue.program.revenue_program`.
+    ``selection`` then chooses the mechanism among the optimal
+    ones (:mod:`dmd_opt.families.revenue.selection`: ``"default"`` = ex-post IR where
+    feasible, symmetric bidders alike, least Σp²; ``"none"`` keeps the solver's
+    vertex); the objective and the certificate are the optimum's, the mechanism (and
+    its verification) the selected one.
 
     >>> from dmd_opt.core.environment import Environment
     >>> env = Environment.from_dict({"agents": [{"types": [1, 2], "initial": [0.5, 0.5]}],
@@ -41,12 +47,17 @@ def solve_revenue(env: Environment, participation: str = "interim", disclosure: 
     V.choice(method, "method", METHODS)
     _check_env(env)
     _check_options(env, participation, disclosure, ic, money)
+    rules = parse_selection(selection)
     if method == "cg":
         if ic != "bayesian" or not money or participation == "expost":
             raise ModelError("method", "constraint generation covers Bayesian IC with money and ex_ante, "
                              "interim, periodic or no participation; use method = 'full'")
-        return solve_revenue_cg(env, participation, disclosure, objective, fixed_allocation, budget_balance,
-                                backend=backend, solver=solver, options=options, verify=verify, basis=basis)
-    return solve_revenue_full(env, participation, disclosure, objective, fixed_allocation, budget_balance,
-                              backend=backend, solver=solver, options=options, verify=verify, basis=basis,
-                              ic=ic, money=money)
+        res = solve_revenue_cg(env, participation, disclosure, objective, fixed_allocation, budget_balance,
+                               backend=backend, solver=solver, options=options, verify=verify and not rules,
+                               basis=basis)
+    else:
+        res = solve_revenue_full(env, participation, disclosure, objective, fixed_allocation, budget_balance,
+                                 backend=backend, solver=solver, options=options, verify=verify and not rules,
+                                 basis=basis, ic=ic, money=money)
+    # with a selection, the selected mechanism is the one verified
+    return apply_selection(res, rules, verify=verify and bool(rules))
