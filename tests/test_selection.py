@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from dmd_opt.core.environment import Environment
 from dmd_opt.core.errors import ModelError
-from dmd_opt.families.revenue.program import solve_revenue
+from dmd_opt.families.revenue.solve import solve_revenue
 from dmd_opt.families.revenue.selection import decision_swap, parse_selection, symmetric_classes
 from dmd_opt.interfaces.cli import app
 from dmd_opt.interfaces.models import load, solve_model

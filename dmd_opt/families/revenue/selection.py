@@ -620,7 +620,7 @@ def apply_selection(result, rules, verify: bool = True):
     verify it (the independent verifier) and record the Selection on ``result.selection``.
     Non-optimal results are returned unchanged."""
     import time
-    from dmd_opt.verify.bayesian import verify as run_verify
+    from dmd_opt.verify import verify as run_verify
     rules = parse_selection(rules)
     result.options["selection"] = ",".join(rules) if rules else "none"
     if result.mechanism is None or result.status != "optimal":
