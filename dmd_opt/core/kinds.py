@@ -84,6 +84,13 @@ def _array_or_name(v, f):
     return v
 
 
+def _names(v, f):
+    """A name or a list of names (e.g. the revenue family's ``selection`` rules)."""
+    if isinstance(v, str):
+        return _str(v, f)
+    return [_str(x, V.join(f, str(i))) for i, x in enumerate(V.sequence(v, f))]
+
+
 def _solver_options(v, f):
     if not isinstance(v, dict):
         raise ModelError(f, f"expected a table of solver options, got {V.type_name(v)}")
@@ -99,7 +106,7 @@ OPTION_RULES: dict[str, Callable[[Any, str], Any]] = {
     "verify": _bool, "progress": _bool, "budget_balance": _bool, "self_enforcement": _bool, "auction": _bool,
     "money": _bool, "ic": _str,
     "participation": _str, "disclosure": _str, "method": _str, "blocks": _str, "mechanism": _str,
-    "horizon_method": _str,
+    "horizon_method": _str, "selection": _names,
     "objective": _objective,
     "fixed_allocation": _array_or_name,
     "tol": _pos_real, "solver_tol": _pos_real,

@@ -101,6 +101,11 @@ SOLVER = typer.Option(None, "--solver", help="solver name for cvxpy/pyomo (e.g. 
 METHOD = typer.Option(None, "--method", help="revenue models: auto | full | cg (constraint generation) | reduced_form (one-period auctions over interim rules); Thomas–Worrall: "
                                              "auto | value_iteration | closed_form; contingent: auto | vcg | report",
                       autocompletion=_complete(METHODS))
+SELECTION = typer.Option(None, "--selection", help="revenue models: how the mechanism is chosen among the optimal "
+                         "ones: default | none | min_square | min_abs | a comma list of "
+                         "expost_ir|flow_ir, symmetric, min_square|min_abs",
+                         autocompletion=_complete(("default", "none", "min_square", "min_abs",
+                                                   "expost_ir,symmetric,min_square")))
 JSON = typer.Option(False, "--json", help="print the JSON record (docs/result.schema.json) instead of tables")
 OUTPUT = typer.Option(None, "--output", "-o", help="also write the JSON record here (atomically)")
 
@@ -232,6 +237,7 @@ def solve(file: Path = FILE,
           backend: Optional[Backend] = BACKEND,
           solver: Optional[str] = SOLVER,
           method: Optional[str] = METHOD,
+          selection: Optional[str] = SELECTION,
           json_out: bool = JSON,
           certificate: Optional[Path] = typer.Option(None, help="write a solver-independent certificate here"),
           plot: Optional[Path] = typer.Option(None, help="write figures (PNG) into this folder"),
@@ -249,7 +255,8 @@ def solve(file: Path = FILE,
       dmd-opt solve models/thomas_worrall.toml --plot figures/
     """
     def run():
-        model, res = _solve(file, **_overrides(participation, disclosure, ic, money, objective, backend, solver, method))
+        model, res = _solve(file, **_overrides(participation, disclosure, ic, money, objective, backend, solver, method),
+                            selection=selection)
         data = _record(res, file)
         if certificate is not None:
             if not hasattr(res, "certificate"):

@@ -1,6 +1,6 @@
 """Solver adapters: Program → native model → :class:`~dmd_opt.optim.solution.Solution`.
 
-``solve(program, backend="highs" | "cvxpy" | "pyomo", solver=None, **options)``
+``solve(program, backend="highs" | "cvxpy" | "pyomo" | "clarabel", solver=None, **options)``
 is the one entry point every program uses; :class:`dmd_opt.solvers.session.Session`
 is the persistent HiGHS model for algorithms that change a program and re-solve
 (constraint and column generation, value iteration).  Every adapter applies the
@@ -23,7 +23,7 @@ from dmd_opt.solvers.session import Session, solve_highs
 
 #: backends registered by users (name → function(program, solver=, basis=, options=, **kw))
 BACKENDS: dict[str, Callable[..., Solution]] = {}
-NAMES = ("highs", "cvxpy", "pyomo")
+NAMES = ("highs", "cvxpy", "pyomo", "clarabel")
 
 
 def register(name: str):
@@ -51,6 +51,9 @@ def get_backend(name: str) -> Callable[..., Solution]:
         if name == "pyomo":
             from dmd_opt.solvers.pyomo_backend import solve_pyomo
             return solve_pyomo
+        if name == "clarabel":
+            from dmd_opt.solvers.clarabel_backend import solve_clarabel
+            return solve_clarabel
     except ImportError as exc:
         raise SolverError(f"backend {name!r} is not installed ({exc})") from exc
     raise SolverError(f"unknown backend {name!r}; available: {', '.join(sorted(set(NAMES) | set(BACKENDS)))}")

@@ -65,7 +65,7 @@ PARTICIPATION = ("ex_ante", "interim", "periodic", "expost", "none")
 IC_NOTIONS = ("bayesian", "expost")
 DISCLOSURE = ("public", "private")
 OPTIONS = ("participation", "disclosure", "objective", "fixed_allocation", "budget_balance",
-           "backend", "solver", "options", "verify", "method", "ic", "money",
+           "backend", "solver", "options", "verify", "method", "ic", "money", "selection",
            "units", "reserve", "constraints", "payments",      # reduced form only
            "ic_rows", "border_chains", "implementation")        # reduced-form certificates only
 
@@ -512,6 +512,7 @@ class RevenueResult:
     verification: Any
     options: dict
     timings: dict = field(default_factory=dict)
+    selection: Any = None            # .selection.Selection: how the mechanism was chosen on the optimal face
 
     @property
     def revenue(self) -> float | None:
@@ -578,6 +579,8 @@ class RevenueResult:
             d["binding"] = self.binding_count()
         if not self.env.independent:
             d["correlation"] = self.correlation()
+        if self.selection is not None:
+            d["selection"] = self.selection.to_dict()
         return result_record("revenue", self.status, self.objective, verification=self.verification_dict(),
                              mechanism=None if self.mechanism is None else self.mechanism.to_dict(),
                              options=_jsonable_opts(self.options), model={"name": self.env.name},
@@ -609,6 +612,8 @@ class RevenueResult:
             lines.append(f"correlated types: belief-matrix ranks {ranks} (full row rank: "
                          f"{'yes' if c['full_row_rank'] else 'no'}); expected efficient surplus "
                          f"{c['efficient_surplus']:.10g}, gap to revenue {c['extraction_gap']:.6g}")
+        if self.selection is not None:
+            lines += self.selection.summary_lines()
         clean = (lambda v: 0.0 if abs(v) < 1e-12 * self.env.payoff_scale else v)
         for i, a in enumerate(self.verification.agents):
             rents = ", ".join(f"{lab}: {clean(v):.6g}" for lab, v in zip(self.env.type_labels(i, 0), a.root_values))

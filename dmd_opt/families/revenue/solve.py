@@ -17,6 +17,7 @@ from dmd_opt.families.revenue.cg import solve_revenue_cg
 from dmd_opt.core.errors import ModelError
 from dmd_opt.families.revenue.program import RevenueResult, _check_env, _check_options, solve_revenue_full
 from dmd_opt.families.revenue.reduced_form import choose_method, solve_reduced_form
+from dmd_opt.families.revenue.selection import apply_selection, parse_selection
 
 METHODS = ("auto", "full", "cg", "reduced_form")
 
@@ -26,7 +27,7 @@ def solve_revenue(env: Environment, participation: str = "interim", disclosure: 
                   backend: str = "highs", solver: str | None = None, options: dict | None = None,
                   verify: bool = True, basis: bool = False, method: str = "auto", ic: str = "bayesian",
                   money: bool = True, units: int = 1, reserve: Any = None, constraints: Any = None,
-                  payments: str = "winner_pays") -> RevenueResult:
+                  payments: str = "winner_pays", selection: Any = "default") -> RevenueResult:
     """Build, solve, decode and (by default) verify the revenue program.
 
     ``method="cg"`` solves it by constraint generation on the IC rows
@@ -38,6 +39,12 @@ def solve_revenue(env: Environment, participation: str = "interim", disclosure: 
     Bayesian IC with money; needed for ``units``, ``reserve``, ``constraints`` and ``payments``).
     ``"auto"`` (the default) takes the reduced form when the type profiles are many and says so
     in the result, the full program otherwise.
+    ``selection`` then chooses the mechanism among the optimal
+    ones (:mod:`dmd_opt.families.revenue.selection`: ``"default"`` = ex-post IR where
+    feasible, symmetric bidders alike, least Σp²; ``"none"`` keeps the solver's
+    vertex); the objective and the certificate are the optimum's, the mechanism (and
+    its verification) the selected one.  The reduced form implements its interim rule by a
+    priority lottery of its own, so it takes no selection.
 
     >>> from dmd_opt.core.environment import Environment
     >>> env = Environment.from_dict({"agents": [{"types": [1, 2], "initial": [0.5, 0.5]}],
@@ -56,14 +63,19 @@ def solve_revenue(env: Environment, participation: str = "interim", disclosure: 
                                   backend=backend, solver=solver)
     _check_env(env)
     _check_options(env, participation, disclosure, ic, money)
+    rules = parse_selection(selection)
     if method == "cg":
         if ic != "bayesian" or not money or participation == "expost" or not env.independent \
                 or env.reads_own_history:
             raise ModelError("method", "constraint generation covers Bayesian IC with money, independent "
                              "types, utilities of the current type and ex_ante, interim, periodic or no "
                              "participation; use method = 'full'")
-        return solve_revenue_cg(env, participation, disclosure, objective, fixed_allocation, budget_balance,
-                                backend=backend, solver=solver, options=options, verify=verify, basis=basis)
-    return solve_revenue_full(env, participation, disclosure, objective, fixed_allocation, budget_balance,
-                              backend=backend, solver=solver, options=options, verify=verify, basis=basis,
-                              ic=ic, money=money)
+        res = solve_revenue_cg(env, participation, disclosure, objective, fixed_allocation, budget_balance,
+                               backend=backend, solver=solver, options=options, verify=verify and not rules,
+                               basis=basis)
+    else:
+        res = solve_revenue_full(env, participation, disclosure, objective, fixed_allocation, budget_balance,
+                                 backend=backend, solver=solver, options=options, verify=verify and not rules,
+                                 basis=basis, ic=ic, money=money)
+    # with a selection, the selected mechanism is the one verified
+    return apply_selection(res, rules, verify=verify and bool(rules))
