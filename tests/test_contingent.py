@@ -89,7 +89,7 @@ def _hull_nnls(A, b, w=1e4):
 
 # ------------------------------------------------------------------ validation
 @pytest.mark.parametrize("mutate,field", [
-    (lambda r: r.update(discount=1.0), "discount"),
+    (lambda r: r.update(discount=1.5), "discount"),
     (lambda r: r["agents"][0].update(utility=[[1, 2]]), "agents[0].utility"),
     (lambda r: r.update(joint_initial=[0.5] * 9, renormalize=False), "joint_initial"),
     (lambda r: r["joint_transition_by_decision"][1][2].__setitem__(0, 0.9), "joint_transition_by_decision"),

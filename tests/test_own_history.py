@@ -6,6 +6,7 @@ every period), the same model written the long way (identity transitions), and t
 enumerated path by path against the verifier's values.
 """
 
+import copy
 import itertools
 
 import numpy as np
@@ -18,6 +19,7 @@ from dmd_opt.families.revenue.solve import solve_revenue
 from dmd_opt.interfaces.models import load, solve_model
 from dmd_opt.mechanisms.tree import TreeMechanism
 from dmd_opt.verify import verify
+from conftest import MODELS
 from independent import BruteModel, brute_force_general
 
 
@@ -167,3 +169,26 @@ def test_own_history_scope():
     with pytest.raises(ModelError) as e:
         solve_model({"kind": "efficient", **{k: v for k, v in env.source.items()}})
     assert e.value.field == "agents[0].utility_of"
+
+
+def test_efficient_mechanisms_of_a_persistent_seller_equal_the_identity_transition_form():
+    """Athey–Segal's trade with the seller written as persistent vs the same seller as a Markov
+    type with the identity transition: every efficient mechanism, moved onto the environment's
+    history tree, has the same revenue, welfare, IC regret and budget imbalance."""
+    import dmd_opt
+    from dmd_opt.interfaces.models import load, read_toml
+    raw = read_toml(MODELS / "athey_segal_trade.toml")
+    markov = copy.deepcopy(raw)
+    seller = markov["agents"][0]
+    del seller["persistent"]
+    seller["types"] = [seller["types"]] * 2
+    seller["transition"] = np.eye(len(seller["initial"])).tolist()
+    markov["decisions"]["utilities"][0] = [markov["decisions"]["utilities"][0]] * 2
+    cols = ["revenue", "welfare", "max_ic_regret", "budget_max_imbalance"]
+    kinds = ("pivot", "team", "balanced", "agv")
+    a, b = (dmd_opt.compare(load(r), participation=(), efficient=kinds).set_index("mechanism")
+            for r in (raw, markov))
+    assert (a.loc[list(kinds), "status"] == "ok").all()
+    np.testing.assert_allclose(a.loc[list(kinds), cols].to_numpy(float), b.loc[list(kinds), cols].to_numpy(float),
+                               atol=1e-9)
+    assert a.loc["agv", "max_ic_regret"] > 1e-3 > a.loc["balanced", "max_ic_regret"]

@@ -45,8 +45,16 @@ def _efficient(name, which):
 
 
 def _finite_markov():
-    """Team mechanism of a finite-horizon model in Markov form (before its tree expansion)."""
-    res = solve_model(load(MODELS / "athey_segal_trade.toml"))
+    """Team mechanism of a finite-horizon model in Markov form (before its tree expansion):
+    Athey–Segal's trading game with the seller's persistent cost written as a Markov type
+    (the identity transition), which keeps an Environment to expand onto."""
+    raw = read_toml(MODELS / "athey_segal_trade.toml")
+    seller = raw["agents"][0]
+    del seller["persistent"]
+    seller["types"] = [seller["types"]] * 2
+    seller["transition"] = np.eye(len(seller["initial"])).tolist()
+    raw["decisions"]["utilities"][0] = [raw["decisions"]["utilities"][0]] * 2
+    res = solve_model(load(raw))
     return team_mechanism(res.model, policy=res.policy)
 
 

@@ -56,6 +56,7 @@ from dmd_opt.families import efficient as eff
 from dmd_opt.families.revenue.program import PARTICIPATION, _check_env, expected_efficient_surplus
 from dmd_opt.families.revenue.solve import solve_revenue
 from dmd_opt.mechanisms.tree import TreeMechanism
+from dmd_opt.mechanisms.markov import JointTreeMechanism, carried_tree_mechanism
 from dmd_opt.verify import verify
 
 PARTICIPATIONS = ("ex_ante", "interim", "periodic")
@@ -151,6 +152,8 @@ def efficient_mechanism(env: Environment, kind: str) -> TreeMechanism:
         raise ModelError("efficient", f"unknown efficient mechanism {kind!r}; expected one of {', '.join(EFFICIENT)}")
     if hasattr(mech, "to_tree"):
         mech = mech.to_tree(env)
+    elif isinstance(mech, JointTreeMechanism) and (mech.model.meta or {}).get("environment") is not None:
+        mech = carried_tree_mechanism(mech)              # persistent types carried on the state
     if not isinstance(mech, TreeMechanism):
         raise ModelError("efficient", f"the {kind} construction did not give a mechanism on the history tree")
     return mech

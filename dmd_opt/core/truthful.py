@@ -61,7 +61,7 @@ def tree_decision_utility(env: DynamicModel, tree, i: int, t: int) -> np.ndarray
     when its true types are its reports (the current one, or every one its utility reads)."""
     d = tree.digits(t)[:, :, i] if _reads_history(env, i, t) else None
     if d is None:
-        return env.utility(i, t)[:, tree.last_reports(t)[:, i]].T
+        return env.own_type_utility(i, t)[0][tree.last_reports(t)[:, i]]
     idx = tuple(d[:, s] for s in tuple(env.utility_periods(i, t)))
     return env.history_utility(i, t)[(slice(None),) + idx].T
 

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from dmd_opt.core.joint import JointModel
+from dmd_opt.core.tree import HistoryTree
 from dmd_opt.core.truthful import (by_own_initial_type, markov_chain, markov_present_value, markov_tree_arrays,
                                    markov_truthful_values, tree_node_probabilities)
 from dmd_opt.mechanisms.base import Mechanism, Rule
@@ -140,12 +141,16 @@ class MarkovMechanism(Mechanism):
     def to_tree(self, env=None) -> TreeMechanism:
         """Expand a finite-horizon mechanism onto the history tree (a TreeMechanism)."""
         m = self.model
-        env = env if env is not None else m.env
+        carried = m.env is None and (m.meta or {}).get("environment") is not None
+        env = env if env is not None else m.env if m.env is not None else (m.meta or {}).get("environment")
         if m.stationary:
             raise ValueError("a stationary mechanism has no finite history tree; use verify_markov")
         if env is None:
             raise ValueError("this model has correlated types (no Environment); use JointTreeMechanism")
-        alloc, pay = markov_tree_arrays(m, self.allocation, self.payments)
+        if carried:     # persistent agents: the profile state carries their first report
+            alloc, pay = _carried_tree_arrays(m, env, self.allocation, self.payments)
+        else:
+            alloc, pay = markov_tree_arrays(m, self.allocation, self.payments)
         return TreeMechanism(env, alloc, pay, disclosure="public", name=self.name,
                              meta={**self.meta, "markov": self})
 
@@ -279,3 +284,47 @@ class JointTreeMechanism(Mechanism):
                                    "probability": probs[t].tolist(), "allocation": self.allocation[t].tolist(),
                                    "payments": self.payments[t].tolist()})
         return out
+
+
+def _carried_states(m: JointModel, env, tree: HistoryTree, t: int) -> np.ndarray:
+    """(K_t,): the profile state of ``m`` at each period-t node of ``env``'s history tree — each
+    persistent agent's period-1 report and every other agent's current report
+    (:func:`dmd_opt.core.joint.from_environment` carries persistent types on the state)."""
+    d = tree.digits(t)
+    cols = tuple(d[:, 0, i] if sp.persistent else d[:, t, i] for i, sp in enumerate(env.own))
+    return np.ravel_multi_index(cols, tuple(m.profile_shape(t)))
+
+
+def _carried_tree_arrays(m: JointModel, env, allocation, payments):
+    """Per-node rules on ``env``'s history tree of Markov rules on the carried profile state
+    (:func:`_carried_states`); the payment reads the parent's state as well."""
+    tree = HistoryTree(env)
+    alloc, pay = [], []
+    prev_states = None
+    for t in range(tree.T):
+        s = _carried_states(m, env, tree, t)
+        prev = np.zeros(s.size, np.int64) if t == 0 else prev_states[np.arange(s.size) // tree.R[t]]
+        alloc.append(allocation[t][s])
+        pay.append(payments[t][prev, s])
+        prev_states = s
+    return alloc, pay
+
+
+def carried_tree_mechanism(mech: "JointTreeMechanism") -> TreeMechanism:
+    """A mechanism on the profile tree of a model that carries persistent types, moved onto the
+    environment's own history tree (where a persistent agent reports once): the node of the
+    profile tree is the sequence of carried states along the environment's history."""
+    m = mech.model
+    env = (m.meta or {}).get("environment")
+    if env is None:
+        raise ValueError("the model carries no persistent types: nothing to move")
+    tree = HistoryTree(env)
+    alloc, pay = [], []
+    idx = None
+    for t in range(tree.T):
+        s = _carried_states(m, env, tree, t)
+        parent = np.zeros(s.size, np.int64) if t == 0 else idx[np.arange(s.size) // tree.R[t]]
+        idx = parent * m.n_profiles(t) + s
+        alloc.append(mech.allocation[t][idx])
+        pay.append(mech.payments[t][idx])
+    return TreeMechanism(env, alloc, pay, disclosure="public", name=mech.name, meta=dict(mech.meta or {}))

@@ -63,7 +63,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from dmd_opt.core.display import fmt
 from dmd_opt.core.errors import ModelError
+from dmd_opt.core.truthful import tree_decision_utility, tree_truthful_utility
 from dmd_opt.optim.program import Program
 
 RULES = ("expost_ir", "flow_ir", "symmetric", "min_square", "min_abs")
@@ -119,7 +121,9 @@ def decision_swap(env, i: int, j: int, t: int) -> np.ndarray | None:
         p = np.arange(N)
         p[[i, j]] = [j, i]
         return p
-    U = [np.asarray(env.utility(l, t)) for l in range(N)]
+    U = [np.asarray(env.history_utility(l, t)).reshape(env.cost(t).size, -1) for l in range(N)]
+    if len({tuple(env.utility_periods(l, t)) for l in range(N)}) > 1 or len({u.shape for u in U}) > 1:
+        return None                               # utilities read different own periods
     c = np.asarray(env.cost(t))
     nA = c.size
 
@@ -153,8 +157,11 @@ def identical_agents(env, i: int, j: int) -> bool:
 def symmetric_classes(env) -> list[list[int]]:
     """Classes (size ≥ 2) of agents exchangeable with each other: identical type processes
     and, in every period, a decision permutation exchanging their utilities and keeping the
-    others' and the cost (:func:`decision_swap`)."""
+    others' and the cost (:func:`decision_swap`).  Correlated types: none (the joint law is
+    not checked for exchangeability)."""
     N, T = env.n_agents, env.periods
+    if not env.independent:       # a joint law need not be exchangeable: no symmetry is imposed
+        return []
     classes: list[list[int]] = []
     for i in range(N):
         for cl in classes:
@@ -238,13 +245,14 @@ class Selection:
             return [f"payment selection ({', '.join(self.rules)}): {self.status} — {self.message}"]
         if not self.rules:
             return ["payment selection: none (the solver's vertex of the optimal face)"]
+        scale = max(1.0, abs(self.objective_optimum))
         lines = [f"payment selection: {', '.join(self.rules)} (chosen by {self.chosen_by}); objective "
-                 f"{self.objective_selected:.10g} vs optimum {self.objective_optimum:.10g} "
-                 f"(loss {self.objective_loss:.2g} ≤ ε = {self.epsilon:.2g}; face: {self.face})"]
+                 f"{fmt(self.objective_selected, 10, scale)} vs optimum {fmt(self.objective_optimum, 10, scale)} "
+                 f"(loss {fmt(self.objective_loss, 2, scale)} ≤ ε = {fmt(self.epsilon, 2, None)}; face: {self.face})"]
         if self.ir_violation_total is not None:
             what = "ex-post IR along every history" if self.ir_rule == "expost_ir" else "ex-post IR in every period"
-            lines.append(f"  {what}: total violation {self.ir_violation_total:.3g}, "
-                         f"largest {self.ir_violation_max:.3g}"
+            lines.append(f"  {what}: total violation {fmt(self.ir_violation_total, 3, scale)}, "
+                         f"largest {fmt(self.ir_violation_max, 3, scale)}"
                          + (" (such payments exist on the optimal face)" if self.ir_violation_max <= 1e-8 else
                             " (none exist on the optimal face; the violation is minimised)"))
         if "symmetric" in self.rules:
@@ -405,14 +413,14 @@ def _rule_program(prog: Program, env, lay, rules, face, floor: float | None, fix
                 rr, cc, vv = [rows_k], [s_cols[off + rows_k * N + i]], [np.ones(K)]
                 for t, a in anc.items():
                     w = 1.0 if flow else delta ** t
-                    last = tree.last_reports(t)[a, i]                          # i's report at t on the path
-                    if env.quantity is not None:
-                        rr.append(rows_k), cc.append(X[t][a, i]), vv.append(w * env.type_values(i, t)[last])
+                    if env.quantity is not None:       # i's unit value at t, its reports on the path true
+                        unit = tree_truthful_utility(env, tree, np.ones((tree.n_nodes(t), N)), i, t)
+                        rr.append(rows_k), cc.append(X[t][a, i]), vv.append(w * unit[a])
                     else:
                         W = X[t].shape[1]
                         rr.append(np.repeat(rows_k, W))
                         cc.append(X[t][a].ravel())
-                        vv.append(w * env.utility(i, t)[:, last].T.ravel())
+                        vv.append(w * tree_decision_utility(env, tree, i, t)[a].ravel())
                     rr.append(rows_k), cc.append(P[t][a, i]), vv.append(-w * np.ones(K))
                 rr, cc, vv = np.concatenate(rr), np.concatenate(cc), np.concatenate(vv)
                 keep = vv != 0
