@@ -21,8 +21,6 @@ LAYERS = (("core",), ("optim",), ("solvers",), ("audit", "certificates"), ("dp",
 
 #: (importer, imported) → why it is still there.  Only shrinks.
 ALLOWED: dict[tuple[str, str], str] = {
-    ("dmd_opt.certificates.check", "dmd_opt.interfaces.models"):
-        "upward: the checker registers the model kinds through the loader (security/solvers)",
 }
 
 

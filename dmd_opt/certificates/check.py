@@ -238,10 +238,9 @@ def _rebuild(cert: dict, model) -> tuple[Program, dict]:
 
     With ``model`` (``--model FILE``) the model file's ``[solve]`` options must build the same
     program as the certificate's options: a difference is refused naming the option."""
-    from dmd_opt.core.kinds import KINDS, check_options
-    from dmd_opt.interfaces.models import _ensure_kinds
+    from dmd_opt.core.kinds import KINDS, check_options, ensure_kinds
     from dmd_opt.core.serialise import to_jsonable
-    _ensure_kinds()
+    ensure_kinds()
     rec = cert.get("model") or {}
     kind = rec.get("kind") if rec.get("kind") is not None else (model.kind if model is not None else None)
     if kind is None:

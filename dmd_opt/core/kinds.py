@@ -11,6 +11,7 @@ family needs no CLI change.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib import import_module
 from typing import Any, Callable
 
 from dmd_opt.core import validation as V
@@ -28,6 +29,36 @@ class ModelKind:
 
 
 KINDS: dict[str, ModelKind] = {}
+
+# Family modules that register kinds, by dotted name — a plugin table: each module is imported
+# on first use (importlib), so loading a revenue model does not import the recursive or
+# contingent families, and this core module imports no family.
+FAMILY_MODULES = (
+    "dmd_opt.families.revenue.kind",
+    "dmd_opt.families.efficient.kind",
+    "dmd_opt.families.contingent.kind",
+    "dmd_opt.families.recursive.kind",
+    "dmd_opt.families.relational.kind",
+)
+# The module of each kind known here; a kind not listed loads every family.
+KIND_MODULES = {
+    "revenue": "dmd_opt.families.revenue.kind",
+    "efficient": "dmd_opt.families.efficient.kind",
+    "contingent": "dmd_opt.families.contingent.kind",
+    "thomas_worrall": "dmd_opt.families.recursive.kind",
+    "guo_horner": "dmd_opt.families.recursive.kind",
+    "relational": "dmd_opt.families.relational.kind",
+}
+_registered: set[str] = set()
+
+
+def ensure_kinds(kind: str | None = None) -> None:
+    """Register the family of ``kind`` — or every family (``kind`` None or not listed)."""
+    mods = [KIND_MODULES[kind]] if isinstance(kind, str) and kind in KIND_MODULES else list(FAMILY_MODULES)
+    for mod in mods:
+        if mod not in _registered:
+            import_module(mod).register_kinds()
+            _registered.add(mod)
 
 
 def register_kind(name: str, parse: Callable[[dict], Any], solve: Callable[..., Any],

@@ -24,7 +24,6 @@ A result object has ``status``, ``objective``, ``to_dict()`` (JSON-ready) and
 
 from __future__ import annotations
 
-import importlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +33,7 @@ from dmd_opt.core import validation as V
 from dmd_opt.core.errors import ModelError
 from dmd_opt.core.kinds import KINDS, OPTION_RULES, ModelKind, register_kind  # noqa: F401  (re-exported)
 from dmd_opt.core.kinds import check_options as _check_kind_options
+from dmd_opt.core.kinds import ensure_kinds
 from dmd_opt.core.serialise import atomic_write, dumps, read_regular_file, to_jsonable  # noqa: F401
 
 try:  # Python ≥ 3.11
@@ -42,33 +42,9 @@ except ModuleNotFoundError:  # pragma: no cover
     import tomli as tomllib
 
 
-# Family modules that register kinds (imported on first use, so that loading a
-# revenue model does not import the recursive or contingent families).
-_FAMILIES = (
-    "dmd_opt.families.revenue.kind",
-    "dmd_opt.families.efficient.kind",
-    "dmd_opt.families.contingent.kind",
-    "dmd_opt.families.recursive.kind",
-    "dmd_opt.families.relational.kind",
-)
-# The module of each kind known here; a kind not listed loads every family.
-_KIND_MODULE = {
-    "revenue": "dmd_opt.families.revenue.kind",
-    "efficient": "dmd_opt.families.efficient.kind",
-    "contingent": "dmd_opt.families.contingent.kind",
-    "thomas_worrall": "dmd_opt.families.recursive.kind",
-    "guo_horner": "dmd_opt.families.recursive.kind",
-}
-_registered: set[str] = set()
-
-
-def _ensure_kinds(kind: str | None = None) -> None:
-    """Register the family of ``kind`` — or every family (``kind`` None or not listed)."""
-    mods = [_KIND_MODULE[kind]] if isinstance(kind, str) and kind in _KIND_MODULE else list(_FAMILIES)
-    for mod in mods:
-        if mod not in _registered:
-            importlib.import_module(mod).register_kinds()
-            _registered.add(mod)
+# The family registry (kind name → the module that registers it) lives with the kinds in
+# dmd_opt.core.kinds, so the certificate checker finds a kind without importing the loader.
+_ensure_kinds = ensure_kinds
 
 
 @dataclass
