@@ -14,7 +14,8 @@ EXPECTED = {"quantity without a cap": 5 / 6, "a dominant-strategy auction": 0.51
             "correlated values and full surplus extraction": 0.4 * 1 + 0.6 * 2,
             "sequential screening as written": 1.7, "i.i.d. values": 4 / 3 + 0.9 * 2,
             "a value that is a function of an ex-ante type and a shock": 1.35,
-            "a persistent value": 1.05 * (1 + 0.9 + 0.81)}
+            "a persistent value": 1.05 * (1 + 0.9 + 0.81),
+            "a fair lottery at equal bids": 0.25 * 1 + 0.75 * 2}
 
 
 def _title(block: str) -> str:

@@ -147,7 +147,7 @@ class JointModel(DynamicModel):
     @cached_property
     def payoff_scale(self) -> float:
         """A typical payoff size (largest |utility| or |cost|), for scaled tolerances."""
-        m = max(float(np.max(np.abs(u))) if u.size else 0.0 for us in self.utilities for u in us)
+        m = max((float(np.max(np.abs(u))) if u.size else 0.0 for us in self.utilities for u in us), default=0.0)
         m = max([m] + [float(np.max(np.abs(c))) for c in self.costs])
         return max(1.0, m)
 

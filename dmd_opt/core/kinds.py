@@ -122,6 +122,17 @@ def _names(v, f):
     return [_str(x, V.join(f, str(i))) for i, x in enumerate(V.sequence(v, f))]
 
 
+def _tie_break(v, f):
+    """``lowest``, ``highest``, ``uniform`` or a list of decision labels (an explicit order);
+    the labels are checked against the model's decisions when it is solved."""
+    if isinstance(v, str):
+        return V.choice(v, f, ("lowest", "highest", "uniform"))
+    if not isinstance(v, (list, tuple)):
+        raise ModelError(f, f"expected 'lowest', 'highest', 'uniform' or a list of decision labels, "
+                            f"got {V.type_name(v)} {V.show(v)}")
+    return [V.string(x, V.join(f, i), nonempty=True) for i, x in enumerate(V.sequence(v, f))]
+
+
 def _solver_options(v, f):
     if not isinstance(v, dict):
         raise ModelError(f, f"expected a table of solver options, got {V.type_name(v)}")
@@ -137,7 +148,7 @@ OPTION_RULES: dict[str, Callable[[Any, str], Any]] = {
     "verify": _bool, "progress": _bool, "budget_balance": _bool, "self_enforcement": _bool, "auction": _bool,
     "money": _bool, "ic": _str,
     "participation": _str, "disclosure": _str, "method": _str, "blocks": _str, "mechanism": _str,
-    "horizon_method": _str, "selection": _names,
+    "horizon_method": _str, "selection": _names, "tie_break": _tie_break,
     "objective": _objective,
     "fixed_allocation": _array_or_name,
     "tol": _pos_real, "solver_tol": _pos_real,

@@ -101,6 +101,10 @@ SOLVER = typer.Option(None, "--solver", help="solver name for cvxpy/pyomo (e.g. 
 METHOD = typer.Option(None, "--method", help="revenue models: auto | full | cg (constraint generation) | reduced_form (one-period auctions over interim rules); Thomas–Worrall: "
                                              "auto | value_iteration | closed_form; contingent: auto | vcg | report",
                       autocompletion=_complete(METHODS))
+TIE_BREAK = typer.Option(None, "--tie-break", help="efficient models: how tied efficient decisions "
+                         "are chosen: lowest | highest | uniform (a fair lottery) | a comma list of decision labels "
+                         "(an explicit order, most preferred first)",
+                         autocompletion=_complete(("lowest", "highest", "uniform")))
 SELECTION = typer.Option(None, "--selection", help="revenue models: how the mechanism is chosen among the optimal "
                          "ones: default | none | min_square | min_abs | a comma list of "
                          "expost_ir|flow_ir, symmetric, min_square|min_abs",
@@ -212,10 +216,17 @@ def _options(limit: list[str] = typer.Option([], "--limit", metavar="NAME=VALUE"
     _guard(run)
 
 
-def _overrides(participation, disclosure, ic, money, objective, backend, solver, method) -> dict:
+def _parse_tie_break(text: Optional[str]):
+    """``lowest`` | ``highest`` | ``uniform``, or a comma list of decision labels (an order)."""
+    if text is None or text.strip() in ("lowest", "highest", "uniform"):
+        return None if text is None else text.strip()
+    return [s.strip() for s in text.split(",")]
+
+
+def _overrides(participation, disclosure, ic, money, objective, backend, solver, method, tie_break=None) -> dict:
     return {"participation": _value(participation), "disclosure": _value(disclosure), "ic": _value(ic),
             "money": money, "objective": _parse_objective(objective), "backend": _value(backend), "solver": solver,
-            "method": method}
+            "method": method, "tie_break": _parse_tie_break(tie_break)}
 
 
 def _emit(data: dict, json_out: bool, output: Optional[Path]) -> None:
@@ -237,6 +248,7 @@ def solve(file: Path = FILE,
           backend: Optional[Backend] = BACKEND,
           solver: Optional[str] = SOLVER,
           method: Optional[str] = METHOD,
+          tie_break: Optional[str] = TIE_BREAK,
           selection: Optional[str] = SELECTION,
           json_out: bool = JSON,
           certificate: Optional[Path] = typer.Option(None, help="write a solver-independent certificate here"),
@@ -255,7 +267,7 @@ def solve(file: Path = FILE,
       dmd-opt solve models/thomas_worrall.toml --plot figures/
     """
     def run():
-        model, res = _solve(file, **_overrides(participation, disclosure, ic, money, objective, backend, solver, method),
+        model, res = _solve(file, **_overrides(participation, disclosure, ic, money, objective, backend, solver, method, tie_break),
                             selection=selection)
         data = _record(res, file)
         if certificate is not None:
@@ -289,6 +301,7 @@ def verify(file: Path = FILE,
            backend: Optional[Backend] = BACKEND,
            solver: Optional[str] = SOLVER,
            method: Optional[str] = METHOD,
+           tie_break: Optional[str] = TIE_BREAK,
            tol: float = typer.Option(1e-7, help="relative tolerance (× payoff scale)", min=0.0),
            json_out: bool = JSON,
            output: Optional[Path] = OUTPUT):
@@ -305,7 +318,7 @@ def verify(file: Path = FILE,
       dmd-opt verify models/battaglini.toml --participation periodic --tol 1e-9
     """
     def run():
-        model, res = _solve(file, **_overrides(participation, disclosure, ic, money, objective, backend, solver, method))
+        model, res = _solve(file, **_overrides(participation, disclosure, ic, money, objective, backend, solver, method, tie_break))
         ver = getattr(res, "verification", None)
         vrec = res.verification_dict(tol) if hasattr(res, "verification_dict") else None
         if ver is None or vrec is None:
@@ -331,6 +344,7 @@ def audit(file: Path = FILE,
           backend: Optional[Backend] = BACKEND,
           solver: Optional[str] = SOLVER,
           method: Optional[str] = METHOD,
+          tie_break: Optional[str] = TIE_BREAK,
           json_out: bool = JSON,
           output: Optional[Path] = OUTPUT):
     """Solve and report which constraints bind (by pattern) with shadow prices, or the rows of a Farkas ray.
@@ -346,7 +360,7 @@ def audit(file: Path = FILE,
       dmd-opt audit models/thomas_worrall.toml --json --output audit.json
     """
     def run():
-        model, res = _solve(file, **_overrides(participation, disclosure, ic, money, objective, backend, solver, method))
+        model, res = _solve(file, **_overrides(participation, disclosure, ic, money, objective, backend, solver, method, tie_break))
         if not hasattr(res, "audit"):
             _fail(f"models of kind {model.kind!r} have no constraint audit")
         # Infeasible programs are audited too: the audit then names the rows of the Farkas ray.

@@ -118,8 +118,7 @@ def agv_markov(base, name: str = "static AGV (Markov, applied dynamically)"):
     D = np.linalg.solve(np.eye(S) - d * P, P @ tr[1][0])                # (S, N)
     C = tr[1][0] + d * D                                                # (S, N)
     dig = m.profile_digits(0)
-    x = base.allocation[1]
-    dec = np.argmax(x, axis=1)
+    x = base.allocation[1]                                               # (S, |A|), a lottery under random ties
     gam = [np.zeros((1, S, N)), np.zeros((S, S, N))]
     for i in range(N):
         shape = m.profile_shape(0)
@@ -132,7 +131,7 @@ def agv_markov(base, name: str = "static AGV (Markov, applied dynamically)"):
         own = dig[:, i]
         gam[0][0, :, i] = A[own] - m.agent_initial(i) @ A
         Pi = m.agent_kernels[0][i]                                       # (|A|, n_i, n_i)
-        expected = (Pi[dec, own, :] @ A)                                 # (S,) by previous profile
+        expected = np.sum(x * (Pi[:, own, :] @ A).T, axis=1)             # (S,) by previous profile
         gam[1][:, :, i] = A[own][None, :] - expected[:, None]
     pays = [sh[None, :, None] - _balance([g[..., j] for j in range(N)]) for g, sh in zip(gam, share)]
     return MarkovMechanism(m, list(base.allocation), pays, name=name,

@@ -15,6 +15,10 @@ counter-example, the same fields plus ``joint_initial`` / ``joint_transition``
     ``true`` to add the Athey–Segal Proposition 3 report (stationary models).
 ``delta``
     evaluate the self-enforcement direct check at this discount factor.
+``tie_break``
+    how χ* chooses among tied efficient decisions: ``"lowest"`` (default), ``"highest"``,
+    ``"uniform"`` (a fair lottery; transfers follow the randomised policy) or a list of decision
+    labels (:mod:`dmd_opt.dp.ties`).
 ``backend``, ``solver``
     the LP backend for ``horizon_method = "lp"`` (highs | cvxpy | pyomo).
 
@@ -41,6 +45,7 @@ from dmd_opt.core.record import result_record, verification_record
 from dmd_opt.core import joint as J
 from dmd_opt.core.kinds import register_kind
 from dmd_opt.core.truthful import markov_tree_arrays, tree_node_probabilities
+from dmd_opt.dp import ties
 from dmd_opt.mechanisms.markov import JointTreeMechanism
 from dmd_opt.verify.expost import tree_view, verify_dynamic
 from dmd_opt.families.efficient.agv import agv_markov, agv_tree
@@ -51,7 +56,7 @@ from dmd_opt.families.efficient.self_enforcement import self_enforcement_report
 from dmd_opt.families.efficient.team import team_mechanism
 
 MECHANISMS = ("pivot", "team", "balanced", "balanced_history", "agv")
-OPTIONS = ("mechanism", "horizon_method", "self_enforcement", "delta", "backend", "solver")
+OPTIONS = ("mechanism", "horizon_method", "self_enforcement", "delta", "backend", "solver", "tie_break")
 
 # the property each construction claims, checked by the verifier (the static AGV mechanism is
 # the counter-example: only its budget balance is claimed; its IC regret is reported)
@@ -181,11 +186,15 @@ class EfficientResult:
                                "discount": m.discount, "independent_types": m.independent}
         if self.policy is not None:
             p = self.policy
+            labels = [m.decision_labels[0 if m.stationary else t] for t in range(len(p.decision))]
             out["policy"] = {"method": p.method, "iterations": p.iterations,
-                             "decision_by_profile": [[m.decision_labels[0 if m.stationary else t][a] for a in d]
-                                                     for t, d in enumerate(p.decision)],
+                             "decision_by_profile": [[labels[t][a] for a in d] for t, d in enumerate(p.decision)],
                              "welfare_by_profile": [v.tolist() for v in p.values[:len(p.decision)]],
                              **{k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in p.info.items()}}
+            if p.tie_break.randomised:      # decision_by_profile then holds representatives
+                out["policy"]["lottery_by_profile"] = [
+                    [{labels[t][a]: float(row[a]) for a in np.flatnonzero(row > 0)} for row in x]
+                    for t, x in enumerate(p.lottery)]
         mech = {}
         for k, mm in self.mechanisms.items():
             rec = {"name": getattr(mm, "name", k) or k, "revenue": _call(mm, "revenue"),
@@ -209,6 +218,9 @@ class EfficientResult:
                  + ("" if m.independent else " (correlated types)"),
                  f"status {self.status}; expected efficient welfare {self.objective:.6g}"
                  + (f" (χ* by {self.policy.method}, {self.policy.iterations} iterations)" if self.policy else "")]
+        if self.policy is not None and self.policy.info.get("tied_profiles"):
+            lines.append(f"{self.policy.info['tied_profiles']} profile(s) with tied efficient decisions; "
+                         + self.policy.tie_break.describe())
         if self.message:
             lines.append(self.message)
         for k, mm in self.mechanisms.items():
@@ -306,7 +318,7 @@ def available(model: J.JointModel) -> tuple[str, ...]:
 
 def solve(model: J.JointModel, mechanism: str = "all", horizon_method: str = "policy_iteration",
           self_enforcement: bool = False, delta: float | None = None, backend: str = "highs",
-          solver: str | None = None, **other) -> EfficientResult:
+          solver: str | None = None, tie_break=None, **other) -> EfficientResult:
     """Solve an ``efficient`` model (see module docstring).  ``backend``/``solver`` serve the
     ``lp`` horizon method; revenue-program options (participation, disclosure …) do not apply."""
     for k, v in other.items():
@@ -329,10 +341,15 @@ def solve(model: J.JointModel, mechanism: str = "all", horizon_method: str = "po
             if w not in avail:
                 raise ModelError("solve.mechanism", f"{w!r} is not defined for this model "
                                  f"(available: {', '.join(avail)})")
+    if tie_break is not None:         # checked here: a bad rule is bad input (exit 2), not a failed solve
+        tie_break = ties.tie_break(tie_break, labels=model.decision_labels).spec
     opts = {"mechanism": mechanism, "horizon_method": horizon_method, "self_enforcement": self_enforcement,
-            "delta": delta}
+            "delta": delta, "tie_break": tie_break if tie_break is not None else "lowest"}
     try:
-        policy = efficient_policy(model, method=horizon_method, backend=backend, solver=solver)
+        policy = efficient_policy(model, method=horizon_method, backend=backend, solver=solver,
+                                  tie_break=tie_break)
+    except ModelError:
+        raise
     except ValueError as exc:
         return EfficientResult("error", None, model, None, options=opts, message=str(exc))
     if not policy.info.get("converged", True):

@@ -26,24 +26,27 @@ from dmd_opt.families.efficient.policy import EfficientPolicy, _as_model, effici
 from dmd_opt.families.efficient.team import _periods, others_surplus, policy_allocation
 
 
-def _others_continuation(mi: JointModel, Wi: EfficientPolicy, t: int, a: np.ndarray, oth: np.ndarray) -> np.ndarray:
-    """E[W_{-i,t+1}(θ'_{-i}) | a, θ_{-i}] for each profile (a, oth: (R_t,))."""
+def _others_continuation(mi: JointModel, Wi: EfficientPolicy, t: int, x: np.ndarray, oth: np.ndarray) -> np.ndarray:
+    """E[W_{-i,t+1}(θ'_{-i}) | a, θ_{-i}] for each profile, averaged over the decision lottery
+    x (R_t, |A|) of χ*; oth (R_t,) the others' profile index."""
     if not mi.stationary and t == mi.horizon - 1:
-        return np.zeros(a.size)
+        return np.zeros(oth.size)
     K = mi.kernel(t)                                   # (A, R_-i, R'_-i)
-    return K[a, oth, :] @ Wi.value(0 if mi.stationary else t + 1)
+    KW = K @ Wi.value(0 if mi.stationary else t + 1)   # (A, R_-i)
+    return np.sum(x * KW[:, oth].T, axis=1)
 
 
 def pivot_payments(m: JointModel, pol: EfficientPolicy, others: list[EfficientPolicy], t: int) -> np.ndarray:
-    """(R_t, N) pivot payments by profile at period t (model period)."""
-    a = pol.at(t)
+    """(R_t, N) pivot payments by profile at period t (model period); under a randomised χ*
+    the expectation over its lottery (agents are risk neutral, so incentives are unchanged)."""
+    x = pol.allocation(t)
     surplus = others_surplus(m, pol, t)
     out = np.zeros((m.n_profiles(t), m.N))
     for i in range(m.N):
         oth = profile_to_others(m, t, i)
         Wi = others[i]
         out[:, i] = (Wi.value(t)[oth] - surplus[:, i]
-                     - m.discount * _others_continuation(Wi.model, Wi, t, a, oth))
+                     - m.discount * _others_continuation(Wi.model, Wi, t, x, oth))
     return out
 
 
@@ -52,11 +55,10 @@ def marginal_contributions(m: JointModel, pol: EfficientPolicy, others: list[Eff
     :math:`m_{i,t} = W_t(\theta) - W_{-i,t}(\theta_{-i}) - \delta E[W_{t+1} - W_{-i,t+1} \mid a^*_t, \theta]`,
     with the expectation taken under the *full* joint kernel (an independent route to the
     payments: :math:`p_i = u_i(a^*, \theta_i) - m_i`)."""
-    a = pol.at(t)
     R = m.n_profiles(t)
     last = not m.stationary and t == m.horizon - 1
     nxt = 0 if m.stationary else t + 1
-    row = None if last else m.kernel(t)[a, np.arange(R), :]            # (R, R')
+    row = None if last else np.einsum("ra,arq->rq", pol.allocation(t), m.kernel(t))   # (R, R') under χ*
     Wn = np.zeros(R) if last else row @ pol.value(nxt)
     out = np.zeros((R, m.N))
     for i in range(m.N):

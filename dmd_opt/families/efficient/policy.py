@@ -15,7 +15,10 @@ discounted values at the model's δ are then computed exactly.
 
 :func:`others_welfare` solves the same problem for the agents other than ``i``
 (:math:`W_{-i}`, the pivot mechanism's outside option; Bergemann–Välimäki 2010).
-Ties are broken towards the lowest decision index, so χ* is deterministic.
+Ties among optimal decisions follow a stated rule (:mod:`dmd_opt.dp.ties`): the first-listed
+decision (default), the last-listed, an explicit order of decision labels, or a uniform
+lottery over the tied decisions — then χ* is a randomised policy, ``lottery[t]`` holds it and
+every mechanism built on it (team, pivot, balanced, AGV) charges transfers consistent with it.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from dmd_opt.dp import mdp
+from dmd_opt.dp import mdp, ties
 from dmd_opt.core.errors import ModelError
 from dmd_opt.core.joint import JointModel, from_environment
 
@@ -33,8 +36,11 @@ METHODS = ("policy_iteration", "value_iteration", "modified_policy_iteration", "
 
 @dataclass
 class EfficientPolicy:
-    """χ*: ``decision[t]`` (R_t,) decision index per profile (one entry when stationary);
-    ``values[t]`` (R_t,) the optimal welfare :math:`W_t`; ``values[T]`` = 0 for finite horizons."""
+    """χ*: ``decision[t]`` (R_t,) decision index per profile (one entry when stationary; under a
+    uniform tie rule the first tied decision, a representative); ``lottery[t]`` (R_t, |A_t|) the
+    policy as a lottery over decisions (one-hot unless ties are randomised); ``values[t]`` (R_t,)
+    the welfare :math:`W_t` of the policy; ``values[T]`` = 0 for finite horizons; ``tie_break``
+    the tie rule applied."""
 
     model: JointModel
     decision: list[np.ndarray]
@@ -42,6 +48,8 @@ class EfficientPolicy:
     method: str
     iterations: int
     info: dict = field(default_factory=dict)
+    lottery: list[np.ndarray] | None = None
+    tie_break: ties.TieBreak = field(default_factory=ties.TieBreak)
 
     def at(self, t: int) -> np.ndarray:
         return self.decision[0 if self.model.stationary else t]
@@ -50,7 +58,9 @@ class EfficientPolicy:
         return self.values[0 if self.model.stationary else t]
 
     def allocation(self, t: int) -> np.ndarray:
-        """(R_t, |A_t|) one-hot lottery form of χ*_t."""
+        """(R_t, |A_t|) lottery form of χ*_t (one-hot unless ties are randomised)."""
+        if self.lottery is not None:
+            return self.lottery[0 if self.model.stationary else t].copy()
         d = self.at(t)
         x = np.zeros((d.size, self.model.n_decisions(t)))
         x[np.arange(d.size), d] = 1.0
@@ -58,9 +68,7 @@ class EfficientPolicy:
 
     def chain(self) -> np.ndarray:
         """Stationary case: (R, R) profile transition matrix under χ*."""
-        K = self.model.kernel(0)
-        d = self.at(0)
-        return K[d, np.arange(d.size), :]
+        return np.einsum("sa,asr->sr", self.allocation(0), self.model.kernel(0))
 
     def expected_welfare(self) -> float:
         """Ex-ante optimal welfare :math:`E[W_0(\\theta_0)]`."""
@@ -72,20 +80,32 @@ def _as_model(m) -> JointModel:
 
 
 def efficient_policy(model, method: str = "policy_iteration", tol: float = 1e-10, backend: str = "highs",
-                     solver: str | None = None) -> EfficientPolicy:
-    """Efficient policy for an Environment or :class:`JointModel` (see module docstring)."""
+                     solver: str | None = None, tie_break=None) -> EfficientPolicy:
+    """Efficient policy for an Environment or :class:`JointModel` (see module docstring).
+
+    ``tie_break``: ``"lowest"`` (default), ``"highest"``, ``"uniform"`` or a list of decision
+    labels (:func:`dmd_opt.dp.ties.tie_break`).  ``method="blackwell"`` keeps its own choice
+    among δ-optimal decisions (the Blackwell-optimal one) and accepts no other rule."""
     m = _as_model(model)
     if method not in METHODS:
         raise ModelError("solve.horizon_method", f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    given = tie_break is not None
+    tb = ties.tie_break(tie_break, labels=m.decision_labels)
     delta = m.discount
     if not m.stationary:
         T = m.horizon
         R = [m.welfare_flow(t) for t in range(T)]
         P = [m.transition_matrix(t) for t in range(T - 1)]
         P.append(np.zeros((R[-1].size, 1)))  # the process ends after period T
-        res = mdp.backward_induction(R, P, delta, terminal=np.zeros(1))
-        dec = [np.asarray(p, np.int64) for p in res.policy]
-        return EfficientPolicy(m, dec, list(res.values[:T]) + [np.zeros(1)], "backward_induction", T)
+        tp = ties.backward_induction(R, P, delta, tb, m.decision_labels, m.payoff_scale, terminal=np.zeros(1))
+        if tb.randomised:
+            for t in range(T - 1):
+                _check_public_lottery(m, t, tp.lottery[t])
+        return EfficientPolicy(m, tp.decision, tp.values[:T] + [np.zeros(1)], "backward_induction", T,
+                               {"tie_break": tb.to_dict(), "tied_profiles": tp.tied_states}, tp.lottery, tb)
+    if method == "blackwell" and given:
+        raise ModelError("solve.tie_break", "horizon_method 'blackwell' chooses among δ-optimal decisions by "
+                                            "optimality for δ near 1; choose another horizon_method for a tie rule")
     R = m.welfare_flow(0)
     P = m.transition_matrix(0)
     if method == "policy_iteration":
@@ -108,8 +128,29 @@ def efficient_policy(model, method: str = "policy_iteration", tol: float = 1e-10
     info = {"converged": res.converged}
     if method == "blackwell":
         info.update({"gain": res.values, "bias": res.info["bias"],
-                     "delta_threshold": res.info["delta_threshold"]})
-    return EfficientPolicy(m, [sigma], [values], method, res.iterations, info)
+                     "delta_threshold": res.info["delta_threshold"],
+                     "tie_break": {"rule": "blackwell", "note": "the Blackwell-optimal decision"}})
+        return EfficientPolicy(m, [sigma], [values], method, res.iterations, info, None, tb)
+    tp = ties.stationary_policy(R, P, delta, values, tb, m.decision_labels[0], m.payoff_scale)
+    if tb.randomised:
+        _check_public_lottery(m, 0, tp.lottery[0])
+    info.update({"tie_break": tb.to_dict(), "tied_profiles": tp.tied_states})
+    return EfficientPolicy(m, tp.decision, tp.values, method, res.iterations, info, tp.lottery, tb)
+
+
+def _check_public_lottery(m: JointModel, t: int, lottery: np.ndarray) -> None:
+    """A lottery may only mix decisions with the same type transition at that profile: the
+    mechanisms and verifiers condition on reports, and a realised decision that moved the
+    types' law would carry information the reports do not."""
+    K = m.kernel(t)                                          # (A, R, R')
+    for r in np.flatnonzero((lottery > 0).sum(axis=1) > 1):
+        a = np.flatnonzero(lottery[r] > 0)
+        if np.max(np.abs(K[a, r, :] - K[a[0], r, :])) > 1e-12:
+            labels = m.decision_labels[0 if m.stationary else t]
+            raise ModelError("solve.tie_break", f"'uniform' would randomise between {labels[a[0]]!r} and "
+                                                f"{labels[a[1]]!r}, which lead to different type transitions "
+                                                f"(period {t + 1}); the realised decision would be public "
+                                                f"information the mechanism ignores — use a deterministic rule")
 
 
 def others_welfare(model, i: int, method: str = "policy_iteration") -> EfficientPolicy:

@@ -34,11 +34,12 @@ def policy_allocation(pol: EfficientPolicy) -> list[np.ndarray]:
 
 
 def others_surplus(m: JointModel, pol: EfficientPolicy, t: int) -> np.ndarray:
-    """(R_t, N): Σ_{j≠i} u_j(χ*(θ), θ_j) − c(χ*(θ)) at each profile."""
-    a = pol.at(t)
-    R = m.n_profiles(t)
-    u = np.stack([m.profile_utility(j, t)[np.arange(R), a] for j in range(m.N)], axis=1)   # (R, N)
-    c = m.costs[0 if m.stationary else t][a]
+    """(R_t, N): Σ_{j≠i} u_j(χ*(θ), θ_j) − c(χ*(θ)) at each profile, in expectation over the
+    policy's lottery x_t(·|θ) when ties are randomised."""
+    x = pol.allocation(t)
+    u = np.stack([np.sum(x * np.where(x > 0, m.profile_utility(j, t), 0.0), axis=1) for j in range(m.N)],
+                 axis=1)                                                                      # (R, N)
+    c = x @ m.costs[0 if m.stationary else t]
     return u.sum(axis=1, keepdims=True) - u - c[:, None]
 
 
