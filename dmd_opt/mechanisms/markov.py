@@ -286,28 +286,31 @@ class JointTreeMechanism(Mechanism):
         return out
 
 
-def _carried_states(m: JointModel, env, tree: HistoryTree, t: int) -> np.ndarray:
-    """(K_t,): the profile state of ``m`` at each period-t node of ``env``'s history tree — each
-    persistent agent's period-1 report and every other agent's current report
-    (:func:`dmd_opt.core.joint.from_environment` carries persistent types on the state)."""
-    d = tree.digits(t)
-    cols = tuple(d[:, 0, i] if sp.persistent else d[:, t, i] for i, sp in enumerate(env.own))
-    return np.ravel_multi_index(cols, tuple(m.profile_shape(t)))
+def _carried_walk(m: JointModel, env):
+    """Per period t of ``env``'s history tree, for every node: the profile state of ``m`` (each
+    persistent agent's period-1 report and every other agent's current report —
+    :func:`dmd_opt.core.joint.from_environment` carries persistent types on the state), the
+    parent's state, and the node of ``m``'s own profile tree with the same sequence of states."""
+    tree = HistoryTree(env)
+    out, prev, idx = [], None, None
+    for t in range(tree.T):
+        d = tree.digits(t)
+        cols = tuple(d[:, 0, i] if sp.persistent else d[:, t, i] for i, sp in enumerate(env.own))
+        state = np.ravel_multi_index(cols, tuple(m.profile_shape(t)))
+        parent = np.arange(state.size) // tree.R[t]
+        prev = np.zeros(state.size, np.int64) if t == 0 else prev[parent]
+        idx = state if t == 0 else idx[parent] * m.n_profiles(t) + state
+        out.append((state, prev, idx))
+        prev = state
+    return out
 
 
 def _carried_tree_arrays(m: JointModel, env, allocation, payments):
     """Per-node rules on ``env``'s history tree of Markov rules on the carried profile state
-    (:func:`_carried_states`); the payment reads the parent's state as well."""
-    tree = HistoryTree(env)
-    alloc, pay = [], []
-    prev_states = None
-    for t in range(tree.T):
-        s = _carried_states(m, env, tree, t)
-        prev = np.zeros(s.size, np.int64) if t == 0 else prev_states[np.arange(s.size) // tree.R[t]]
-        alloc.append(allocation[t][s])
-        pay.append(payments[t][prev, s])
-        prev_states = s
-    return alloc, pay
+    (:func:`_carried_walk`); the payment reads the parent's state as well."""
+    walk = _carried_walk(m, env)
+    return ([allocation[t][s] for t, (s, _, _) in enumerate(walk)],
+            [payments[t][p, s] for t, (s, p, _) in enumerate(walk)])
 
 
 def carried_tree_mechanism(mech: "JointTreeMechanism") -> TreeMechanism:
@@ -318,13 +321,7 @@ def carried_tree_mechanism(mech: "JointTreeMechanism") -> TreeMechanism:
     env = (m.meta or {}).get("environment")
     if env is None:
         raise ValueError("the model carries no persistent types: nothing to move")
-    tree = HistoryTree(env)
-    alloc, pay = [], []
-    idx = None
-    for t in range(tree.T):
-        s = _carried_states(m, env, tree, t)
-        parent = np.zeros(s.size, np.int64) if t == 0 else idx[np.arange(s.size) // tree.R[t]]
-        idx = parent * m.n_profiles(t) + s
-        alloc.append(mech.allocation[t][idx])
-        pay.append(mech.payments[t][idx])
-    return TreeMechanism(env, alloc, pay, disclosure="public", name=mech.name, meta=dict(mech.meta or {}))
+    walk = _carried_walk(m, env)
+    return TreeMechanism(env, [mech.allocation[t][k] for t, (_, _, k) in enumerate(walk)],
+                         [mech.payments[t][k] for t, (_, _, k) in enumerate(walk)],
+                         disclosure="public", name=mech.name, meta=dict(mech.meta or {}))

@@ -292,8 +292,24 @@ class ThomasWorrall:
 # ---------------------------------------------------------------------------------------
 # result
 # ---------------------------------------------------------------------------------------
+class _PromiseReport:
+    """Reporting shared by the grid and closed-form results: promise paths' cross sections and
+    interior sample points of the promise grid (``self.grid``, ``self.paths``, ``simulate()``)."""
+
+    def cross_section(self, dates=None, quantiles=(0.1, 0.5, 0.9)) -> list[dict]:
+        """Quantiles of the simulated promise paths at the given dates (simulating if needed)."""
+        if self.paths is None:
+            self.simulate()
+        return cross_section(self.paths, dates, quantiles)
+
+    def sample_points(self, n: int = 5) -> np.ndarray:
+        """``n`` promises spread over the inner 80 % of the grid (where reports are read off)."""
+        g = self.grid
+        return np.linspace(g[0] + 0.1 * (g[-1] - g[0]), g[-1] - 0.1 * (g[-1] - g[0]), n)
+
+
 @dataclass
-class TWResult(AsMechanism):
+class TWResult(_PromiseReport, AsMechanism):
     """Cost function, policies, binding constraints, simulation and plots."""
 
     __repr__ = result_repr
@@ -458,15 +474,7 @@ class TWResult(AsMechanism):
         m = self.model.refined(n_promise, n_transfer)
         return m.solve(tol=self.vi.tol if tol is None else tol, C0=self.C(m.promise_grid))
 
-    def cross_section(self, dates=None, quantiles=(0.1, 0.5, 0.9)) -> list[dict]:
-        if self.paths is None:
-            self.simulate()
-        return cross_section(self.paths, dates, quantiles)
-
     # ---- reporting -----------------------------------------------------------------------
-    def sample_points(self, n: int = 5) -> np.ndarray:
-        g = self.grid
-        return np.linspace(g[0] + 0.1 * (g[-1] - g[0]), g[-1] - 0.1 * (g[-1] - g[0]), n)
 
     def to_dict(self) -> dict:
         """The result record (``docs/result.schema.json``) of kind ``thomas_worrall``; ``mechanism``
@@ -550,7 +558,7 @@ def _residual_summary(res: dict) -> dict:
 # second formulation: the exact CARA solution on the promise grid
 # ---------------------------------------------------------------------------------------
 @dataclass
-class CARAResult(AsMechanism):
+class CARAResult(_PromiseReport, AsMechanism):
     r"""The exact CARA solution (:mod:`.cara`) evaluated at the promise grid points.
 
     Same reading interface as :class:`TWResult` (``grid``, ``cost``, ``transfers``,
@@ -644,14 +652,6 @@ class CARAResult(AsMechanism):
         self.paths = v * np.exp(logs)
         return self.paths
 
-    def cross_section(self, dates=None, quantiles=(0.1, 0.5, 0.9)) -> list[dict]:
-        if self.paths is None:
-            self.simulate()
-        return cross_section(self.paths, dates, quantiles)
-
-    def sample_points(self, n: int = 5) -> np.ndarray:
-        g = self.grid
-        return np.linspace(g[0] + 0.1 * (g[-1] - g[0]), g[-1] - 0.1 * (g[-1] - g[0]), n)
 
     def to_dict(self) -> dict:
         """The result record of kind ``thomas_worrall`` (``method = "closed_form"``); ``mechanism``
