@@ -222,3 +222,20 @@ def test_random_symmetric_auctions_keep_the_optimum(n, m, seed, part):
     rents = np.array([a.root_values for a in r.verification.agents])
     assert np.allclose(rents, rents[0], atol=1e-8)
     assert r.selection.norm_value <= float(np.sum(ref.mechanism.payments[0] ** 2)) + 1e-6
+
+
+def test_default_preset_skips_large_programs_and_named_rules_do_not(monkeypatch):
+    """The "default" preset keeps the solver's vertex above its column limit (and says so, with
+    the vertex verified); naming the rules runs them whatever the size."""
+    import dmd_opt.families.revenue.solve as S
+    env = auction([1, 2, 3, 4], [0.25] * 4)
+    vertex = solve_revenue(env, selection="none")
+    monkeypatch.setattr(S, "DEFAULT_COLUMN_LIMIT", vertex.program.n_vars - 1)
+    skipped = solve_revenue(env)
+    assert skipped.selection.status == "skipped" and "columns" in skipped.selection.message
+    assert any("skipped" in line for line in skipped.summary())
+    np.testing.assert_array_equal(skipped.mechanism.payments[0], vertex.mechanism.payments[0])
+    assert skipped.verification is not None and skipped.verification.max_regret <= 1e-9 * env.payoff_scale
+    named = solve_revenue(env, selection="expost_ir,symmetric,min_square")
+    assert named.selection.status == "optimal"
+    assert named.objective == pytest.approx(vertex.objective, abs=1e-9)

@@ -38,7 +38,9 @@ Rules (``selection`` option; applied in this order when listed):
     strictly convex QP: the payments are then unique) or :math:`\min\sum_{k,i}|p_i(k)|`
     (an LP), every node weighted equally.
 
-Presets: ``"default"`` = ``expost_ir, symmetric, min_square``; ``"none"`` keeps the
+Presets: ``"default"`` = ``expost_ir, symmetric, min_square`` on programs of at most
+:data:`DEFAULT_COLUMN_LIMIT` columns (larger ones keep the solver's vertex, status ``skipped``,
+unless the rules are named explicitly: the stages cost a multiple of the solve); ``"none"`` keeps the
 solver's vertex; ``"min_square"`` / ``"min_abs"`` = ``symmetric`` and that norm; any
 comma-separated list or sequence of rule names.
 
@@ -75,6 +77,10 @@ PRESETS = {"default": ("expost_ir", "symmetric", "min_square"), "none": (),
 EPSILONS = (0.0, 1e-12, 1e-10, 1e-9)             # × payoff scale, tried in this order
 STAGE_OPTIONS = {"primal_feasibility_tolerance": 1e-10, "dual_feasibility_tolerance": 1e-10}
 HIGHS_QP_PAYMENTS = 500                           # least-squares stage: HiGHS up to this many payments
+#: The ``"default"`` preset runs on programs of at most this many columns; larger ones keep the
+#: solver's vertex unless rules are named explicitly.  Measured on a two-type Markov buyer:
+#: 32,760 columns 1.0 s with the selection vs 0.14 s without, 131,064 columns 24 s vs 1.1 s.
+DEFAULT_COLUMN_LIMIT = 50_000
 
 
 def parse_selection(spec) -> tuple[str, ...]:
@@ -629,10 +635,11 @@ def _stage_record(stage, eps, sol, sp) -> dict:
             "rows": sp.n_rows, "columns": sp.n_vars, "seconds": sol.solve_seconds}
 
 
-def apply_selection(result, rules, verify: bool = True):
+def apply_selection(result, rules, verify: bool = True, column_limit: int | None = None):
     """Replace an optimal RevenueResult's mechanism by the selected one (:func:`select`),
     verify it (the independent verifier) and record the Selection on ``result.selection``.
-    Non-optimal results are returned unchanged."""
+    Non-optimal results are returned unchanged.  With ``column_limit`` (the ``"default"``
+    preset), a program with more columns keeps the solver's vertex (status ``skipped``)."""
     import time
     from dmd_opt.verify import verify as run_verify
     rules = parse_selection(rules)
@@ -640,7 +647,16 @@ def apply_selection(result, rules, verify: bool = True):
     if result.mechanism is None or result.status != "optimal":
         return result
     t0 = time.perf_counter()
-    mech, info = select(result.env, result.program, result.solution, result.mechanism, rules)
+    n = result.program.n_vars
+    if rules and column_limit is not None and n > column_limit:
+        mech = result.mechanism
+        info = Selection(rules, "skipped", result.objective, objective_selected=result.objective,
+                         chosen_by="the solver (selection skipped)",
+                         message=f"the default selection runs on programs of at most {column_limit:,} columns; "
+                                 f"this one has {n:,}, so the solver's vertex is kept (name the rules, e.g. "
+                                 f"selection = \"{','.join(rules)}\", to run it)")
+    else:
+        mech, info = select(result.env, result.program, result.solution, result.mechanism, rules)
     result.mechanism = mech
     result.selection = info
     t1 = time.perf_counter()

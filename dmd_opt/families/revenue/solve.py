@@ -17,7 +17,7 @@ from dmd_opt.families.revenue.cg import solve_revenue_cg
 from dmd_opt.core.errors import ModelError
 from dmd_opt.families.revenue.program import RevenueResult, _check_env, _check_options, solve_revenue_full
 from dmd_opt.families.revenue.reduced_form import choose_method, solve_reduced_form
-from dmd_opt.families.revenue.selection import apply_selection, parse_selection
+from dmd_opt.families.revenue.selection import DEFAULT_COLUMN_LIMIT, apply_selection, parse_selection
 
 METHODS = ("auto", "full", "cg", "reduced_form")
 
@@ -78,4 +78,6 @@ def solve_revenue(env: Environment, participation: str = "interim", disclosure: 
                                  backend=backend, solver=solver, options=options, verify=verify and not rules,
                                  basis=basis, ic=ic, money=money)
     # with a selection, the selected mechanism is the one verified
-    return apply_selection(res, rules, verify=verify and bool(rules))
+    preset = selection is None or (isinstance(selection, str) and selection == "default")
+    return apply_selection(res, rules, verify=verify and bool(rules),
+                           column_limit=DEFAULT_COLUMN_LIMIT if preset else None)
