@@ -6,12 +6,16 @@ The everyday names are available at the top level and imported on first use, so
 * models: :func:`load` (a TOML file or dict → validated :class:`Model`), :func:`solve`
   (a file, dict, model or :class:`Environment` → result), :class:`Environment`;
 * results: :class:`RevenueResult`, :class:`EfficientResult`, :class:`ContingentResult`,
-  :class:`ThomasWorrallResult`, :class:`GuoHornerResult`; every result has ``status``,
+  :class:`ThomasWorrallResult`, :class:`GuoHornerResult`, :class:`ReducedFormResult`,
+  :class:`RelationalResult`; every result has ``status``,
   ``objective``, ``to_dict()`` (the JSON record of ``docs/result.schema.json``) and
   ``summary()``;
 * mechanisms: the :class:`Mechanism` protocol (``at(history)``, ``revenue()``, ``welfare()``,
   ``to_frame()``, ``to_dict()``, ``verify(notion=…)``) and its implementations
-  :class:`TreeMechanism` (history tree), :class:`MarkovMechanism`, :class:`ContingentMechanism`;
+  :class:`TreeMechanism` (history tree), :class:`MarkovMechanism`, :class:`ContingentMechanism`,
+  :class:`PromiseMechanism` (recursive contracts), :class:`RelationalMechanism`;
+* checks: ``mechanism.verify(notion)`` (one entry, :func:`dmd_opt.verify.verify`) and
+  :func:`check_certificate` (solver-free proof of a written certificate);
 * analysis: :func:`compare`, :func:`comparison`, :func:`frontier`, :func:`sweep`
   (dask.distributed);
 * errors: :class:`ModelError` (names the offending field), :class:`SolverError`,
@@ -21,7 +25,7 @@ The subpackages hold the layers, lowest first: ``core``, ``optim``, ``solvers``,
 ``certificates``, ``dp``, ``verify``, ``mechanisms``, ``families``, ``analysis``, ``interfaces``.
 The theory behind every program is in ``docs/theory.md``.
 """
-from importlib import import_module
+from importlib import import_module as _import_module
 
 __version__ = "0.1.0"
 
@@ -43,10 +47,15 @@ _LAZY = {
     "ContingentResult": ("dmd_opt.families.contingent.kind", "ContingentResult"),
     "ThomasWorrallResult": ("dmd_opt.families.recursive.thomas_worrall", "TWResult"),
     "GuoHornerResult": ("dmd_opt.families.recursive.guo_horner", "GHResult"),
+    "ReducedFormResult": ("dmd_opt.families.revenue.reduced_form", "ReducedFormResult"),
+    "RelationalResult": ("dmd_opt.families.relational.contract", "RelationalResult"),
+    "check_certificate": ("dmd_opt.certificates", "check_certificate"),
     "Mechanism": ("dmd_opt.mechanisms.base", "Mechanism"),
     "TreeMechanism": ("dmd_opt.mechanisms.tree", "TreeMechanism"),
     "MarkovMechanism": ("dmd_opt.mechanisms.markov", "MarkovMechanism"),
     "ContingentMechanism": ("dmd_opt.families.contingent.mechanism", "ContingentMechanism"),
+    "PromiseMechanism": ("dmd_opt.mechanisms.recursive", "PromiseMechanism"),
+    "RelationalMechanism": ("dmd_opt.families.relational.mechanism", "RelationalMechanism"),
     "ModelError": ("dmd_opt.core.errors", "ModelError"),
     "SolverError": ("dmd_opt.core.errors", "SolverError"),
     "DmdOptError": ("dmd_opt.core.errors", "DmdOptError"),
@@ -56,7 +65,7 @@ _LAZY = {
 def __getattr__(name):
     if name in _LAZY:
         module, attr = _LAZY[name]
-        value = getattr(import_module(module), attr)
+        value = getattr(_import_module(module), attr)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'dmd_opt' has no attribute {name!r}")
