@@ -11,6 +11,7 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 from typer.testing import CliRunner
 
 from dmd_opt.core.errors import ModelError
@@ -202,3 +203,100 @@ def test_cli_tie_break(tmp_path):
     assert bad.exit_code == 2 and "solve.tie_break" in bad.output
     rev = runner.invoke(app, ["solve", "models/static_monopoly.toml", "--tie-break", "uniform"])
     assert rev.exit_code == 2 and "tie_break" in rev.output
+
+
+# ------------------------------------------------------------------ contingent transfers (Liu)
+def _tied_sets_by_enumeration(env):
+    """Backward induction written out with loops over decisions and profiles; the tied set of
+    every (period, profile)."""
+    T, A, R, d = env.horizon, env.n_decisions(0), env.R, env.discount
+    W = [0.0] * R
+    out = [None] * T
+    for t in range(T - 1, -1, -1):
+        K = env.kernel(t) if t < T - 1 else None
+        Q = [[sum(float(env.utility[i, a, r]) for i in range(env.N))
+              + (d * sum(float(K[a, r, s]) * W[s] for s in range(R)) if K is not None else 0.0)
+              for a in range(A)] for r in range(R)]
+        if t == T - 1 and env.last_period == "constant":
+            Q = [[q if a == env.last_decision else -np.inf for a, q in enumerate(row)] for row in Q]
+        W = [max(row) for row in Q]
+        out[t] = [{a for a in range(A) if row[a] >= max(row) - 1e-9} for row in Q]
+    return out
+
+
+@pytest.mark.parametrize("name", ["liu_spanning", "liu_convex_independence", "liu_winner_pay_auction"])
+def test_contingent_transfers_follow_the_lottery(name):
+    """Uniform lottery over tied efficient decisions: Liu's transfers computed on the lotteries
+    keep the mechanism periodic ex-post IC (the independent verifier); the same lottery with the
+    transfers of the deterministic rule is not IC where a tie moves a transfer."""
+    from dmd_opt.families.contingent.mechanism import ContingentMechanism
+    from dmd_opt.verify import verify
+    model = load(f"models/{name}.toml")
+    env = model.data
+    uni, low = solve_model(model, tie_break="uniform"), solve_model(model)
+    assert uni.status == "optimal" and uni.policy.tied_profiles > 0
+    scale = env.payoff_scale
+    assert uni.verification.max_regret <= TOL * scale
+    assert uni.mechanism.welfare() == pytest.approx(low.mechanism.welfare(), abs=1e-9)
+    if not env.stationary:
+        tied = _tied_sets_by_enumeration(env)
+        for t, x in enumerate(uni.policy.lottery):
+            for r, row in enumerate(x):
+                support = set(np.flatnonzero(row > 0).tolist())
+                assert support == tied[t][r]
+                assert np.allclose(row[list(support)], 1.0 / len(support))
+                assert low.policy.at(t)[r] == min(tied[t][r])
+    rec = uni.to_dict()
+    assert rec["tie_break"]["rule"] == "uniform" and rec["options"]["tie_break"] == "uniform"
+    assert "lottery_by_profile" in rec["mechanism"]
+    mixed = ContingentMechanism(env, list(low.mechanism.decision), list(low.mechanism.payments), "mixed",
+                                lottery=list(uni.mechanism.allocation))
+    if name != "liu_spanning":          # there the only ties are in the last period, priced statically
+        assert verify(mixed, "periodic_expost").max_regret > 1e-3
+
+
+def test_contingent_tie_rule_on_the_command_line():
+    runner = CliRunner()
+    out = runner.invoke(app, ["solve", "models/liu_winner_pay_auction.toml", "--tie-break", "uniform", "--json"])
+    assert out.exit_code == 0, out.output
+    rec = json.loads(out.stdout)
+    assert rec["tie_break"]["rule"] == "uniform" and rec["tie_break"]["tied_profiles"] == 3
+    assert rec["verification"]["passed"]
+    bad = runner.invoke(app, ["solve", "models/liu_winner_pay_auction.toml", "--tie-break", "first"])
+    assert bad.exit_code == 2 and "solve.tie_break" in bad.output
+
+
+def test_contingent_lottery_certificate_checks(tmp_path):
+    """The report LP of a randomised policy is rebuilt from the certificate's options (tie rule
+    included) and checked in exact arithmetic."""
+    from dmd_opt.certificates import check_certificate
+    model = load("models/liu_convex_independence.toml")
+    res = solve_model(model, tie_break="uniform", method="report")
+    path = tmp_path / "cert.json"
+    res.certificate(path, model=model)
+    chk = check_certificate(path)
+    assert chk.ok, chk.verdict
+
+
+@settings(max_examples=8, deadline=None)
+@given(st.lists(st.sampled_from([1.0, 2.0]), min_size=2, max_size=2),
+       st.lists(st.sampled_from([1.0, 2.0]), min_size=2, max_size=2),
+       st.sampled_from([0.0, 1.0]), st.sampled_from([1, 2]), st.sampled_from(["uniform", "highest"]))
+def test_random_auctions_with_ties_stay_incentive_compatible(v1, v2, cost, horizon, rule):
+    """Random small auctions whose values repeat (ties are the rule, not the exception): the
+    lottery (or the order) matches the enumerated tied sets of the last period and every claimed
+    property holds."""
+    raw = {"kind": "efficient", "horizon": horizon, "discount": 0.9,
+           "agents": [{"types": v1, "initial": [0.5, 0.5], "iid": True},
+                      {"types": v2, "initial": [0.5, 0.5], "iid": True}] if horizon > 1 else
+                     [{"types": v1, "initial": [0.5, 0.5]}, {"types": v2, "initial": [0.5, 0.5]}],
+           "decisions": {"kind": "allocate", "cost": cost},
+           "solve": {"mechanism": "all", "tie_break": rule}}
+    res = solve_model(load(raw))
+    assert not res.verification.failures(tol=TOL), res.verification.failures(tol=TOL)
+    x = res.policy.allocation(horizon - 1)
+    for k, (a, b) in enumerate(itertools.product(range(2), range(2))):
+        w = [0.0, v1[a] - cost, v2[b] - cost]
+        tied = [d for d in range(3) if w[d] >= max(w) - 1e-12]
+        got = np.flatnonzero(x[k] > 0).tolist()
+        assert got == (tied if rule == "uniform" else [tied[-1]])

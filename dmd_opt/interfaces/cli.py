@@ -101,7 +101,7 @@ SOLVER = typer.Option(None, "--solver", help="solver name for cvxpy/pyomo (e.g. 
 METHOD = typer.Option(None, "--method", help="revenue models: auto | full | cg (constraint generation) | reduced_form (one-period auctions over interim rules); Thomas–Worrall: "
                                              "auto | value_iteration | closed_form; contingent: auto | vcg | report",
                       autocompletion=_complete(METHODS))
-TIE_BREAK = typer.Option(None, "--tie-break", help="efficient models: how tied efficient decisions "
+TIE_BREAK = typer.Option(None, "--tie-break", help="efficient and contingent models: how tied efficient decisions "
                          "are chosen: lowest | highest | uniform (a fair lottery) | a comma list of decision labels "
                          "(an explicit order, most preferred first)",
                          autocompletion=_complete(("lowest", "highest", "uniform")))

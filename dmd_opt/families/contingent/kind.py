@@ -25,12 +25,13 @@ from dmd_opt.families.contingent.auction import winner_pay_auction
 from dmd_opt.families.contingent.diagnostics import diagnose
 from dmd_opt.families.contingent.environment import from_dict
 from dmd_opt.families.contingent.last_period import last_period_transfers
+from dmd_opt.families.contingent.lottery import lottery_environment, to_lotteries
 from dmd_opt.families.contingent.mechanism import naive_team_mechanism, report_mechanism, vcg_mechanism
 from dmd_opt.families.contingent.policy import efficient_policy
 from dmd_opt.families.contingent.report_lp import report_program, solve_report
 from dmd_opt.families.contingent.transfers import vcg_transfers
 
-OPTIONS = ("method", "backend", "solver", "blocks", "auction", "verify", "options")
+OPTIONS = ("method", "backend", "solver", "blocks", "auction", "verify", "options", "tie_break")
 METHODS = ("auto", "vcg", "report")
 
 
@@ -76,6 +77,8 @@ class ContingentResult:
             raise ModelError("solve.method", "no LP was solved (VCG-type transfers are a pseudo-inverse); "
                                              "use method = \"report\" for a certificate")
         opts = {"method": "report", "blocks": self.options.get("blocks", "used")}
+        if self.policy.tie_break.rule != "lowest":
+            opts["tie_break"] = self.policy.tie_break.spec
         if path is not None:
             return certificates.write_certificate(path, self.program, self.solution, model=model, options=opts)
         return certificates.make_certificate(self.program, self.solution, model=model, options=opts)
@@ -91,6 +94,7 @@ class ContingentResult:
         """The result record (``docs/result.schema.json``) of kind ``contingent``."""
         out = {"method": self.method, "environment": self.env.to_dict(),
                "expected_welfare": self.policy.expected_welfare(),
+               "tie_break": {**self.policy.tie_break.to_dict(), "tied_profiles": self.policy.tied_profiles},
                "diagnostics": self.diagnostics.to_dict(),
                "last_period": None if self.last is None else self.last.to_dict()}
         if self.vcg is not None:
@@ -116,6 +120,9 @@ class ContingentResult:
                  f"horizon {'infinite' if e.stationary else e.horizon}, δ = {e.discount:g}",
                  f"status: {self.status} (method {self.method})" + (f" — {self.message}" if self.message else ""),
                  f"efficient expected welfare: {self.policy.expected_welfare():.6g}"]
+        if self.policy.tied_profiles:
+            lines.append(f"{self.policy.tied_profiles} profile(s) with tied efficient decisions; "
+                         + self.policy.tie_break.describe())
         lines += self.diagnostics.summary()
         if self.last is not None:
             lines.append(f"last period: {self.last.rule}" + ("" if self.last.ok else " — NOT ex-post implementable"))
@@ -147,27 +154,37 @@ def parse(data: dict):
     return from_dict(data)
 
 
-def _prepare(env):
-    pol = efficient_policy(env)
-    last = None if env.stationary else last_period_transfers(env, pol.at(env.horizon - 1))
-    return pol, last
+def _prepare(env, tie_break=None):
+    """The efficient policy and, when it randomises over tied decisions, the environment whose
+    decisions include its lotteries (:mod:`dmd_opt.families.contingent.lottery`): the transfers
+    are computed there.  Returns ``(policy, work_env, work_policy, L, last)``."""
+    pol = efficient_policy(env, tie_break)
+    work_env, work_pol, L = (env, pol, None)
+    if pol.randomised:
+        work_env, work_pol, L = lottery_environment(env, pol)
+    last = None if env.stationary else last_period_transfers(work_env, work_pol.at(env.horizon - 1))
+    return pol, work_env, work_pol, L, last
 
 
-def build(env, blocks: str = "used", **_ignored):
+def build(env, blocks: str = "used", tie_break=None, **_ignored):
     """The report-dependent transfer LP (for certificate checks)."""
-    pol, last = _prepare(env)
-    return report_program(env, pol, last, V.choice(blocks, "solve.blocks", ("used", "all")))
+    _, work_env, work_pol, _, last = _prepare(env, tie_break)
+    return report_program(work_env, work_pol, last, V.choice(blocks, "solve.blocks", ("used", "all")))
 
 
 def solve(env, method: str = "auto", backend: str = "highs", solver: str | None = None,
           blocks: str = "used", auction: bool = False, verify: bool = True, options: dict | None = None,
-          **_ignored) -> ContingentResult:
+          tie_break=None, **_ignored) -> ContingentResult:
     method = V.choice(method, "solve.method", METHODS)
     blocks = V.choice(blocks, "solve.blocks", ("used", "all"))
-    pol, last = _prepare(env)
-    diag = diagnose(env, pol, backend="highs")
+    pol, work_env, work_pol, L, last = _prepare(env, tie_break)
+
+    def original(mech):            # a mechanism of the lottery environment on env's decisions
+        return mech if L is None else to_lotteries(mech, env, pol, L)
+
+    diag = diagnose(work_env, work_pol, backend="highs")
     res = ContingentResult("optimal", None, env, method, pol, diag, last,
-                           options={"method": method, "blocks": blocks})
+                           options={"method": method, "blocks": blocks, "tie_break": pol.tie_break.spec})
     if last is not None and not last.ok:
         res.status = "last_period_not_ex_post"
         res.message = (f"Assumption 4 fails: the efficient last-period decision is not ex-post implementable "
@@ -175,21 +192,22 @@ def solve(env, method: str = "auto", backend: str = "highs", solver: str | None 
         return res
     mech = None
     if method in ("vcg", "auto"):
-        res.vcg = vcg_transfers(env, pol, last)
+        res.vcg = vcg_transfers(work_env, work_pol, last)
         if res.vcg.ok:
-            mech = vcg_mechanism(env, pol, res.vcg, last)
+            mech = original(vcg_mechanism(work_env, work_pol, res.vcg, last))
             res.objective = res.vcg.max_abs
             res.method = "vcg"
         elif method == "vcg":
             res.status = "spanning_fails"
             res.message = "the VCG-type transfer does not exist for some block used by the efficient policy"
     if mech is None and (method == "report" or (method == "auto" and not res.vcg.ok)):
-        res.report = solve_report(env, pol, last, backend=backend, solver=solver, blocks=blocks, options=options)
+        res.report = solve_report(work_env, work_pol, last, backend=backend, solver=solver, blocks=blocks,
+                                  options=options)
         res.method = "report"
         res.status = res.report.status
         res.objective = res.report.solution.objective
         if res.report.ok:
-            mech = report_mechanism(env, pol, res.report, last)
+            mech = original(report_mechanism(work_env, work_pol, res.report, last))
         else:
             res.message = "no report-dependent transfers satisfy Lemma A.3 (see the Farkas ray)"
     res.mechanism = mech
@@ -198,7 +216,8 @@ def solve(env, method: str = "auto", backend: str = "highs", solver: str | None 
             res.verification = verify_mechanism(mech, "periodic_expost")
             if not res.verification.passed(tol=1e-7):
                 res.status = "verification_failed"
-        res.naive_verification = verify_mechanism(naive_team_mechanism(env, pol), "periodic_expost")
+        res.naive_verification = verify_mechanism(original(naive_team_mechanism(work_env, work_pol)),
+                                                  "periodic_expost")
     if auction:
         res.auction = winner_pay_auction(env, backend=backend)
     return res

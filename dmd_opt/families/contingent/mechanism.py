@@ -8,7 +8,9 @@ current report profile and the previous one:
   profile (P_0 = 1: none) and the current one.
 
 A ContingentMechanism is a :class:`~dmd_opt.mechanisms.markov.MarkovMechanism` whose
-decision lotteries are deterministic (``allocation`` is the one-hot form of ``decision``): it
+decisions are deterministic (``allocation`` is the one-hot form of ``decision``) unless the
+efficient policy randomises over tied decisions (``lottery``; then ``decision`` holds the first
+tied decision of each lottery, see :mod:`dmd_opt.families.contingent.lottery`): it
 implements the :class:`~dmd_opt.mechanisms.base.Mechanism` protocol, and
 ``mech.verify("periodic_expost")`` runs :func:`dmd_opt.verify.periodic.periodic_expost`.
 
@@ -35,15 +37,20 @@ class ContingentMechanism(MarkovMechanism):
     """Markov rules with a deterministic decision per current report profile (module docstring)."""
 
     def __init__(self, env: ContingentEnvironment, decision: list[np.ndarray], payments: list[np.ndarray],
-                 name: str = "contingent mechanism", meta: dict | None = None):
+                 name: str = "contingent mechanism", meta: dict | None = None,
+                 lottery: list[np.ndarray] | None = None):
         self.decision = [np.asarray(d, dtype=np.int64) for d in decision]
         n = _periods(env)
         alloc = []
         for t in range(n):
+            if lottery is not None:
+                alloc.append(np.asarray(lottery[t], float))
+                continue
             d = self.decision[0 if env.stationary else t]
             x = np.zeros((d.size, env.n_decisions(0)))
             x[np.arange(d.size), d] = 1.0
             alloc.append(x)
+        self.randomised = lottery is not None
         super().__init__(env, alloc, list(payments), name, dict(meta or {}))
 
     def dec(self, t: int) -> np.ndarray:
@@ -64,6 +71,8 @@ class ContingentMechanism(MarkovMechanism):
                 "expected_payments": [self.expected_payment(i) for i in range(env.N)],
                 "max_abs_payment": self.max_abs_payment(),
                 "decision_by_profile": [[env.decisions(0)[a] for a in d] for d in self.decision],
+                **({"lottery_by_profile": [[{env.decisions(0)[a]: float(row[a]) for a in np.flatnonzero(row > 0)}
+                                            for row in x] for x in self.allocation]} if self.randomised else {}),
                 "payments_by_previous_and_current_profile": [p.tolist() for p in self.payments]}
 
     def to_frame(self):
