@@ -48,7 +48,7 @@ import numpy as np
 
 from dmd_opt.core import validation as V
 from dmd_opt.core.errors import ModelError
-from dmd_opt.core.limits import check_dense, check_periods
+from dmd_opt.core.limits import check_dense, check_periods, product
 from dmd_opt.core.model import DynamicModel, check_discount, check_horizon, kron_all, product_kernel
 from dmd_opt.core.own_history import OwnSpec, parse_own, persistent_table, table_shape, value_table
 
@@ -233,9 +233,10 @@ class Environment(DynamicModel):
         r"""(R_t, |A_t|): :math:`u_{i,t}(a, \theta_i)` at every profile (private values)."""
         return self.utility(i, t)[:, self.profile_digits(t)[:, i]].T
 
-    @property
+    @cached_property
     def payoff_scale(self) -> float:
-        """A typical payoff size (largest |utility| or |cost|), for scaled tolerances."""
+        """A typical payoff size (largest |utility| or |cost|), for scaled tolerances (computed once:
+        it reads every period's tables)."""
         if self.quantity is not None:      # unit values (the utilities' rows)
             vmax = max(float(np.max(np.abs(u))) for us in self.utilities for u in us)
             return max(1.0, vmax * self.quantity.quantity_bound(vmax))
@@ -485,6 +486,11 @@ def _parse_decisions(d: Any, df: str, periods: int, N: int, agent_types, specs):
     if kind == "allocate":
         # One indivisible good per active period: keep it or sell it to agent i.
         V.mapping(d, df, optional=("kind", "periods", "cost"))
+        # each agent's table is (N + 1 decisions) × its types: N² entries over all agents
+        cells = sum((N + 1) * sum(product(len(v) for v in vs) for vs in _read_sets(specs[i], agent_types[i][0]))
+                    for i in range(N))
+        check_dense("agents", (cells,), copies=2, what=f"the utility tables of {N} agents (N + 1 decisions "
+                    "each: keep or sell to one of them) would take", alternative="use fewer agents or types")
         active = set(range(periods))
         if "periods" in d:
             ps = V.sequence(d["periods"], f"{df}.periods")
@@ -577,6 +583,11 @@ def _parse_decisions(d: Any, df: str, periods: int, N: int, agent_types, specs):
     else:
         costs = tuple(np.zeros(len(labels[t])) for t in range(periods))
     return labels, utils, costs, None
+
+
+def _read_sets(spec: OwnSpec, vals: list) -> list[list]:
+    """Per period, the type lists of the own periods its utility reads."""
+    return [[vals[s] for s in p] for p in spec.periods]
 
 
 def _history_tables(ui: Any, fi: str, spec: OwnSpec, vals: list, labels, periods: int) -> list[np.ndarray]:

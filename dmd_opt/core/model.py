@@ -209,6 +209,35 @@ class DynamicModel:
         return "|".join(parts)
 
 
+def unravel(index, dims) -> tuple:
+    """``np.unravel_index(index, dims)`` for any number of axes.
+
+    numpy stops at 64 axes, and a history over many periods can have more (a persistent type
+    keeps one "profile" per period for thousands of periods).  Axes of size 1 always carry
+    digit 0 and are skipped; the rest multiply to at most the tree's node count, so they are
+    few."""
+    dims = [int(n) for n in dims]
+    index = np.asarray(index)
+    big = [j for j, n in enumerate(dims) if n != 1]
+    sub = np.unravel_index(index, [dims[j] for j in big]) if big else ()
+    out = [np.zeros_like(index)] * len(dims)
+    for j, d in zip(big, sub):
+        out[j] = d
+    if not big and np.any(index != 0):
+        raise ValueError("index out of bounds")
+    return tuple(out)
+
+
+def ravel(multi, dims):
+    """``np.ravel_multi_index(multi, dims)`` for any number of axes (see :func:`unravel`)."""
+    dims = [int(n) for n in dims]
+    multi = tuple(multi)
+    big = [j for j, n in enumerate(dims) if n != 1]
+    if not big:
+        return np.zeros_like(np.asarray(multi[0])) if multi else 0
+    return np.ravel_multi_index(tuple(multi[j] for j in big), [dims[j] for j in big])
+
+
 @lru_cache(maxsize=64)
 def _digits_cached(shape: tuple[int, ...]) -> np.ndarray:
     d = np.stack(np.unravel_index(np.arange(int(np.prod(shape, dtype=np.int64))), shape), axis=-1)

@@ -32,6 +32,7 @@ import numpy as np
 
 from dmd_opt.core import validation as V
 from dmd_opt.core.errors import ModelError
+from dmd_opt.core.limits import check_count, product
 
 UTILITY_OF = ("current", "initial_and_current", "history")
 PERSISTENT_LABEL = "same"
@@ -86,6 +87,8 @@ def parse_own(a: dict, af: str, periods: int, stationary: bool, vals: list, labs
     if utility_of != "current" and stationary:
         raise ModelError(f"{af}.utility_of", "utilities of the type history need a finite horizon")
     per = tuple(read_periods(utility_of, t) for t in range(periods))
+    if utility_of != "current":
+        _check_tables(af, per, vals)
     values: list[np.ndarray | None] = [None] * periods
     if "values" in a:
         if utility_of == "current":
@@ -103,6 +106,26 @@ def parse_own(a: dict, af: str, periods: int, stationary: bool, vals: list, labs
     elif persistent:
         values = [vals[0]] + [vals[0].reshape(-1, 1)] * (periods - 1)
     return vals, labs, OwnSpec(utility_of, persistent, per, tuple(values))
+
+
+#: most own periods one table may read: one axis each (numpy allows 64 axes; a model file
+#: nests at most 32 levels)
+MAX_READ_PERIODS = 30
+
+
+def _check_tables(af: str, per: tuple, vals: list) -> None:
+    """Refuse, before any table is built, utilities over own type histories that are too large:
+    the tables of period t have ∏_{s read} n_{i,s} entries per decision (own histories are a
+    projection of the history tree's nodes, hence the ``tree_nodes`` limit)."""
+    longest = max(len(p) for p in per)
+    if longest > MAX_READ_PERIODS:
+        raise ModelError(f"{af}.utility_of", f"a utility of the whole type history over {longest} periods needs "
+                         f"tables with one axis per period (at most {MAX_READ_PERIODS}); use a shorter horizon or "
+                         "utility_of = 'initial_and_current'")
+    entries = sum(product(len(vals[s]) for s in p) for p in per)
+    check_count(f"{af}.utility_of", entries, "tree_nodes", noun="entries",
+                what="its utility tables over own type histories would have", bytes_each=16.0,
+                alternative="use a shorter horizon, fewer types or utility_of = 'initial_and_current'")
 
 
 def value_table(spec: OwnSpec, vals: list, i: int, t: int, why: str) -> np.ndarray:

@@ -24,7 +24,7 @@ import numpy as np
 
 from dmd_opt.core.errors import ModelError
 from dmd_opt.core.limits import check_tree, product
-from dmd_opt.core.model import DynamicModel
+from dmd_opt.core.model import DynamicModel, ravel
 
 
 class HistoryTree:
@@ -64,15 +64,33 @@ class HistoryTree:
 
     def digits(self, t: int) -> np.ndarray:
         """(K_t, t+1, N): every report of every period along each node's history."""
-        dims = [n for s in range(t + 1) for n in self.shapes[s]]
-        d = np.unravel_index(np.arange(self.K[t]), dims)
-        return np.stack(d, axis=-1).reshape(self.K[t], t + 1, self.N)
+        # mixed-radix digits by repeated division (np.unravel_index stops at 64 dimensions,
+        # and a persistent type keeps one profile per period for thousands of periods)
+        k = np.arange(self.K[t])
+        out = np.empty((self.K[t], t + 1, self.N), dtype=np.intp)
+        for s in range(t, -1, -1):
+            for i in range(self.N - 1, -1, -1):
+                n = self.shapes[s][i]
+                if n == 1:
+                    out[:, s, i] = 0
+                    continue
+                k, out[:, s, i] = np.divmod(k, n)
+        return out
+
+    def report(self, t: int, s: int, i: int) -> np.ndarray:
+        """(K_t,): agent ``i``'s period-``s`` report (s ≤ t) along each period-``t`` node's history.
+
+        One column of :meth:`digits` in O(K_t): the node's period-``s`` ancestor is
+        ``k // (K_t / K_s)``, and its profile the ancestor modulo R_s."""
+        k = np.arange(self.K[t]) // (int(self.K[t]) // int(self.K[s]))
+        inner = int(np.prod(self.shapes[s][i + 1:], dtype=np.int64))
+        return (k % self.R[s]) // inner % self.shapes[s][i]
 
     def own_history_index(self, i: int, t: int) -> np.ndarray:
         """(K_t,): index of agent ``i``'s own report history (r_{i,0..t}) at each node (C order)."""
         d = self.digits(t)[:, :, i]
         dims = [self.shapes[s][i] for s in range(t + 1)]
-        return np.ravel_multi_index(tuple(d.T), dims)
+        return ravel(tuple(d.T), dims)
 
     def n_own_histories(self, i: int, t: int) -> int:
         """Number of agent ``i``'s own report histories through period ``t`` (1 for t = −1)."""

@@ -23,7 +23,7 @@ from typing import Callable
 import numpy as np
 
 from dmd_opt.core.limits import check_tree
-from dmd_opt.core.model import DynamicModel
+from dmd_opt.core.model import DynamicModel, unravel
 
 
 def tree_flow_utility(env: DynamicModel, x: np.ndarray, i: int, t: int) -> np.ndarray:
@@ -47,7 +47,7 @@ def tree_flow_by_history(env: DynamicModel, x: np.ndarray, i: int, t: int) -> np
     earlier own types (:mod:`dmd_opt.core.own_history`); ``x`` as in :func:`tree_flow_utility`."""
     dims = [env.n_types(i, s) for s in range(t + 1)]
     per = tuple(env.utility_periods(i, t)) if hasattr(env, "utility_periods") else (t,)
-    d = np.unravel_index(np.arange(int(np.prod(dims, dtype=np.int64))), dims)
+    d = unravel(np.arange(int(np.prod(dims, dtype=np.int64))), dims)
     idx = tuple(d[s] for s in per)
     table = env.history_utility(i, t) if _reads_history(env, i, t) else (
         env.type_values(i, t) if getattr(env, "quantity", None) is not None else env.utility(i, t))
@@ -59,10 +59,9 @@ def tree_flow_by_history(env: DynamicModel, x: np.ndarray, i: int, t: int) -> np
 def tree_decision_utility(env: DynamicModel, tree, i: int, t: int) -> np.ndarray:
     """(K, |A_t|): agent i's period-``t`` utility of every decision at every node of ``tree``
     when its true types are its reports (the current one, or every one its utility reads)."""
-    d = tree.digits(t)[:, :, i] if _reads_history(env, i, t) else None
-    if d is None:
+    if not _reads_history(env, i, t):
         return env.own_type_utility(i, t)[0][tree.last_reports(t)[:, i]]
-    idx = tuple(d[:, s] for s in tuple(env.utility_periods(i, t)))
+    idx = tuple(tree.report(t, s, i) for s in tuple(env.utility_periods(i, t)))
     return env.history_utility(i, t)[(slice(None),) + idx].T
 
 
@@ -72,8 +71,8 @@ def tree_truthful_utility(env: DynamicModel, tree, x: np.ndarray, i: int, t: int
     if getattr(env, "quantity", None) is not None:
         if not _reads_history(env, i, t):
             return x[:, i] * env.type_values(i, t)[tree.last_reports(t)[:, i]]
-        d = tree.digits(t)[:, :, i]
-        return x[:, i] * env.history_utility(i, t)[tuple(d[:, s] for s in tuple(env.utility_periods(i, t)))]
+        idx = tuple(tree.report(t, s, i) for s in tuple(env.utility_periods(i, t)))
+        return x[:, i] * env.history_utility(i, t)[idx]
     return np.einsum("ka,ka->k", x, tree_decision_utility(env, tree, i, t))
 
 

@@ -79,6 +79,12 @@ def read_toml(path: str | os.PathLike) -> dict:
     return raw
 
 
+#: program options that only certificates carry (the state of a finished solve, which the
+#: checker rebuilds from): a model file that sets them is refused
+RECORDED_OPTIONS = ("continuation_values", "continuation_set", "promises", "punishments", "cuts",
+                    "border_chains", "implementation", "ic_rows")
+
+
 def check_options(kind: str, options: Any, *, from_file: bool = True, field: str = "solve") -> dict:
     """Validate a ``[solve]`` table for ``kind`` (:func:`dmd_opt.core.kinds.check_options`: known names,
     typed values); for a model *file* also the solver policy (:mod:`dmd_opt.solvers.policy`: a solver
@@ -86,6 +92,10 @@ def check_options(kind: str, options: Any, *, from_file: bool = True, field: str
     _ensure_kinds(kind)
     out = _check_kind_options(kind, options, field=field)
     if from_file:
+        for k in RECORDED_OPTIONS:
+            if k in out:
+                raise ModelError(V.join(field, k), "is recorded by certificates (the data of a solved program, "
+                                 "for `dmd-opt check`), not set in a model file; remove it")
         from dmd_opt.solvers.policy import check_file_options, check_file_solver
         if "solver" in out:
             out["solver"] = check_file_solver(out.get("backend"), out["solver"], V.join(field, "solver"))

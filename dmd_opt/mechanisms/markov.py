@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from dmd_opt.core.model import ravel, unravel
 from dmd_opt.core.joint import JointModel
 from dmd_opt.core.tree import HistoryTree
 from dmd_opt.core.truthful import (by_own_initial_type, markov_chain, markov_present_value, markov_tree_arrays,
@@ -244,7 +245,7 @@ class JointTreeMechanism(Mechanism):
         m = self.model
         d = m.parse_history(history)
         t = d.shape[0] - 1
-        k = int(np.ravel_multi_index(tuple(d.ravel()), self._shapes(t)))
+        k = int(ravel(tuple(d.ravel()), self._shapes(t)))
         prob = float(tree_node_probabilities(m, self.allocation[:t + 1])[t][k])
         return Rule(t + 1, m.history_label(d), m.decisions(t), self.allocation[t][k].copy(),
                     self.payments[t][k].copy(), tuple(m.agent_names), prob, {"node": k})
@@ -259,7 +260,7 @@ class JointTreeMechanism(Mechanism):
             K = self.allocation[t].shape[0]
             if K > max_nodes:
                 break
-            dig = np.stack(np.unravel_index(np.arange(K), self._shapes(t)), axis=-1).reshape(K, t + 1, m.N)
+            dig = np.stack(unravel(np.arange(K), self._shapes(t)), axis=-1).reshape(K, t + 1, m.N)
             df = pd.DataFrame({"period": t + 1, "node": np.arange(K),
                                "history": [m.history_label(row) for row in dig], "probability": probs[t]})
             for a, nm in enumerate(m.decisions(t)):
@@ -278,7 +279,7 @@ class JointTreeMechanism(Mechanism):
             if K > max_nodes:
                 out["truncated_after_period"] = t
                 break
-            dig = np.stack(np.unravel_index(np.arange(K), self._shapes(t)), axis=-1).reshape(K, t + 1, m.N)
+            dig = np.stack(unravel(np.arange(K), self._shapes(t)), axis=-1).reshape(K, t + 1, m.N)
             out["periods"].append({"period": t + 1, "decisions": list(m.decisions(t)),
                                    "histories": [m.history_label(row) for row in dig],
                                    "probability": probs[t].tolist(), "allocation": self.allocation[t].tolist(),

@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from dmd_opt.core.model import ravel
 from dmd_opt.core.environment import Environment
 from dmd_opt.core.tree import HistoryTree
 from dmd_opt.core.truthful import tree_flow_utility, tree_principal_cost, tree_truthful_utility
@@ -119,7 +120,7 @@ class TreeMechanism(Mechanism):
         t = digits.shape[0] - 1
         if t >= self.T:
             raise KeyError(f"history of {t + 1} periods; the mechanism has {self.T}")
-        k = int(np.ravel_multi_index(tuple(digits.ravel()), [n for s in range(t + 1) for n in self.tree.shapes[s]]))
+        k = int(ravel(tuple(digits.ravel()), [n for s in range(t + 1) for n in self.tree.shapes[s]]))
         return Rule(t + 1, self.tree.history_labels(t, k)[0], tuple(self.decision_names(t)),
                     self.allocation[t][k].copy(), self.payments[t][k].copy(), self.env.agent_names,
                     float(self.tree.node_prob[t][k]), {"node": k})

@@ -49,6 +49,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from dmd_opt.core.model import unravel
 from dmd_opt.core.display import fmt
 from dmd_opt.core.tree import HistoryTree
 from dmd_opt.core.truthful import tree_flow_by_history, tree_flow_utility, tree_principal_cost, tree_truthful_utility
@@ -204,7 +205,7 @@ def _own_reports(tree: HistoryTree, i: int, t: int, own_history: bool) -> np.nda
     if not own_history:
         return tree.digits(t)[:, :, i]
     dims = [tree.shapes[s][i] for s in range(t + 1)]
-    return np.stack(np.unravel_index(np.arange(int(np.prod(dims, dtype=np.int64))), dims), axis=-1)
+    return np.stack(unravel(np.arange(int(np.prod(dims, dtype=np.int64))), dims), axis=-1)
 
 
 def _on_path(env, i: int, t: int, Z: int, ztype: np.ndarray, hist: bool, own_past) -> np.ndarray:
@@ -215,7 +216,7 @@ def _on_path(env, i: int, t: int, Z: int, ztype: np.ndarray, hist: bool, own_pas
     P = env.agent_transition(i, t - 1)
     if not hist:
         return P[own_past[:, -1]] > 0
-    d = np.stack(np.unravel_index(np.arange(Z), [env.n_types(i, s) for s in range(t + 1)]), axis=-1)  # (Z, t+1)
+    d = np.stack(unravel(np.arange(Z), [env.n_types(i, s) for s in range(t + 1)]), axis=-1)  # (Z, t+1)
     agree = np.all(own_past[:, None, :] == d[None, :, :t], axis=2)                                   # (H, Z)
     return agree & (P[own_past[:, -1]][:, ztype] > 0)
 
@@ -300,7 +301,7 @@ def _check_agent(mech, tree: HistoryTree, i: int) -> AgentCheck:
             worst = {"period": t + 1, "history": int(h), "true_type": int(ztype[z]),
                      "best_report": int(np.argmax(HU[h, :, z])), "regret": m}
             if hist:
-                worst["true_type_history"] = [int(d) for d in np.unravel_index(int(z), [env.n_types(i, s)
+                worst["true_type_history"] = [int(d) for d in unravel(int(z), [env.n_types(i, s)
                                                                                       for s in range(t + 1)])]
         if np.any(on):
             max_reg_on = max(max_reg_on, float(reg[on].max()))

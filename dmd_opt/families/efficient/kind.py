@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from dmd_opt.core.model import unravel
 from dmd_opt.core import validation as V
 from dmd_opt.core.environment import Environment
 from dmd_opt.core.display import fmt, result_html, result_repr
@@ -255,7 +256,7 @@ def tree_rules(mech, max_nodes: int = 5_000) -> dict:
             out["truncated_after_period"] = t
             break
         dims = [n for s in range(t + 1) for n in m.profile_shape(s)]
-        dig = np.stack(np.unravel_index(np.arange(K), dims), axis=-1).reshape(K, t + 1, m.N)
+        dig = np.stack(unravel(np.arange(K), dims), axis=-1).reshape(K, t + 1, m.N)
         hist = ["|".join("(" + ",".join(label(i, s, row[s, i]) for i in range(m.N)) + ")" for s in range(t + 1))
                 for row in dig]
         out["periods"].append({"period": t + 1, "decisions": list(m.decision_labels[t]), "histories": hist,

@@ -110,6 +110,9 @@ def auction_data(env: Environment, units: int = 1) -> AuctionData:
     if not isinstance(env, Environment):
         raise ModelError("env", f"the reduced form needs an Environment with independent types, "
                                 f"got {type(env).__name__}")
+    if not env.independent:
+        raise ModelError("joint_initial", "the reduced form needs independent types (with correlated types "
+                                          "interim rules do not determine the revenue); use method 'full'")
     if env.horizon != 1:
         raise ModelError("horizon", "the reduced form is for one-period (static) auctions; use method 'full' "
                                     "or 'cg' for dynamic models")
@@ -122,6 +125,8 @@ def auction_data(env: Environment, units: int = 1) -> AuctionData:
         raise ModelError("decisions.kind", "the reduced form needs decisions.kind = 'allocate' with the good "
                                            "on sale in the period")
     units = V.integer(units, "units", lo=1)
+    sizes = [env.n_types(i, 0) for i in range(N)]
+    _check_separation_size(N, sum(sizes), max(sizes, default=0), units)
     cost = env.cost(0)
     if any(c != cost[1] for c in cost[1:]) or cost[0] != 0:
         raise ModelError("decisions.cost", "the reduced form needs the same cost for every sale and none for keeping")
@@ -133,6 +138,21 @@ def auction_data(env: Environment, units: int = 1) -> AuctionData:
             raise ModelError(f"agents[{i}]", "the reduced form needs private values: u = value if served, else 0")
     return AuctionData(env, values, [np.asarray(env.agents[i].initial) for i in range(N)],
                        cost[1] if N else 0.0, units)
+
+
+def _check_separation_size(N: int, M: int, longest: int, units: int) -> None:
+    """Refuse, before the first round, a separation whose arrays would not fit: each round builds
+    (M + 1) × N arrays along the λ-path (M bidder types), and with 1 < k < N units the truncated
+    Poisson-binomial laws (M + 1) × (N + 1) × k, twice (:mod:`.border`); a chain of Border
+    sets is a boolean mask of (longest type list + 1) × M."""
+    from dmd_opt.core.limits import check_dense
+    check_dense("agents", (M + 1, N), copies=4, what=f"the Border separation over {M} bidder types and {N} bidders "
+                "would take", alternative="use fewer bidders or types")
+    check_dense("agents", (longest + 2, M), itemsize=1, copies=3, what=f"the Border chains' set masks ({longest + 2} "
+                f"sets of {M} bidder types) would take", alternative="use fewer types")
+    if 1 < units < N:
+        check_dense("units", (M + 1, N + 1, units), copies=2, what=f"the Border separation with {units} units "
+                    f"({M} bidder types, {N} bidders) would take", alternative="use fewer units, bidders or types")
 
 
 @dataclass

@@ -65,6 +65,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from dmd_opt.core.model import ravel
 from dmd_opt.core.display import fmt
 from dmd_opt.core.errors import ModelError
 from dmd_opt.core.truthful import tree_decision_utility, tree_truthful_utility
@@ -185,7 +186,7 @@ def _node_swap(tree, t: int, i: int, j: int) -> np.ndarray:
     d = tree.digits(t).copy()
     d[:, :, [i, j]] = d[:, :, [j, i]]
     dims = [n for s in range(t + 1) for n in tree.shapes[s]]
-    return np.ravel_multi_index(tuple(d.reshape(d.shape[0], -1).T), dims)
+    return ravel(tuple(d.reshape(d.shape[0], -1).T), dims)
 
 
 @dataclass
@@ -296,7 +297,7 @@ def _symmetrise_quantities(xq: list[np.ndarray], swaps, classes, env, tree) -> l
             d = tree.digits(t)
             dims = [n for s in range(t + 1) for n in tree.shapes[s]]
             dp = d[:, :, agent_perm]
-            k2 = np.ravel_multi_index(tuple(dp.reshape(d.shape[0], -1).T), dims)
+            k2 = ravel(tuple(dp.reshape(d.shape[0], -1).T), dims)
             # mechanism permuted by the agent permutation: q'(perm k, perm i) = q(k, i)
             qn = np.empty_like(xq[t])
             qn[k2[:, None], agent_perm[None, :]] = xq[t]

@@ -54,6 +54,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from dmd_opt.core.model import ravel, unravel
 from dmd_opt.core.tree import HistoryTree
 from dmd_opt.families.revenue.layout import completions
 
@@ -105,18 +106,28 @@ def _own_table(env, i: int, t: int) -> np.ndarray:
 
 def memory(env, i: int, t: int) -> tuple[int, ...]:
     """The earlier own periods agent ``i`` remembers at period ``t`` (module docstring)."""
-    keep = set()
-    for s in range(t, env.horizon if env.horizon is not None else t + 1):
-        keep.update(p for p in utility_periods(env, i, s) if p < t)
+    if env.horizon is None:
+        keep = {p for p in utility_periods(env, i, t) if p < t}
+    else:       # p is remembered at t when some period s ≥ t reads it (one pass, not one per t)
+        keep = set(np.flatnonzero(_last_read(env, i)[:t] >= t).tolist())
     if not independent(env) and t > 0:
         keep.add(t - 1)
     return tuple(sorted(keep))
 
 
+@lru_cache(maxsize=16)
+def _last_read(env, i: int) -> np.ndarray:
+    """(T,): the last period whose utility reads agent ``i``'s period-p type (−1: none)."""
+    last = np.full(env.horizon, -1, dtype=np.int64)
+    for s in range(env.horizon):
+        last[list(utility_periods(env, i, s))] = s
+    return last
+
+
 @lru_cache(maxsize=None)
 def _digits(dims: tuple[int, ...]) -> np.ndarray:
     n = int(np.prod(dims, dtype=np.int64))
-    return np.stack(np.unravel_index(np.arange(n), dims), axis=-1) if dims else np.zeros((1, 0), np.int64)
+    return np.stack(unravel(np.arange(n), dims), axis=-1) if dims else np.zeros((1, 0), np.int64)
 
 
 def state_periods(env, i: int, t: int) -> tuple[int, ...]:
@@ -227,7 +238,7 @@ def stage(tree: HistoryTree, i: int, t: int, private: bool) -> Stage:
         dims = tuple(env.n_types(i, s) for s in nper)
         full = np.concatenate([np.repeat(src[:, None, :], n2, axis=1),
                                np.broadcast_to(np.arange(n2)[None, :, None], (Z, n2, 1))], axis=2)
-        znext = np.ravel_multi_index(tuple(np.moveaxis(full, -1, 0)), dims)   # (Z, n')
+        znext = ravel(tuple(np.moveaxis(full, -1, 0)), dims)   # (Z, n')
     return Stage(n=n, Z=Z, ztype=ztype, node=node, nxt=nxt, w=w, util=stage_utility(tree, i, t), q=q,
                  znext=znext)
 
@@ -238,5 +249,4 @@ def truthful_state(tree: HistoryTree, i: int, t: int) -> np.ndarray:
     per = state_periods(env, i, t)
     if len(per) == 1:
         return tree.last_reports(t)[:, i]
-    d = tree.digits(t)[:, :, i]                                              # (K, t+1)
-    return np.ravel_multi_index(tuple(d[:, s] for s in per), [env.n_types(i, s) for s in per])
+    return ravel(tuple(tree.report(t, s, i) for s in per), [env.n_types(i, s) for s in per])
