@@ -307,7 +307,8 @@ def sweep(model, grid, scheduler=None, n_workers: int = 2, threads_per_worker: i
     names = list(points[0].keys()) if isinstance(grid, dict) else sorted({n for p in points for n in p})
     from dmd_opt.core.limits import current
     limits = current()
-    with _sigterm_as_interrupt(), _quiet_loggers("tornado", "asyncio"):
+    # tornado.application has its own level in distributed's logging config: named explicitly
+    with _sigterm_as_interrupt(), _quiet_loggers("tornado", "tornado.application", "asyncio"):
         client, cluster = _client(scheduler, n_workers, threads_per_worker, processes, connect_timeout)
         rows: list[dict | None] = [None] * len(points)
         last_write = time.monotonic()
