@@ -1,0 +1,264 @@
+"""Virtual values and ironing, dynamic virtual surplus, interim reduced forms, per-type regrets
+and revenue equivalence (families/revenue/economics.py, analysis/economics.py).
+
+Independent numbers: Myerson's formulas (tests/independent.py: virtual values, the concave
+hull of the revenue curve), hand-computed ironing, Battaglini's two-type distortion
+(independent.battaglini_low_path) and its multipliers δ^t μ_H (P_HH − P_LH)^t, Courty–Li's
+handicapped values (independent.courty_li_virtual_values), the solved programs' duals,
+brute-force enumeration of profiles and deviations, and the verifiers.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from dmd_opt.analysis import economics as E
+from dmd_opt.core.environment import Environment
+from dmd_opt.families.revenue.solve import solve_revenue
+from dmd_opt.interfaces.models import load, solve_model
+
+from conftest import MODELS
+from independent import battaglini_low_path, courty_li_virtual_values, ironed_virtual_values, virtual_values
+
+V4, F4 = [1.0, 2.0, 3.0, 4.0], [0.3, 0.05, 0.3, 0.35]
+
+
+def auction(values, probs, n=1, **kw):
+    return Environment.from_dict({"horizon": 1, "agents": [{"types": list(values), "initial": list(probs)}] * n,
+                                  "decisions": {"kind": "allocate"}, **kw})
+
+
+# ---------------------------------------------------------------------------------------
+# static virtual values and ironing
+# ---------------------------------------------------------------------------------------
+def test_virtual_values_and_ironing_by_hand():
+    phi = E.virtual_values(V4, F4)
+    # φ_k = θ_k − (θ_{k+1} − θ_k)(1 − F_k)/f_k
+    np.testing.assert_allclose(phi, [1 - 0.7 / 0.3, 2 - 0.65 / 0.05, 3 - 0.35 / 0.3, 4.0], atol=1e-12)
+    ironed, intervals, _ = E.ironing(V4, F4)
+    pooled = (0.3 * phi[0] + 0.05 * phi[1]) / 0.35                # types 1 and 2 ironed together
+    np.testing.assert_allclose(ironed, [pooled, pooled, phi[2], 4.0], atol=1e-12)
+    assert intervals == [[0, 1]]
+    # a regular distribution is not ironed
+    ir, iv, _ = E.ironing([1, 2, 3], [1 / 3] * 3)
+    np.testing.assert_allclose(ir, E.virtual_values([1, 2, 3], [1 / 3] * 3))
+    assert iv == []
+    # three types pooled: (1, 2, 3, 4) with mass (0.5, 0.02, 0.03, 0.45)
+    f = [0.5, 0.02, 0.03, 0.45]
+    ir, iv, _ = E.ironing(V4, f)
+    np.testing.assert_allclose(ir, ironed_virtual_values(V4, f), atol=1e-12)
+    assert iv == [[0, 1, 2]] or iv == [[1, 2]] or all(len(x) >= 2 for x in iv)
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(2, 7), seed=st.integers(0, 10_000))
+def test_random_distributions_against_independent_hull(n, seed):
+    rng = np.random.default_rng(seed)
+    v = np.sort(rng.choice(np.arange(1, 30), n, replace=False)).astype(float)
+    f = rng.dirichlet(np.ones(n) * 0.5)
+    f = np.maximum(f, 1e-3)
+    f /= f.sum()
+    np.testing.assert_allclose(E.virtual_values(v, f), virtual_values(v, f), atol=1e-9)
+    ir, iv, _ = E.ironing(v, f)
+    np.testing.assert_allclose(ir, ironed_virtual_values(v, f), atol=1e-9)
+    assert np.all(np.diff(ir) >= -1e-9)                           # ironed values are monotone
+    # the expected virtual surplus is preserved by ironing: Σ f φ̄ = Σ f φ (both = R(1) = θ_1)
+    assert f @ ir == pytest.approx(f @ E.virtual_values(v, f), abs=1e-9)
+    for interval in iv:                                           # one ironed value per interval
+        assert np.ptp(ir[interval]) < 1e-9
+    # the order of the types in the model does not matter
+    perm = rng.permutation(n)
+    np.testing.assert_allclose(E.ironing(v[perm], f[perm])[0], ir[perm], atol=1e-12)
+
+
+@pytest.mark.parametrize("n_bidders", [1, 2])
+def test_static_virtual_values_in_results_and_the_optimal_allocation(n_bidders):
+    r = solve_model(load(MODELS / f"ironing_{n_bidders}.toml"))
+    vv = r.economics()["virtual_values"]
+    assert len(vv) == n_bidders
+    np.testing.assert_allclose(vv[0].ironed, ironed_virtual_values(V4, F4), atol=1e-12)
+    assert vv[0].intervals == [[0, 1]]
+    # the optimal interim allocation is constant on the ironing interval
+    rf = E.interim_reduced_forms(r.mechanism)[0]
+    Q = np.array(rf.Q[0])
+    assert Q[0] == pytest.approx(Q[1], abs=1e-9)
+    d = r.to_dict()["economics"]
+    assert d["virtual_values"][0]["ironing_intervals"] == [["1", "2"]]
+    assert any("ironed together" in line for line in r.summary())
+
+
+# ---------------------------------------------------------------------------------------
+# dynamic virtual surplus
+# ---------------------------------------------------------------------------------------
+def test_battaglini_multipliers_handicaps_and_lp_duals():
+    """Battaglini (2005): on the all-low path λ_t = δ^t μ_H (P_HH − P_LH)^t, the virtual value
+    is θ_L − μ_H Δθ (P_HH − P_LH)^t / Pr(L^{t+1}) (= the quantity with c(q) = q²/2); after any
+    H report the multipliers vanish.  They equal the QP's duals of the adjacent IC rows."""
+    model = load(MODELS / "battaglini.toml")
+    r = solve_model(model)
+    env = r.env
+    P = env.transition(0, 0)
+    mu_H, delta, dth = 0.5, env.discount, 1.0
+    dvs = E.dynamic_virtual_surplus(env, "interim")
+    low = battaglini_low_path(1.0, 2.0, mu_H, P, env.horizon)
+    from dmd_opt.core.tree import HistoryTree
+    tree = HistoryTree(env)
+    for t in range(env.horizon):
+        d = tree.digits(t)[:, :, 0]
+        all_low = np.nonzero(np.all(d == 0, axis=1))[0][0]
+        lam = dvs.multipliers[0][t]
+        assert lam[all_low // 2 if t else 0, 0] == pytest.approx(delta ** t * mu_H * (P[1, 1] - P[0, 1]) ** t,
+                                                                   rel=1e-12)
+        assert max(0.0, dvs.virtual_value[0][t][all_low]) == pytest.approx(low[t], abs=1e-12)
+        after_high = np.any(d[:, :-1] == 1, axis=1) if t else np.zeros(d.shape[0], bool)
+        assert np.all(dvs.handicap[0][t][after_high] == 0)
+        # the optimal quantity is the (positive part of the) virtual value at every history
+        q = r.mechanism.allocation[t][:, 0]
+        np.testing.assert_allclose(q, np.clip(dvs.virtual_value[0][t], 0, None), atol=1e-6)
+    cmp = E.dual_comparison(r, dvs)
+    assert cmp["agree"] and cmp["max_gap"] < 1e-7 and cmp["rows"] > 0
+
+
+def test_handicap_is_initial_handicap_times_impulse_response():
+    """The handicap computed from the multipliers equals (1−F_0)Δθ_0/f_0 × the impulse
+    response computed from the transitions alone (module docstring), at every history."""
+    env = Environment.from_dict({
+        "horizon": 3, "discount": 0.8,
+        "agents": [{"types": [1.0, 2.0, 4.0], "initial": [0.3, 0.3, 0.4],
+                    "transition": [[0.6, 0.3, 0.1], [0.2, 0.5, 0.3], [0.1, 0.2, 0.7]]}],
+        "decisions": {"kind": "allocate"}})
+    dvs = E.dynamic_virtual_surplus(env, "interim")
+    from dmd_opt.core.tree import HistoryTree
+    tree = HistoryTree(env)
+    v, f = np.array([1.0, 2.0, 4.0]), np.array([0.3, 0.3, 0.4])
+    h0 = (1 - np.cumsum(f)) * np.r_[np.diff(v), 0.0] / f          # initial handicap by type
+    for t in range(3):
+        first = tree.digits(t)[:, 0, 0]
+        np.testing.assert_allclose(dvs.handicap[0][t], h0[first] * dvs.impulse[0][t], atol=1e-12)
+    # ex-ante participation: no multipliers, no handicap
+    ex = E.dynamic_virtual_surplus(env, "ex_ante")
+    assert all(np.all(h == 0) for h in ex.handicap[0])
+
+
+def test_courty_li_handicapped_values():
+    """Courty–Li (2000): after the low ex-ante type, the period-2 value v is handicapped by
+    (f_H/f_L)(v⁺ − v)(F(v|L) − F(v|H))/f(v|L); the high type is not distorted."""
+    r = solve_model(load(MODELS / "courty_li_fosd.toml"))
+    dvs = E.dynamic_virtual_surplus(r.env, "interim")
+    psiL, psiH = courty_li_virtual_values([1, 2, 3], [0.5, 0.5], [[0.5, 0.3, 0.2], [0.2, 0.3, 0.5]])
+    vv = dvs.virtual_value[0][1].reshape(2, 3)
+    np.testing.assert_allclose(vv[0], psiL, atol=1e-12)
+    np.testing.assert_allclose(vv[1], psiH, atol=1e-12)
+    assert E.dual_comparison(r, dvs)["max_gap"] < 1e-7
+
+
+def test_public_disclosure_auction_handicaps_are_own_path():
+    r = solve_model(load(MODELS / "handicap_auction.toml"))
+    dvs = E.dynamic_virtual_surplus(r.env, "interim")
+    # independent types: a bidder's handicap depends on its own reports only
+    from dmd_opt.core.tree import HistoryTree
+    tree = HistoryTree(r.env)
+    for i in range(2):
+        d = tree.digits(1)[:, :, i]
+        key = d[:, 0] * 10 + d[:, 1]
+        for k in np.unique(key):
+            h = dvs.handicap[i][1][key == k]
+            assert np.ptp(h) < 1e-12
+    frame = dvs.frame(0)
+    assert {"history", "handicap", "virtual_value", "impulse_response"} <= set(frame.columns)
+
+
+# ---------------------------------------------------------------------------------------
+# interim reduced forms
+# ---------------------------------------------------------------------------------------
+def _brute_reduced_form(mech, i):
+    """Q, T by enumeration of profiles (static, one good)."""
+    env = mech.env
+    n = [env.n_types(j, 0) for j in range(env.n_agents)]
+    f = [env.agent_initial(j) for j in range(env.n_agents)]
+    Q, T = np.zeros(n[i]), np.zeros(n[i])
+    for k, prof in enumerate(itertools.product(*[range(m) for m in n])):
+        w = np.prod([f[j][prof[j]] for j in range(env.n_agents) if j != i])
+        Q[prof[i]] += w * mech.allocation[0][k, i + 1]
+        T[prof[i]] += w * mech.payments[0][k, i]
+    return Q, T
+
+
+def test_static_reduced_forms_against_enumeration():
+    r = solve_model(load(MODELS / "ironing_2.toml"))
+    rfs = E.interim_reduced_forms(r.mechanism)
+    for i in range(2):
+        Q, T = _brute_reduced_form(r.mechanism, i)
+        np.testing.assert_allclose(rfs[i].Q[0], Q, atol=1e-12)
+        np.testing.assert_allclose(rfs[i].T[0], T, atol=1e-12)
+        np.testing.assert_allclose(rfs[i].U[0], np.array(V4) * Q - T, atol=1e-12)
+        np.testing.assert_allclose(rfs[i].V[0], r.verification.agents[i].root_values, atol=1e-9)
+    df = E.reduced_form_frame(r.mechanism)
+    assert set(df.columns) >= {"agent", "period", "type", "Q", "T", "U", "V"} and len(df) == 8
+
+
+def test_dynamic_reduced_forms_match_rents_and_expected_payments():
+    for name in ("battaglini.toml", "handicap_auction.toml", "courty_li_mps.toml"):
+        r = solve_model(load(MODELS / name))
+        m = r.mechanism
+        rfs = E.interim_reduced_forms(m)
+        env = r.env
+        for i, rf in enumerate(rfs):
+            np.testing.assert_allclose(rf.V[0], m.rents()[i], atol=1e-9)          # the verifier's rents
+            pay = sum(env.discount ** t * np.nansum(np.array(rf.probability[t]) * np.array(rf.T[t]))
+                      for t in range(len(rf.T)))
+            assert pay == pytest.approx(m.expected_payment(i), abs=1e-9)
+
+
+def test_reduced_forms_of_a_markov_mechanism():
+    res = solve_model(load(MODELS / "repeated_auction_markov.toml"))
+    m = next(e for e in (getattr(res, "mechanisms", {}) or {}).values() if getattr(e, "form", "") == "markov") \
+        if hasattr(res, "mechanisms") else res.mechanism
+    rfs = E.interim_reduced_forms(m, periods=2)
+    assert len(rfs) == m.env.n_agents and len(rfs[0].Q) == 2
+    assert all(np.isclose(sum(p), 1.0) for p in rfs[0].probability)
+
+
+# ---------------------------------------------------------------------------------------
+# per-type regrets and revenue equivalence
+# ---------------------------------------------------------------------------------------
+def test_per_type_regrets_against_enumerated_deviations():
+    r = solve_revenue(auction([1.0, 2.0, 3.0], [0.2, 0.5, 0.3], n=2), selection="none")
+    m = r.mechanism
+    m.payments[0][:, 0] += np.where(m.tree.last_reports(0)[:, 0] == 2, 0.4, 0.0)   # the top type pays more
+    rep = m.verify("bayesian")
+    Q, T = _brute_reduced_form(m, 0)
+    v = np.array([1.0, 2.0, 3.0])
+    gain = v[:, None] * Q[None, :] - T[None, :]                  # [true, report]
+    reg = gain.max(axis=1) - np.diag(gain)
+    frame = E.regret_frame(rep)
+    mine = frame[(frame["agent"] == 0) & (frame["period"] == 1)].sort_values("type_index")
+    np.testing.assert_allclose(mine["max_regret"], reg, atol=1e-12)
+    np.testing.assert_allclose(mine["expected_regret"], reg, atol=1e-12)
+    assert int(mine["best_report_index"].iloc[2]) == int(np.argmax(gain[2]))
+    assert reg[2] > 0.1 and rep.to_dict()["agents"][0]["regret_by_type"][0]["max_regret"][2] == pytest.approx(reg[2])
+
+
+def test_revenue_equivalence_holds_for_same_allocation_and_fails_otherwise():
+    env = auction(V4, F4, n=2)
+    opt = solve_revenue(env, participation="interim", selection="none").mechanism
+    sel = solve_revenue(env, participation="interim").mechanism
+    eff_int = solve_revenue(env, fixed_allocation="efficient", participation="interim").mechanism
+    eff_ante = solve_revenue(env, fixed_allocation="efficient", participation="ex_ante").mechanism
+    rep = E.revenue_equivalence(eff_int, eff_ante)
+    assert rep["same_allocation"] and rep["equivalent"]
+    assert rep["revenue_difference"] == pytest.approx(rep["lowest_type_difference"], abs=1e-9)
+    # same allocation, but one mechanism is not IC: the lowest types no longer explain the gap
+    bad = solve_revenue(env, fixed_allocation="efficient", participation="interim").mechanism
+    bad.payments[0][:, 0] += np.where(bad.tree.last_reports(0)[:, 0] == 3, 0.5, 0.0)
+    rep2 = E.revenue_equivalence(eff_int, bad)
+    assert rep2["same_allocation"] and not rep2["equivalent"]
+    assert rep2["unexplained"] == pytest.approx(0.5 * 0.35, abs=1e-9) and rep2["max_regret_b"] > 0
+    # different allocations: reported as such
+    rep3 = E.revenue_equivalence(opt, eff_int)
+    assert not rep3["same_allocation"] and not rep3["equivalent"]
+    assert E.revenue_equivalence(opt, sel)["revenue_difference"] == pytest.approx(0.0, abs=1e-8)
