@@ -1,9 +1,11 @@
 r"""The economics users read, for any solved program or mechanism.
 
-The computations live with the revenue family (:mod:`dmd_opt.families.revenue.economics`,
-whose docstring states the theory: Myerson's virtual values and ironing, the dynamic
-virtual surplus with Pavan–Segal–Toikka's handicaps and impulse responses, interim reduced
-forms, revenue equivalence); this module is the reading room: tables (pandas DataFrames)
+The computations live with the revenue family, whose docstrings state the theory:
+:mod:`dmd_opt.families.revenue.virtual_values` (Myerson's virtual values and ironing),
+:mod:`dmd_opt.families.revenue.virtual_surplus` (the dynamic virtual surplus with
+Pavan–Segal–Toikka's handicaps and impulse responses), :mod:`dmd_opt.families.revenue.interim`
+(interim reduced forms, revenue equivalence) and :mod:`dmd_opt.families.revenue.economics`
+(``RevenueResult.economics()``); this module is the reading room: tables (pandas DataFrames)
 and one-call summaries.
 
 * :func:`virtual_values`, :func:`ironing` — arrays for a type distribution;
@@ -19,7 +21,7 @@ and one-call summaries.
 
 >>> from dmd_opt.analysis.economics import ironing
 >>> ironed, intervals, _ = ironing([1, 2, 3, 4], [0.3, 0.05, 0.3, 0.35])
->>> [round(x, 4) for x in ironed], intervals
+>>> [round(float(x), 4) for x in ironed], intervals
 ([-2.7143, -2.7143, 1.8333, 4.0], [[0, 1]])
 """
 
@@ -27,14 +29,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from dmd_opt.families.revenue.economics import (DynamicVirtualSurplus, ReducedForm, StaticVirtualValues,  # noqa: F401
-                                                dual_comparison, dynamic_virtual_surplus, interim_reduced_forms,
-                                                ironing, revenue_equivalence, static_virtual_values,
-                                                virtual_values)
+from dmd_opt.families.revenue.economics import Economics, result_economics
+from dmd_opt.families.revenue.interim import ReducedForm, interim_reduced_forms, revenue_equivalence
+from dmd_opt.families.revenue.virtual_surplus import DynamicVirtualSurplus, dual_comparison, dynamic_virtual_surplus
+from dmd_opt.families.revenue.virtual_values import StaticVirtualValues, ironing, static_virtual_values, virtual_values
 
 __all__ = ["virtual_values", "ironing", "static_virtual_values", "dynamic_virtual_surplus", "dual_comparison",
            "interim_reduced_forms", "reduced_form_frame", "regret_frame", "revenue_equivalence",
-           "DynamicVirtualSurplus", "ReducedForm", "StaticVirtualValues"]
+           "result_economics", "Economics", "DynamicVirtualSurplus", "ReducedForm", "StaticVirtualValues"]
 
 
 def reduced_form_frame(mech, periods: int | None = None):

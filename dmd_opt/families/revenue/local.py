@@ -142,11 +142,24 @@ def solve_local(env: Environment, lay, participation: str, w_rev: float, w_wel: 
     return LocalSolution(x, z, y_value, lam, passes.order, y_lot, passes.root_duals(), min_lam)
 
 
+def adjacent_ic_multipliers(env: Environment, tree, participation: str, w_rev: float = 1.0):
+    """The closed-form multipliers λ of the adjacent downward IC rows (module docstring) on
+    ``tree``, without a program layout: ``(lam, order)`` with ``lam[i][t]`` (S_t, n − 1) in
+    the value order ``order[i][t]``.  Only the transitions enter (no utilities), so the
+    quantity family is covered too."""
+    passes = _Passes(env, None, participation, w_rev, 0.0, tree=tree)
+    lam = [[] for _ in range(tree.N)]
+    for t in range(tree.T):
+        for i in range(tree.N):
+            lam[i].append(passes.multipliers(i, t, lam[i][t - 1] if t else None))
+    return lam, passes.order
+
+
 class _Passes:
     """The forward (dual, allocation) and backward (values, payments) passes of :func:`solve_local`."""
 
-    def __init__(self, env: Environment, lay, participation: str, w_rev: float, w_wel: float):
-        self.env, self.lay, self.tree = env, lay, lay.tree
+    def __init__(self, env: Environment, lay, participation: str, w_rev: float, w_wel: float, tree=None):
+        self.env, self.lay, self.tree = env, lay, (lay.tree if lay is not None else tree)
         self.participation, self.w_rev, self.w_wel = participation, w_rev, w_wel
         T, N = self.tree.T, self.tree.N
         # types sorted by value, and each type's position in that order

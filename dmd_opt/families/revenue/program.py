@@ -539,6 +539,15 @@ class RevenueResult:
     def to_frame(self):
         return self.mechanism.to_frame()
 
+    def economics(self):
+        """Virtual values and ironing, the dynamic virtual surplus (multipliers, handicaps,
+        impulse responses, compared with the program's duals) and the interim reduced forms:
+        a :class:`~dmd_opt.families.revenue.economics.Economics` (also readable as a mapping)."""
+        if getattr(self, "_economics", None) is None:
+            from dmd_opt.families.revenue.economics import result_economics
+            self._economics = result_economics(self)
+        return self._economics
+
     def binding_count(self, tol: float = 1e-7) -> dict:
         """Number of binding IC / IR rows (slack ≤ tol × payoff scale)."""
         if self.solution.row_activity is None:
@@ -581,6 +590,8 @@ class RevenueResult:
             d["correlation"] = self.correlation()
         if self.selection is not None:
             d["selection"] = self.selection.to_dict()
+        if self.mechanism is not None:
+            d["economics"] = self.economics().to_dict()
         return result_record("revenue", self.status, self.objective, verification=self.verification_dict(),
                              mechanism=None if self.mechanism is None else self.mechanism.to_dict(),
                              options=_jsonable_opts(self.options), model={"name": self.env.name},
@@ -614,6 +625,7 @@ class RevenueResult:
                          f"{c['efficient_surplus']:.10g}, gap to revenue {c['extraction_gap']:.6g}")
         if self.selection is not None:
             lines += self.selection.summary_lines()
+        lines += self.economics().summary_lines()
         clean = (lambda v: 0.0 if abs(v) < 1e-12 * self.env.payoff_scale else v)
         for i, a in enumerate(self.verification.agents):
             rents = ", ".join(f"{lab}: {clean(v):.6g}" for lab, v in zip(self.env.type_labels(i, 0), a.root_values))
