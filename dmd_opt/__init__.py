@@ -18,6 +18,9 @@ The everyday names are available at the top level and imported on first use, so
   :func:`check_certificate` (solver-free proof of a written certificate);
 * analysis: :func:`compare`, :func:`comparison`, :func:`frontier`, :func:`sweep`
   (dask.distributed);
+* economics: :func:`economics` (``RevenueResult.economics()``), :func:`virtual_values`,
+  :func:`ironing`, :func:`dynamic_virtual_surplus`, :func:`reduced_forms`, :func:`regrets`,
+  :func:`revenue_equivalence`;
 * errors: :class:`ModelError` (names the offending field), :class:`SolverError`,
   :class:`DmdOptError`.
 
@@ -39,6 +42,13 @@ _LAZY = {
     "comparison": ("dmd_opt.interfaces.api", "comparison"),
     "frontier": ("dmd_opt.interfaces.api", "frontier"),
     "sweep": ("dmd_opt.interfaces.sweep", "sweep"),
+    "economics": ("dmd_opt.interfaces.api", "economics"),
+    "reduced_forms": ("dmd_opt.interfaces.api", "reduced_forms"),
+    "regrets": ("dmd_opt.interfaces.api", "regrets"),
+    "virtual_values": ("dmd_opt.analysis.economics", "virtual_values"),
+    "ironing": ("dmd_opt.analysis.economics", "ironing"),
+    "dynamic_virtual_surplus": ("dmd_opt.analysis.economics", "dynamic_virtual_surplus"),
+    "revenue_equivalence": ("dmd_opt.analysis.economics", "revenue_equivalence"),
     "Environment": ("dmd_opt.core.environment", "Environment"),
     "Program": ("dmd_opt.optim.program", "Program"),
     "Solution": ("dmd_opt.optim.solution", "Solution"),

@@ -27,7 +27,6 @@ and one-call summaries.
 
 from __future__ import annotations
 
-import numpy as np
 
 from dmd_opt.families.revenue.economics import Economics, result_economics
 from dmd_opt.families.revenue.interim import ReducedForm, interim_reduced_forms, revenue_equivalence
@@ -48,22 +47,24 @@ def reduced_form_frame(mech, periods: int | None = None):
 
 
 def regret_frame(report):
-    """The Bayesian verifier's regrets by own type as a DataFrame: agent, period, type,
-    probability of the type, ``expected_regret`` (interim: expected over the histories at
-    which the agent has that type, truthful play), ``max_regret`` over every history (on and
-    off path) with the ``history`` index where it occurs and the ``best_report`` there."""
+    """A verifier's regrets by own type as a DataFrame (:mod:`dmd_opt.verify.by_type`): agent,
+    name, period, type, type_index, probability of the type, ``expected_regret`` (interim:
+    expected over the states at which the agent has that type, truthful play), ``max_regret``
+    over every state (on and off path), where it occurs (``history`` — and
+    ``true_previous_type`` for the joint-process verifier, ``previous_profile`` for stationary
+    Markov rules) and the ``best_report`` there.  Works on the reports of
+    :func:`dmd_opt.verify.bayesian.verify_bayesian` and :mod:`dmd_opt.verify.expost`."""
     import pandas as pd
     rows = []
     for a in report.agents:
-        for t, per in enumerate(getattr(a, "by_type", []) or []):
-            for k in range(len(per["max_regret"])):
-                rows.append({"agent": a.agent, "name": a.name, "period": t + 1, "type": per["types"][k],
-                             "type_index": k, "probability": per["probability"][k],
-                             "expected_regret": per["expected_regret"][k], "max_regret": per["max_regret"][k],
-                             "history": per["history"][k], "best_report": per["best_report"][k],
-                             "best_report_index": per["best_report_index"][k]})
+        for t, per in enumerate(getattr(a, "by_type", None) or []):
+            if per is None:
+                continue
+            lists = {k: v for k, v in per.items() if isinstance(v, list) and k != "types"}
+            for k, lab in enumerate(per["types"]):
+                rows.append({"agent": a.agent, "name": a.name, "period": per.get("period", t + 1), "type": lab,
+                             "type_index": k, **{key: v[k] for key, v in lists.items()}})
     df = pd.DataFrame(rows)
     if not df.empty:
         df["expected_regret"] = df["expected_regret"].astype(float)
-        df.loc[~np.isfinite(df["expected_regret"]), "expected_regret"] = np.nan
     return df

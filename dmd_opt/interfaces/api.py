@@ -67,5 +67,40 @@ def frontier(source: Any, **kw):
     return run(_environment_source(source), **kw)
 
 
+def economics(source: Any, **options: Any):
+    """The economics of a solved revenue program — virtual values and ironing, the dynamic
+    virtual surplus against the program's duals, interim reduced forms
+    (:class:`~dmd_opt.families.revenue.economics.Economics`).  ``source`` is a result with an
+    ``economics()`` method, or anything :func:`solve` takes (solved with ``options``)."""
+    if callable(getattr(source, "economics", None)):
+        return source.economics()
+    res = solve(source, **options)
+    if not callable(getattr(res, "economics", None)):
+        raise TypeError(f"results of kind {getattr(res, 'kind', type(res).__name__)!r} have no economics(); "
+                        "it is read off the revenue program")
+    return res.economics()
+
+
+def reduced_forms(mechanism: Any, periods: int | None = None):
+    """Interim reduced forms Q, T, U, V by agent, period and own type as a DataFrame
+    (:func:`dmd_opt.analysis.economics.reduced_form_frame`); ``mechanism`` may be a result."""
+    from dmd_opt.analysis.economics import reduced_form_frame
+    return reduced_form_frame(getattr(mechanism, "mechanism", None) or mechanism, periods)
+
+
+def regrets(source: Any):
+    """The verifier's regrets by agent, period and own type, with the best deviation, as a
+    DataFrame (:func:`dmd_opt.analysis.economics.regret_frame`); ``source`` is a verification
+    report, a mechanism (verified for Bayesian IC) or a result."""
+    from dmd_opt.analysis.economics import regret_frame
+    report = source
+    if not hasattr(report, "agents"):
+        report = getattr(source, "verification", None)
+        if report is None or not hasattr(report, "agents"):
+            report = getattr(source, "mechanism", None) or source
+            report = report.verify("bayesian")
+    return regret_frame(report)
+
+
 def _environment_source(source: Any):
     return load(source) if isinstance(source, (str, os.PathLike, dict)) else source

@@ -53,6 +53,7 @@ from dmd_opt.core.model import unravel
 from dmd_opt.core.display import fmt
 from dmd_opt.core.tree import HistoryTree
 from dmd_opt.core.truthful import tree_flow_by_history, tree_flow_utility, tree_principal_cost, tree_truthful_utility
+from dmd_opt.verify.by_type import regret_by_type
 from dmd_opt.verify.report import ReportHead
 
 
@@ -72,7 +73,7 @@ class AgentCheck:
     ir_periodic_min_on_path: float
     expost_max_regret: float = float("nan")   # periodic ex-post regret (public disclosure or one period)
     ir_expost_min: float = float("nan")       # min truthful payoff over histories, others' reports, types
-    by_type: list = field(default_factory=list)   # per period: regrets by own current type (_regret_by_type)
+    by_type: list = field(default_factory=list)   # per period: regrets by own current type (verify.by_type)
 
 
 @dataclass(repr=False)
@@ -296,7 +297,7 @@ def _check_agent(mech, tree: HistoryTree, i: int) -> AgentCheck:
         V = HV[:, ztype, np.arange(Z)]                                    # truthful report = current type
         reg = U - V
         on = (reach[:, None] > 0) & _on_path(env, i, t, Z, ztype, hist, own_past)
-        by_type[t] = _regret_by_type(env, i, t, reg, HU, ztype, on, reach, own_past, hist)
+        by_type[t] = _by_type(env, i, t, reg, HU, ztype, on, reach, own_past)
         m = float(reg.max())
         if m > max_reg:
             h, z = np.unravel_index(int(np.argmax(reg)), reg.shape)
@@ -323,38 +324,14 @@ def _check_agent(mech, tree: HistoryTree, i: int) -> AgentCheck:
         ir_expost_min=ir_ep if expost else float("nan"), by_type=by_type)
 
 
-def _regret_by_type(env, i: int, t: int, reg, HU, ztype, on, reach, own_past, hist: bool) -> dict:
-    r"""Agent i's regrets at period t by its current true type :math:`\theta`:
 
-    * ``expected_regret[θ]`` — the interim regret :math:`E[U - V \mid \theta_t = \theta]` over
-      the information states reached under truthful play (NaN for a type never reached);
-    * ``max_regret[θ]`` — the largest regret over every information state (on and off path),
-      with its ``history`` index and the ``best_report`` there (the argmax deviation; −1 when
-      the regret is 0);
-    * ``probability[θ]`` — the truthful probability of the type.
-
-    Weights: reach of the state × the probability of the current type given i's last report
-    (own-history states: only the history that agrees with i's reports)."""
-    n = env.n_types(i, t)
+def _by_type(env, i: int, t: int, reg, HU, ztype, on, reach, own_past) -> dict:
+    """Agent i's period-t regrets by current type (:mod:`dmd_opt.verify.by_type`); a state's
+    weight is its reach × the probability of the current type given i's last report (own
+    type histories: only the history that agrees with i's reports)."""
     if t == 0:
         w = np.broadcast_to(env.agent_initial(i)[ztype][None, :], reg.shape)
     else:
         w = reach[:, None] * env.agent_transition(i, t - 1)[own_past[:, -1]][:, ztype]
-    w = np.where(on, w, 0.0)
-    mass = np.bincount(ztype, weights=w.sum(axis=0), minlength=n)
-    tot = np.bincount(ztype, weights=(w * reg).sum(axis=0), minlength=n)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        expected = np.where(mass > 0, tot / mass, np.nan)
-    mx, where, best = np.zeros(n), np.zeros(n, np.int64), np.full(n, -1, np.int64)
-    for k in range(n):
-        cols = np.nonzero(ztype == k)[0]
-        sub = reg[:, cols]
-        h, c = np.unravel_index(int(np.argmax(sub)), sub.shape)
-        mx[k], where[k] = max(0.0, float(sub[h, c])), h
-        if mx[k] > 0:
-            best[k] = int(np.argmax(HU[h, :, cols[c]]))
-    labels = env.type_labels(i, t)
-    return {"period": t + 1, "types": list(labels), "probability": mass.tolist(),
-            "expected_regret": np.maximum(expected, 0.0).tolist(), "max_regret": mx.tolist(),
-            "history": where.tolist(), "best_report_index": best.tolist(),
-            "best_report": [labels[b] if b >= 0 else None for b in best]}
+    return regret_by_type(t + 1, env.type_labels(i, t), reg, ztype, np.where(on, w, 0.0), HU.argmax(axis=1),
+                          {"history": np.arange(reg.shape[0])})

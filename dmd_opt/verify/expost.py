@@ -52,6 +52,7 @@ from dmd_opt.core.errors import ModelError
 from dmd_opt.core.joint import JointModel, from_environment
 from dmd_opt.core.truthful import markov_present_value, markov_tree_arrays, mix_rows, tree_node_probabilities
 from dmd_opt.dp import mdp
+from dmd_opt.verify.by_type import regret_by_type
 from dmd_opt.verify.report import ReportHead
 
 
@@ -71,6 +72,7 @@ class AgentExPost:
     ir_ex_ante: float = float("nan")  # Σ_θ π(θ) V(∅, θ)
     ir_interim_min: float = float("nan")  # min over initial types of positive probability
     ir_expost_min: float = float("nan")   # min truthful payoff over every history, others' types, own type
+    by_type: list = field(default_factory=list)   # Bayesian regrets by own current type (verify.by_type)
 
 
 @dataclass(repr=False)
@@ -147,7 +149,8 @@ class ExPostReport(ReportHead):
                         "within_period_expost_regret": a.expost_max_regret_on_path,
                         "periodic_expost_regret": a.expost_max_regret,
                         "values_by_initial_type": a.root_values.tolist(),
-                        "ir_min_on_path": a.ir_min_on_path, "worst": a.worst} for a in self.agents]}
+                        "ir_min_on_path": a.ir_min_on_path, "worst": a.worst, "regret_by_type": a.by_type}
+                       for a in self.agents]}
 
     def summary_lines(self) -> list[str]:
         return [
@@ -257,6 +260,7 @@ def _tree_agent(model, alloc, pay, probs, i) -> AgentExPost:
     best = {"bayes": -np.inf, "bayes_on": -np.inf, "ep": -np.inf, "ep_on": -np.inf}
     worst: dict = {}
     ir_min = ir_ep = np.inf
+    by_type: list = [None] * T
     for t in range(T - 1, -1, -1):
         shape = model.profile_shape(t)
         n = shape[i]
@@ -300,6 +304,12 @@ def _tree_agent(model, alloc, pay, probs, i) -> AgentExPost:
         kp_true = kp[np.arange(H), own_last]                               # (H, n, R_-i)
         on_ep = (reach[:, None, None] > 0) & (kp_true.transpose(0, 2, 1) > 0)
         reg_ep = UE - VE
+        npr = kp.shape[1]
+        w = np.where(on, reach[:, None, None] * qown, 0.0)
+        by_type[t] = regret_by_type(t + 1, model.type_labels(i, t), reg.reshape(H * npr, n), np.arange(n),
+                                    w.reshape(H * npr, n), HU.argmax(axis=2).reshape(H * npr, n),
+                                    {"history": np.repeat(np.arange(H), npr),
+                                     "true_previous_type": np.tile(np.arange(npr), H)})
         m = float(reg.max())
         if m > best["bayes"]:
             h, p, th = np.unravel_index(int(np.argmax(reg)), reg.shape)
@@ -318,7 +328,7 @@ def _tree_agent(model, alloc, pay, probs, i) -> AgentExPost:
     return AgentExPost(i, _name(model, i), max(0.0, best["bayes"]), max(0.0, best["bayes_on"]),
                        max(0.0, float(prior @ (rootU - rootV))), max(0.0, float(np.max((rootU - rootV)[prior > 0]))),
                        max(0.0, best["ep"]), max(0.0, best["ep_on"]), rootV.copy(), ir_min, worst,
-                       float(prior @ rootV), float(rootV[prior > 0].min()), ir_ep)
+                       float(prior @ rootV), float(rootV[prior > 0].min()), ir_ep, by_type)
 
 
 def _name(model: JointModel, i: int) -> str:
@@ -409,7 +419,11 @@ def _markov_agent(m, alloc: list[np.ndarray], payments: list[np.ndarray], i: int
                        max(0.0, float(reg_e.max())),
                        max(0.0, float(reg_e[reach_e].max())) if reach_e.any() else 0.0,
                        rootV.copy(), float(Vr[reach_b].min()) if reach_b.any() else np.nan, worst,
-                       float(prior @ rootV), float(rootV[prior > 0].min()))
+                       float(prior @ rootV), float(rootV[prior > 0].min()),
+                       by_type=[regret_by_type(None, m.type_labels(i, 0), np.where(reach_b, reg, 0.0).reshape(-1, n),
+                                               np.arange(n), None, resU.policy.reshape(-1, n),
+                                               {"previous_profile": np.repeat(np.arange(S + 1), n),
+                                                "true_previous_type": np.tile(np.arange(n), S + 1)})])
 
 
 def _reachable(P: sp.csr_matrix, sigma: np.ndarray, n_actions: int, start: np.ndarray) -> np.ndarray:

@@ -69,11 +69,17 @@ class Economics:
             lines += self.dynamic.summary_lines()
             d = self.duals
             if d is not None:
-                lines.append(f"  multipliers vs the program's IC duals: relaxation "
-                             f"{'exact' if d['exact'] else 'not exact'} (relaxed {fmt(d['relaxed_value'], 10)}, "
-                             f"program {fmt(d['program_value'], 10)}); net flows across types differ by at most "
-                             f"{fmt(d['max_cut_gap'], 3, None)}"
-                             + ("" if d["unique"] else " (the solver spread them over other IC rows)"))
+                if d["agree"]:
+                    how = ("they are an optimal dual of the program" + (
+                        ", equal to the solver's IC duals" if d["same_as_solver"] else
+                        f"; the solver's duals differ by up to {fmt(max(d['max_gap'], d['max_other_ic_dual']), 3)} "
+                        "(several optimal duals: IC rows bind together)"))
+                else:
+                    how = (f"the relaxation is not exact (relaxed {fmt(d['relaxed_value'], 10)} vs program "
+                           f"{fmt(d['program_value'], 10)}"
+                           + (", some multiplier < 0: no stochastic dominance" if d["min_multiplier"] < 0 else "")
+                           + "): other IC rows bind")
+                lines.append(f"  multipliers vs the program: {how}")
         elif self.dynamic_note:
             lines.append(f"dynamic virtual surplus: not computed ({self.dynamic_note})")
         return lines
