@@ -319,3 +319,62 @@ def test_random_fosd_multipliers_bound_and_certify_the_optimum(seed, shape):
         for t in range(T):
             first = tree.digits(t)[:, 0, i]
             np.testing.assert_allclose(dvs.handicap[i][t], h0[first] * dvs.impulse[i][t], atol=1e-9)
+
+
+def test_per_type_regrets_agree_between_the_two_verifiers():
+    """The tree DP (verify.bayesian) and the joint-process DP (verify.expost) are separate
+    implementations: on a dynamic two-bidder mechanism with distorted payments they must give
+    the same regrets by own type, period by period, with the same best deviation."""
+    from dmd_opt.verify.expost import verify_tree
+    env = _fosd_env(7, 2, 2, 3)
+    m = solve_revenue(env, participation="interim", selection="none").mechanism
+    rng = np.random.default_rng(1)
+    for t in range(2):
+        m.payments[t] += rng.normal(0, 0.3, m.payments[t].shape)
+    a, b = m.verify("bayesian"), verify_tree(m, "bayesian")
+    fa, fb = E.regret_frame(a), E.regret_frame(b)
+    assert len(fa) == len(fb) == 2 * (3 + 3) and fa["max_regret"].max() > 0.05
+    for col in ("max_regret", "expected_regret", "probability"):
+        np.testing.assert_allclose(fa[col], fb[col], atol=1e-9, err_msg=col)
+    pos = fa["max_regret"] > 1e-9
+    assert (fa["best_report"][pos] == fb["best_report"][pos]).all()
+    # the per-type numbers reproduce the report's maxima
+    assert fa["max_regret"].max() == pytest.approx(a.max_regret, abs=1e-12)
+    p1 = fa[(fa["period"] == 1)]
+    for i in range(2):
+        x = p1[p1["agent"] == i]
+        assert float(np.dot(x["probability"], x["expected_regret"])) == pytest.approx(a.agents[i].ex_ante_regret,
+                                                                                    abs=1e-9)
+
+
+def test_markov_verifier_reports_regrets_by_type():
+    res = solve_model(load(MODELS / "repeated_auction_markov.toml"))
+    m = next(e for e in (getattr(res, "mechanisms", {}) or {}).values() if getattr(e, "form", "") == "markov") \
+        if hasattr(res, "mechanisms") else res.mechanism
+    rep = m.verify("bayesian")
+    frame = E.regret_frame(rep)
+    assert len(frame) == sum(m.env.n_types(i, 0) for i in range(m.env.n_agents))
+    assert {"previous_profile", "true_previous_type", "best_report"} <= set(frame.columns)
+    assert frame["max_regret"].max() == pytest.approx(max(a.bayes_max_regret for a in rep.agents), abs=1e-9)
+
+
+def test_public_entry_points_json_and_summary():
+    import json
+
+    import dmd_opt
+    from dmd_opt.core.serialise import to_jsonable
+    econ = dmd_opt.economics(MODELS / "battaglini.toml")
+    assert econ.dynamic is not None and econ.duals["agree"] and econ.duals["same_as_solver"]
+    assert set(econ.keys()) == {"virtual_values", "dynamic", "dynamic_note", "duals", "reduced_forms"}
+    r = dmd_opt.solve(MODELS / "courty_li_mps.toml")
+    d = json.loads(json.dumps(to_jsonable(r.to_dict())))
+    e = d["economics"]
+    assert e["dynamic"]["duals"]["exact"] is False and e["dynamic"]["duals"]["min_multiplier"] < 0
+    assert any("not exact" in line for line in r.summary())
+    assert len(dmd_opt.reduced_forms(r)) == sum(r.env.n_types(0, t) for t in range(2))
+    assert set(dmd_opt.regrets(r)["period"]) == {1, 2}
+    ironed, intervals, _ = dmd_opt.ironing(V4, F4)
+    assert intervals == [[0, 1]]
+    # no dynamic part for programs it does not describe, with the reason
+    r2 = dmd_opt.solve(MODELS / "courty_li_fosd.toml", money=False)
+    assert r2.economics().dynamic is None and "money" in r2.economics().dynamic_note

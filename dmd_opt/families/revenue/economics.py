@@ -80,7 +80,7 @@ class Economics:
                            + (", some multiplier < 0: no stochastic dominance" if d["min_multiplier"] < 0 else "")
                            + "): other IC rows bind")
                 lines.append(f"  multipliers vs the program: {how}")
-        elif self.dynamic_note:
+        elif self.dynamic_note and not self.dynamic_note.startswith("one period"):
             lines.append(f"dynamic virtual surplus: not computed ({self.dynamic_note})")
         return lines
 

@@ -172,6 +172,9 @@ def dynamic_virtual_surplus(env, participation: str = "interim", w_rev: float = 
     if getattr(env, "reads_own_history", False):
         raise ModelError("agents", "the dynamic virtual surplus needs utilities of the current type "
                          "(some utility reads earlier own types)")
+    if any(not np.all(np.isfinite(env.type_values(i, t))) for i in range(env.n_agents)
+           for t in range(env.horizon)):
+        raise ModelError("agents", "some types are labels only: the handicaps need the types' values")
     weight = w_rev + w_wel
     if weight <= 0:
         raise ModelError("objective", "the virtual surplus needs a positive weight on revenue or welfare")

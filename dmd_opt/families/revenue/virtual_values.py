@@ -50,6 +50,8 @@ def ironing(values, probs, tol: float = 1e-12) -> tuple[np.ndarray, list[list[in
     inside, ``curve`` = ``{"quantile", "revenue", "hull"}`` at :math:`q_1=1 > \\dots > q_{n+1}=0`.
     """
     v, f = np.asarray(values, float), np.asarray(probs, float)
+    if not np.all(np.isfinite(v)):                                # label-only types: no value order
+        return np.full(v.size, np.nan), [], {}
     o = np.argsort(v, kind="stable")
     keep = o[f[o] > 0]                                            # value order, positive mass
     vs, fs = v[keep], f[keep]
@@ -129,7 +131,7 @@ def static_virtual_values(env, t: int = 0) -> list[StaticVirtualValues]:
         v = np.asarray(env.type_values(i, t), float)
         ironed, intervals, curve = ironing(v, f)
         vu = None
-        util = _agent_utility(env, i, t)
+        util = _agent_utility(env, i, t) if np.all(np.isfinite(v)) else None
         if util is not None:
             o = np.argsort(v, kind="stable")
             tail = 1.0 - np.cumsum(f[o])
