@@ -15,7 +15,12 @@ EXPECTED = {"quantity without a cap": 5 / 6, "a dominant-strategy auction": 0.51
             "sequential screening as written": 1.7, "i.i.d. values": 4 / 3 + 0.9 * 2,
             "a value that is a function of an ex-ante type and a shock": 1.35,
             "a persistent value": 1.05 * (1 + 0.9 + 0.81),
-            "a fair lottery at equal bids": 0.25 * 1 + 0.75 * 2}
+            "a fair lottery at equal bids": 0.25 * 1 + 0.75 * 2,
+            "a value read from the whole own type history": 1.35,
+            "correlated values over two periods": 1.6 * (1 + 0.9),
+            # H served today, L promised service tomorrow (y_L = 1, y_H = 5/9 keeps L truthful):
+            # 0.5·1 + 0.9·0.25·(0.5·1 + 0.5·5/9)
+            "allocation without money": 0.5 + 0.9 * 0.25 * (0.5 + 0.5 * 5 / 9)}
 
 
 def _title(block: str) -> str:
