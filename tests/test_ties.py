@@ -300,3 +300,17 @@ def test_random_auctions_with_ties_stay_incentive_compatible(v1, v2, cost, horiz
         tied = [d for d in range(3) if w[d] >= max(w) - 1e-12]
         got = np.flatnonzero(x[k] > 0).tolist()
         assert got == (tied if rule == "uniform" else [tied[-1]])
+
+
+@pytest.mark.parametrize("model", ["models/repeated_auction_markov.toml", "models/liu_winner_pay_auction.toml",
+                                   "models/athey_segal_trade.toml"])
+def test_records_of_a_lottery_follow_the_schema(model):
+    jsonschema = pytest.importorskip("jsonschema")
+    from conftest import ROOT
+    from dmd_opt.core import record as R
+    schema = json.loads((ROOT / R.SCHEMA_FILE).read_text())
+    out = CliRunner().invoke(app, ["verify", model, "--tie-break", "uniform", "--json"])
+    assert out.exit_code == 0, out.output
+    rec = json.loads(out.stdout)
+    errors = list(jsonschema.Draft202012Validator(schema).iter_errors(rec))
+    assert not errors, errors[0].message[:300]
