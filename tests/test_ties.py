@@ -113,13 +113,45 @@ def test_stationary_auction_uniform_pivot_is_half_the_second_price():
             assert pay[k, w] == pytest.approx(max(v[1 - w], 0.5), abs=1e-9) and abs(pay[k, 1 - w]) < 1e-9
 
 
-@pytest.mark.parametrize("name", ["repeated_auction_markov", "athey_segal_trade", "licensing_pivot"])
+def _trade(horizon, rule):
+    """Buyer value v ∈ {1, 2}, seller cost c ∈ {1, 2}: trade and no trade tie when v = c; without
+    either party only "none" is feasible (the pivot's outside options)."""
+    agents = [{"name": "buyer", "types": [1.0, 2.0], "initial": [0.5, 0.5]},
+              {"name": "seller", "types": [1.0, 2.0], "initial": [0.4, 0.6]}]
+    if horizon > 1:
+        for a in agents:
+            a["iid"] = True
+    return {"kind": "efficient", "horizon": horizon, "discount": 0.9, "agents": agents,
+            "decisions": {"kind": "table", "labels": ["none", "trade"],
+                          "utilities": [[[0, 0], [1, 2]], [[0, 0], [-1, -2]]]},
+            "pivot_outside": [["none"], ["none"]],
+            "solve": {"mechanism": "all", "tie_break": rule}}
+
+
+def test_pivot_with_outside_options_under_the_lottery():
+    """Without the other party nothing can happen (W_{-i} = 0): the buyer pays E_x[c]·1[trade],
+    the seller receives E_x[v]·1[trade]; at v = c trade happens with probability 1/2."""
+    res = solve_model(load(_trade(1, "uniform")))
+    pay = res.mechanisms["pivot"].payments[0]
+    for k, (b, c) in enumerate(itertools.product([1.0, 2.0], [1.0, 2.0])):
+        x = 0.5 if b == c else float(b > c)
+        assert pay[k].tolist() == pytest.approx([x * c, -x * b], abs=1e-12)
+    assert not res.verification.failures(tol=TOL)
+
+
+@pytest.mark.parametrize("name", ["repeated_auction_markov", "trade, two periods", "trade, three periods"])
 @pytest.mark.parametrize("rule", ["uniform", "highest"])
 def test_every_mechanism_on_a_tie_rule_passes_the_verifier(name, rule):
-    raw = dict(load(f"models/{name}.toml").raw)
-    raw.update(kind="efficient", solve={"mechanism": "all", "tie_break": rule})
+    if name.startswith("trade"):
+        T = 2 if "two" in name else 3
+        raw, base_raw = _trade(T, rule), _trade(T, "lowest")
+    else:
+        raw = dict(load(f"models/{name}.toml").raw)
+        raw.update(kind="efficient", solve={"mechanism": "all", "tie_break": rule})
+        base_raw = f"models/{name}.toml"
     res = solve_model(load(raw))
-    assert res.status == "optimal"
+    assert res.status == "optimal" and res.policy.info["tied_profiles"] > 0
+    assert set(res.verification.reports) >= {"team", "pivot", "balanced", "agv"}
     ver = res.verification
     assert not ver.failures(tol=TOL), ver.failures(tol=TOL)
     for k, rep in ver.reports.items():
@@ -129,7 +161,7 @@ def test_every_mechanism_on_a_tie_rule_passes_the_verifier(name, rule):
             assert rep.expost_max_regret <= TOL * ver.scale
         if "budget" in ver.claims[k]:
             assert rep.budget_max_imbalance <= TOL * ver.scale
-    base = solve_model(load(f"models/{name}.toml"))
+    base = solve_model(load(base_raw))
     assert res.objective == pytest.approx(base.objective, abs=1e-9)
 
 

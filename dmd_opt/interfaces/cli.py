@@ -264,6 +264,8 @@ def solve(file: Path = FILE,
 
       dmd-opt solve models/battaglini.toml --method cg --certificate cert.json
 
+      dmd-opt solve models/repeated_auction_markov.toml --tie-break uniform
+
       dmd-opt solve models/thomas_worrall.toml --plot figures/
     """
     def run():
