@@ -158,6 +158,10 @@ def test_courty_li_handicapped_values():
     cmp = E.dual_comparison(r, dvs)
     assert cmp["exact"] and cmp["agree"] and not cmp["same_as_solver"]
     assert cmp["relaxed_value"] == pytest.approx(r.objective, abs=1e-9)
+    # constraint generation certifies the closed-form dual and keeps it: then it is the solver's
+    rc = solve_revenue(r.env, participation="interim", method="cg", selection="none")
+    assert rc.objective == pytest.approx(r.objective, abs=1e-9)
+    assert E.dual_comparison(rc)["same_as_solver"]
 
 
 def test_public_disclosure_auction_handicaps_are_own_path():
@@ -245,6 +249,7 @@ def test_per_type_regrets_against_enumerated_deviations():
     np.testing.assert_allclose(mine["expected_regret"], reg, atol=1e-12)
     assert int(mine["best_report_index"].iloc[2]) == int(np.argmax(gain[2]))
     assert reg[2] > 0.1 and rep.to_dict()["agents"][0]["regret_by_type"][0]["max_regret"][2] == pytest.approx(reg[2])
+    assert any("type 3: regret up to" in line for line in rep.summary_lines())
 
 
 def test_revenue_equivalence_holds_for_same_allocation_and_fails_otherwise():

@@ -53,7 +53,7 @@ from dmd_opt.core.model import unravel
 from dmd_opt.core.display import fmt
 from dmd_opt.core.tree import HistoryTree
 from dmd_opt.core.truthful import tree_flow_by_history, tree_flow_utility, tree_principal_cost, tree_truthful_utility
-from dmd_opt.verify.by_type import regret_by_type
+from dmd_opt.verify.by_type import regret_by_type, regret_lines
 from dmd_opt.verify.report import ReportHead
 
 
@@ -134,7 +134,7 @@ class VerificationReport(ReportHead):
             lines.append(f"IR violation ({p}) {fmt(self.ir_violation(p), 3, sc)}")
         lines.append(f"budget: max |Σ p| {fmt(self.budget_max_imbalance, 3, sc)}, expected surplus "
                      f"{fmt(self.budget_expected, 6, sc)}")
-        return lines
+        return lines + regret_lines(self.agents, sc)
 
 
 def verify_bayesian(mech, notion: str = "bayesian") -> VerificationReport:

@@ -60,3 +60,24 @@ def regret_by_type(period: int | None, labels, reg: np.ndarray, ztype: np.ndarra
     out["best_report_index"] = best.tolist()
     out["best_report"] = [labels[b] if b >= 0 else None for b in best]
     return out
+
+
+def regret_lines(agents, scale: float, tol: float = 1e-7, limit: int = 5) -> list[str]:
+    """Sentences for the types whose largest regret exceeds ``tol × scale`` (largest first, at
+    most ``limit``): agent, period, type, its expected and largest regret and the best report."""
+    from dmd_opt.core.display import fmt
+    rows = []
+    for a in agents:
+        for per in getattr(a, "by_type", None) or []:
+            if per is None:
+                continue
+            for k, lab in enumerate(per["types"]):
+                if per["max_regret"][k] > tol * scale:
+                    rows.append((per["max_regret"][k], a.name, per.get("period"), lab, per["expected_regret"][k],
+                                 per["best_report"][k]))
+    rows.sort(key=lambda r: -r[0])
+    lines = [f"  {name}{'' if t is None else f', period {t}'}, type {lab}: regret up to {fmt(m, 3, scale)} "
+             f"(expected {fmt(e, 3, scale)}), best report {rep}" for m, name, t, lab, e, rep in rows[:limit]]
+    if len(rows) > limit:
+        lines.append(f"  … {len(rows) - limit} more types with regret (dmd_opt.regrets(report))")
+    return (["regret by type:"] + lines) if lines else []

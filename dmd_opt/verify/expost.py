@@ -52,7 +52,7 @@ from dmd_opt.core.errors import ModelError
 from dmd_opt.core.joint import JointModel, from_environment
 from dmd_opt.core.truthful import markov_present_value, markov_tree_arrays, mix_rows, tree_node_probabilities
 from dmd_opt.dp import mdp
-from dmd_opt.verify.by_type import regret_by_type
+from dmd_opt.verify.by_type import regret_by_type, regret_lines
 from dmd_opt.verify.report import ReportHead
 
 
@@ -160,7 +160,7 @@ class ExPostReport(ReportHead):
             f"periodic (every history) {fmt(self.expost_max_regret, 3, self.scale)}",
             f"budget: max per-period |Σ p − c| {fmt(self.budget_max_imbalance, 3, self.scale)}, expected designer "
             f"surplus {fmt(self.budget_expected, 6, self.scale)}",
-            f"revenue {self.revenue:.6g}, welfare {self.welfare:.6g}"]
+            f"revenue {self.revenue:.6g}, welfare {self.welfare:.6g}"] + regret_lines(self.agents, self.scale)
 
 
 # ------------------------------------------------------------------ helpers on the joint kernel
