@@ -383,3 +383,38 @@ def test_public_entry_points_json_and_summary():
     # no dynamic part for programs it does not describe, with the reason
     r2 = dmd_opt.solve(MODELS / "courty_li_fosd.toml", money=False)
     assert r2.economics().dynamic is None and "money" in r2.economics().dynamic_note
+
+
+def test_reduced_form_method_reports_the_same_economics():
+    """The interim-rule program (method reduced_form) reads its Q, T off its own rule; every
+    optimal mechanism gives the ironed types one interim allocation (Myerson 1981)."""
+    r = solve_model(load(MODELS / "ironing_2.toml"), method="reduced_form")
+    econ = r.economics()
+    assert econ.dynamic is None and econ.virtual_values[0].intervals == [[0, 1]]
+    for i, rf in enumerate(econ.reduced_forms):
+        Q = np.array(rf.Q[0])
+        assert Q[0] == pytest.approx(Q[1], abs=1e-9)
+        np.testing.assert_allclose(rf.V[0], r.mechanism.rents()[i], atol=1e-9)
+    full = solve_model(load(MODELS / "ironing_2.toml"))
+    assert sum(np.dot(rf.probability[0], rf.T[0]) for rf in econ.reduced_forms) == pytest.approx(full.revenue, abs=1e-7)
+    assert r.to_dict()["economics"]["virtual_values"][1]["ironing_intervals"] == [["1", "2"]]
+
+
+def test_reduced_forms_with_utilities_of_the_own_type_history():
+    """Utilities that read earlier own types (docs/model_format.md's persistent-value example):
+    the reduced forms run over own type histories and still reproduce the verifier's rents and
+    the expected payments; the dynamic part is skipped with its reason."""
+    import re
+    import tomllib
+    doc = (MODELS.parent / "docs" / "model_format.md").read_text()
+    block = next(b for b in re.findall(r"```toml\n(.*?)```", doc, flags=re.S) if b.startswith("# example: a persistent"))
+    r = solve_model(load(tomllib.loads(block)))
+    econ = r.economics()
+    assert econ.dynamic is None and "current type" in econ.dynamic_note
+    m = r.mechanism
+    for i, rf in enumerate(econ.reduced_forms):
+        np.testing.assert_allclose(rf.V[0], m.rents()[i], atol=1e-9)
+        pay = sum(r.env.discount ** t * np.nansum(np.array(rf.probability[t]) * np.array(rf.T[t]))
+                  for t in range(len(rf.T)))
+        assert pay == pytest.approx(m.expected_payment(i), abs=1e-9)
+    assert "economics" in r.to_dict()

@@ -45,6 +45,7 @@ class Economics:
     dynamic_note: str = ""
     duals: dict | None = None
     reduced_forms: list[ReducedForm] = field(default_factory=list)
+    reduced_forms_note: str = ""
 
     def __getitem__(self, key: str) -> Any:
         if key not in KEYS:
@@ -60,7 +61,8 @@ class Economics:
                 "dynamic": None if self.dynamic is None else {**self.dynamic.to_dict(max_nodes),
                                                               "duals": self.duals},
                 "dynamic_note": self.dynamic_note,
-                "reduced_forms": [rf.to_dict() for rf in self.reduced_forms]}
+                "reduced_forms": [rf.to_dict() for rf in self.reduced_forms],
+                "reduced_forms_note": self.reduced_forms_note}
 
     def summary_lines(self) -> list[str]:
         from dmd_opt.core.display import fmt
@@ -127,5 +129,8 @@ def result_economics(result, max_nodes: int = 200_000) -> Economics:
         except ModelError:
             econ.duals = None
     if result.mechanism is not None:
-        econ.reduced_forms = interim_reduced_forms(result.mechanism)
+        try:
+            econ.reduced_forms = interim_reduced_forms(result.mechanism)
+        except ModelError as e:                      # a model the reduced forms cannot read
+            econ.reduced_forms_note = e.problem
     return econ

@@ -122,17 +122,18 @@ def interim_reduced_forms(mech, periods: int | None = None) -> list[ReducedForm]
     """Interim reduced forms of every agent and period (module docstring) of a tree- or
     Markov-form mechanism under truthful play (stationary Markov: the first ``periods``,
     default 3).  Types of zero probability carry NaN."""
-    from dmd_opt.core.truthful import tree_flow_utility
+    if getattr(mech, "form", None) == "interim":
+        return _from_interim_rule(mech)
     env, alloc, pay, probs = _tree_arrays(mech, periods)
     T, N, delta = len(alloc), env.n_agents, env.discount
     out = []
     for i in range(N):
         flows, own = [], []
         for t in range(T):
-            R = env.n_profiles(t)
-            th = env.profile_digits(t)[np.arange(alloc[t].shape[0]) % R, i]
-            u = tree_flow_utility(env, alloc[t], i, t)
-            flows.append(u[np.arange(u.shape[0]), th] - pay[t][:, i])
+            K = alloc[t].shape[0]
+            th = env.profile_digits(t)[np.arange(K) % env.n_profiles(t), i]
+            u, z = _truthful_flow(env, alloc[t], i, t, th)
+            flows.append(u[np.arange(K), z] - pay[t][:, i])
             own.append(th)
         cont = [None] * T                                           # V at every node, backward
         for t in reversed(range(T)):
@@ -168,6 +169,41 @@ def interim_reduced_forms(mech, periods: int | None = None) -> list[ReducedForm]
             X_.append(xa.tolist())
             L_.append(list(env.type_labels(i, t)))
         out.append(ReducedForm(i, env.agent_names[i], L_, P_, Q_, T_, U_, V_, X_))
+    return out
+
+
+def _truthful_flow(env, x: np.ndarray, i: int, t: int, th: np.ndarray):
+    """(flows by own true state (K, Z), truthful state of each node (K,)): the current type, or
+    the whole own type history when the period's utility reads earlier own types."""
+    from dmd_opt.core.truthful import tree_flow_by_history, tree_flow_utility
+    periods = getattr(env, "utility_periods", None)
+    if periods is None or tuple(periods(i, t)) == (t,):
+        return tree_flow_utility(env, x, i, t), th
+    K = x.shape[0]
+    digits, rest = [], np.arange(K)
+    for s in reversed(range(t + 1)):                      # node index = profile history in C order
+        R = env.n_profiles(s)
+        digits.append(env.profile_digits(s)[rest % R, i])
+        rest = rest // R
+    dims = [env.n_types(i, s) for s in range(t + 1)]
+    z = np.ravel_multi_index(tuple(reversed(digits)), dims)
+    return tree_flow_by_history(env, x, i, t), z
+
+
+def _from_interim_rule(mech) -> list[ReducedForm]:
+    """One-period reduced forms of a mechanism given by its interim rule (``form = "interim"``:
+    ``Q`` and ``T`` stacked bidder after bidder, utilities θ·Q)."""
+    env = mech.env
+    Q, T = np.asarray(mech.Q, float), np.asarray(mech.T, float)
+    out, off = [], 0
+    for i in range(env.n_agents):
+        n = env.n_types(i, 0)
+        q, p = Q[off:off + n], T[off:off + n]
+        u = np.asarray(env.type_values(i, 0), float) * q - p
+        out.append(ReducedForm(i, env.agent_names[i], [list(env.type_labels(i, 0))],
+                               [np.asarray(env.agent_initial(i), float).tolist()], [q.tolist()], [p.tolist()],
+                               [u.tolist()], [u.tolist()], [q[:, None].tolist()]))
+        off += n
     return out
 
 

@@ -658,6 +658,7 @@ class ReducedFormResult:
                              "profiles": self.data.n_profiles, "units": self.data.units}}
         if self.mechanism is not None:
             d["rents_by_initial_type"] = [r.tolist() for r in self.mechanism.rents()]
+            d["economics"] = self.economics().to_dict()
         return result_record("revenue", self.status, self.objective, verification=self.verification_dict(),
                              mechanism=None if self.mechanism is None else self.mechanism.to_dict(),
                              options=opts, model={"name": self.env.name},
@@ -680,9 +681,22 @@ class ReducedFormResult:
         m = self.mechanism
         lines.append(f"implementation: lottery over {len(m.mixture.ranks)} priority rule"
                      f"{'s' if len(m.mixture.ranks) != 1 else ''}; payments: {m.payments.replace('_', ' ')}")
+        lines += self.economics().summary_lines()
         if self.verification is not None:
             lines += self.verification.summary_lines()
         return lines
+
+    def economics(self):
+        """Virtual values and ironing of every bidder and the interim reduced forms (one period:
+        no dynamic part) — :class:`~dmd_opt.families.revenue.economics.Economics`."""
+        if getattr(self, "_economics", None) is None:
+            from dmd_opt.families.revenue.economics import Economics
+            from dmd_opt.families.revenue.interim import interim_reduced_forms
+            from dmd_opt.families.revenue.virtual_values import static_virtual_values
+            self._economics = Economics(static_virtual_values(self.env), None, "one period: the static virtual "
+                                        "values say it all", None,
+                                        [] if self.mechanism is None else interim_reduced_forms(self.mechanism))
+        return self._economics
 
 
 def profile_count(env: Environment) -> float:
