@@ -18,6 +18,7 @@ from hypothesis import given, settings, strategies as st
 
 from dmd_opt.analysis import economics as E
 from dmd_opt.core.environment import Environment
+from dmd_opt.core.errors import ModelError
 from dmd_opt.families.revenue.solve import solve_revenue
 from dmd_opt.interfaces.models import load, solve_model
 
@@ -162,6 +163,17 @@ def test_courty_li_handicapped_values():
     rc = solve_revenue(r.env, participation="interim", method="cg", selection="none")
     assert rc.objective == pytest.approx(r.objective, abs=1e-9)
     assert E.dual_comparison(rc)["same_as_solver"]
+    # the same model as Courty and Li write it: ex-ante types as labels, δ = 1; the labels
+    # are ranked by the dominance of the value distributions they induce
+    ru = solve_model(load(MODELS / "courty_li_undiscounted.toml"))
+    du = ru.economics()
+    assert du.dynamic is not None and du.duals["agree"]
+    psiL, psiH = courty_li_virtual_values([1, 2, 3], [0.5, 0.5], [[0.5, 0.3, 0.2], [0.2, 0.3, 0.5]])
+    np.testing.assert_allclose(du.dynamic.virtual_value[0][1].reshape(2, 3), [psiL, psiH], atol=1e-12)
+    with pytest.raises(ModelError, match="dominance"):          # crossing laws: no order to read
+        src = dict(ru.env.source)
+        src["agents"] = [{**src["agents"][0], "transition": [[0.5, 0.0, 0.5], [0.0, 1.0, 0.0]]}]
+        E.dynamic_virtual_surplus(Environment.from_dict(src))
 
 
 def test_public_disclosure_auction_handicaps_are_own_path():

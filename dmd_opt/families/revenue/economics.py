@@ -21,6 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from dmd_opt.core.errors import ModelError
 from dmd_opt.families.revenue.interim import ReducedForm, interim_reduced_forms
 from dmd_opt.families.revenue.virtual_surplus import DynamicVirtualSurplus, dual_comparison, dynamic_virtual_surplus
@@ -66,7 +68,7 @@ class Economics:
 
     def summary_lines(self) -> list[str]:
         from dmd_opt.core.display import fmt
-        lines = [v.summary_line() for v in self.virtual_values]
+        lines = [v.summary_line() for v in self.virtual_values if np.isfinite(v.virtual).any()]
         if self.dynamic is not None:
             lines += self.dynamic.summary_lines()
             d = self.duals

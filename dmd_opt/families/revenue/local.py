@@ -142,12 +142,15 @@ def solve_local(env: Environment, lay, participation: str, w_rev: float, w_wel: 
     return LocalSolution(x, z, y_value, lam, passes.order, y_lot, passes.root_duals(), min_lam)
 
 
-def adjacent_ic_multipliers(env: Environment, tree, participation: str, w_rev: float = 1.0):
+def adjacent_ic_multipliers(env: Environment, tree, participation: str, w_rev: float = 1.0, order=None):
     """The closed-form multipliers λ of the adjacent downward IC rows (module docstring) on
     ``tree``, without a program layout: ``(lam, order)`` with ``lam[i][t]`` (S_t, n − 1) in
-    the value order ``order[i][t]``.  Only the transitions enter (no utilities), so the
-    quantity family is covered too."""
+    the value order ``order[i][t]`` (or the given ``order``).  Only the transitions enter
+    (no utilities), so the quantity family is covered too."""
     passes = _Passes(env, None, participation, w_rev, 0.0, tree=tree)
+    if order is not None:
+        passes.order = [[np.asarray(o) for o in oi] for oi in order]
+        passes.pos = [[np.argsort(o) for o in oi] for oi in passes.order]
     lam = [[] for _ in range(tree.N)]
     for t in range(tree.T):
         for i in range(tree.N):

@@ -172,14 +172,12 @@ def dynamic_virtual_surplus(env, participation: str = "interim", w_rev: float = 
     if getattr(env, "reads_own_history", False):
         raise ModelError("agents", "the dynamic virtual surplus needs utilities of the current type "
                          "(some utility reads earlier own types)")
-    if any(not np.all(np.isfinite(env.type_values(i, t))) for i in range(env.n_agents)
-           for t in range(env.horizon)):
-        raise ModelError("agents", "some types are labels only: the handicaps need the types' values")
+    order = [[type_order(env, i, t) for t in range(env.horizon)] for i in range(env.n_agents)]
     weight = w_rev + w_wel
     if weight <= 0:
         raise ModelError("objective", "the virtual surplus needs a positive weight on revenue or welfare")
     tree = HistoryTree(env)
-    lam, order = adjacent_ic_multipliers(env, tree, participation, w_rev)
+    lam, order = adjacent_ic_multipliers(env, tree, participation, w_rev, order)
     T, N, delta = tree.T, tree.N, env.discount
     coef, hand, vv, imp = ([[None] * T for _ in range(N)] for _ in range(4))
     surplus, best, relaxed = [], [], 0.0
@@ -220,6 +218,28 @@ def dynamic_virtual_surplus(env, participation: str = "interim", w_rev: float = 
         surplus.append(g)
         relaxed += weight * (delta ** t) * float(np.nansum(tree.node_prob[t] * gmax))
     return DynamicVirtualSurplus(env, participation, order, lam, coef, hand, vv, imp, surplus, best, relaxed, tree)
+
+
+def type_order(env, i: int, t: int) -> np.ndarray:
+    """Agent i's period-t types from lowest to highest: by value, or — for types given by
+    labels only (an ex-ante type such as Courty and Li's traveller) — by first-order
+    stochastic dominance of the next period's value distributions they induce, which must
+    then rank them."""
+    v = np.asarray(env.type_values(i, t), float)
+    if np.all(np.isfinite(v)):
+        return np.argsort(v, kind="stable")
+    horizon = env.horizon or 0
+    nxt = np.asarray(env.type_values(i, t + 1), float) if t + 1 < horizon else None
+    if nxt is None or not np.all(np.isfinite(nxt)):
+        raise ModelError(f"agents[{i}].types", f"period {t + 1}'s types are labels only and the next period "
+                         "has no values to rank them by: the handicaps need an order of the types")
+    P = env.agent_transition(i, t)[:, np.argsort(nxt, kind="stable")]
+    o = np.argsort(P @ np.sort(nxt), kind="stable")                    # by expected next value
+    F = np.cumsum(P[o], axis=1)[:, :-1]
+    if np.any(np.diff(F, axis=0) > 1e-12):
+        raise ModelError(f"agents[{i}].types", f"period {t + 1}'s types are labels only and the next-period "
+                         "value distributions they induce are not ranked by first-order stochastic dominance")
+    return o
 
 
 def _best_quantity(qm, psi: np.ndarray) -> np.ndarray:
