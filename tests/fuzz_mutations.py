@@ -5,7 +5,9 @@ benchmarks/fuzz_loader.py).
 key, add an unknown (or empty, or odd) key, change a value's type (number → string,
 boolean, list, table), put an extreme number (1e20, 1e308, 2**70, -1, 0, NaN, inf,
 denormals), nest a value in lists, shorten/extend/empty a list, or replace a size-like
-integer (horizon, grid sizes, simulation counts) by a huge one.  A crash is any exception
+integer (horizon, grid sizes, simulation counts, units) by a huge one, or set a key of the newer
+surfaces (own-history utilities, persistent / i.i.d. / label-only types, joint laws, payment
+selection, ex-post IC, money, reduced-form and relational options) to an odd or plausible value.  A crash is any exception
 other than :class:`dmd_opt.core.errors.DmdOptError`; an *unnamed* error is a ModelError
 whose field is empty.
 """
@@ -23,7 +25,45 @@ MODELS = Path(__file__).resolve().parent.parent / "models"
 EXTREMES = [0, -1, 1, 2, 0.5, -0.5, 1e-320, 1e-12, 1e12, 1e15, 1e20, -1e20, 1e26, 1e308, -1e308,
             2 ** 31, 2 ** 53 + 1, 2 ** 63, 2 ** 70, 10 ** 30, math.inf, -math.inf, math.nan, 3.0, 7]
 SIZES = ["horizon", "n", "n_promise", "n_transfer", "simulate_paths", "simulate_periods", "max_iter",
-         "last_decision", "periods", "seed"]
+         "last_decision", "periods", "seed", "units"]
+#: keys of the newer input surfaces and odd or plausible values for them (op 10)
+AGENT_KEYS = {
+    "utility_of": ["current", "initial_and_current", "history", "future", 1, True, ["history"]],
+    "persistent": [True, False, "yes", 1, [True]],
+    "iid": [True, False, "true", 0, {}],
+    "values": [[], [[]], [[1.0, 2.0]], [[], [[1.0, 2.0], [3.0, 4.0]]], "x", [[math.nan]], [[1e300]],
+               [[True, False]]],
+    "types": [["a", "b"], ["a", "a"], ["a", 1.0], [["a", "b"], [1.0, 2.0]], [""], ["x" * 20_000]],
+}
+MODEL_KEYS = {
+    "joint_initial": [[1.0], [[0.5, 0.5]], [[0.25, 0.25], [0.25, 0.25]], "uniform", [], [math.nan], [[[1.0]]],
+                      [[True, False]], [0.1] * 9],
+    "joint_transition": [[[1.0]], [[0.5, 0.5], [0.5, 0.5]], "iid", [], [[math.inf]], [[[[1.0]]]]],
+    "discount": [1.0, 1.0000001, 0.0, True],
+    "delta": [1.0, 0.5, 0, math.nan, "0.5"],
+    "enforcement": ["relational", "commitment", "x", 1],
+    "stage": [{}, [], "x", {"states": ["a"], "prob": [1.0]}],
+    "lmp": [{}, {"variant": "x"}, {"B": math.nan}, 5],
+}
+SOLVE_KEYS = {
+    "selection": ["default", "none", "min_square", "min_abs", ["expost_ir", "symmetric"], ["flow_ir", "expost_ir"],
+                  ["none"], [], "x", 3, [1], {"a": 1}],
+    "ic": ["bayesian", "expost", "dominant", 1, True],
+    "money": [True, False, "no", 0],
+    "method": ["auto", "full", "cg", "reduced_form", "closed_form", "grid", "x", 3],
+    "units": [1, 2, 0, -1, 10 ** 6, 10 ** 7, 1.5, True, "2"],
+    "reserve": [0.0, 2.0, -1.0, math.nan, math.inf, 1e300, "2", [2.0]],
+    "constraints": [[], [{"kind": "min_win", "bidders": [1], "probability": 0.3}], [{"kind": "x"}], [5], "x",
+                    [{"kind": "payment_cap", "bidder": 99, "max": 1.0}]],
+    "payments": ["winner_pays", "interim", "both", 1],
+    "ic_rows": ["auto", "all", 5],
+    "border_chains": [[], [[0, 1]], "x"],
+    "implementation": [{"weights": [1.0], "ranks": [[0]]}, 5, {}],
+    "randomization": ["period", "message", "x", 1],
+    "solver_tol": [1e-12, 0, -1.0, math.nan, "1e-9", True],
+    "continuation_set": [{"grid": [0], "upper": [0], "lower": [0]}, 1],
+    "promises": [[1.0], "x"],
+}
 ODD_KEYS = ["", " ", "x", "kind ", "types\n", "ü", "[0]", "a.b", "0", "__class__", "solve"]
 TYPE_SWAPS = ["1", "true", "no", "", True, False, [], {}, [1, 2], {"a": 1}, [[1]], None]
 
@@ -64,7 +104,7 @@ def _one(raw: Any, rng: random.Random) -> Any:
     paths = _paths(raw)
     path = rng.choice(paths)
     cur = _get(raw, path)
-    op = rng.randrange(10)
+    op = rng.randrange(11)
     if op == 0 and path:                                   # drop a key / list entry
         parent = _get(raw, path[:-1])
         if isinstance(parent, dict):
@@ -122,6 +162,22 @@ def _one(raw: Any, rng: random.Random) -> Any:
                                          "options", "blocks", "simulate_paths"])] = rng.choice(TYPE_SWAPS + EXTREMES)
             else:
                 raw.pop("kind", None)
+        return raw
+    if op == 10 and isinstance(raw, dict):                 # a key of the newer surfaces
+        r = rng.randrange(3)
+        agents = raw.get("agents")
+        tables = [a for a in agents if isinstance(a, dict)] if isinstance(agents, list) else []
+        if r == 0 and tables:
+            k = rng.choice(sorted(AGENT_KEYS))
+            rng.choice(tables)[k] = copy.deepcopy(rng.choice(AGENT_KEYS[k]))
+        elif r == 1:
+            k = rng.choice(sorted(MODEL_KEYS))
+            raw[k] = copy.deepcopy(rng.choice(MODEL_KEYS[k]))
+        else:
+            k = rng.choice(sorted(SOLVE_KEYS))
+            solve = raw.setdefault("solve", {})
+            if isinstance(solve, dict):
+                solve[k] = copy.deepcopy(rng.choice(SOLVE_KEYS[k]))
         return raw
     return _set(raw, path, rng.choice(TYPE_SWAPS + EXTREMES))
 

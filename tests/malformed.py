@@ -80,6 +80,8 @@ RAM, LS, LCI, LW = "repeated_auction_markov.toml", "liu_spanning.toml", "liu_con
     "liu_winner_pay_auction.toml"
 TW, TWC, GH, GHI, GHF = "thomas_worrall.toml", "thomas_worrall_cara.toml", "guo_horner.toml", \
     "guo_horner_iid.toml", "guo_horner_finite.toml"
+NMA, CFE, ARF, LMP, TWX = "no_money_allocation.toml", "correlated_full_extraction.toml", "auction_reduced_form.toml", \
+    "lmp_power_dynamics.toml", "thomas_worrall_cara_exact.toml"
 
 #: (case id, model dict or raw bytes, expected field (substring), command-line arguments after the file)
 CASES: list[tuple[str, object, str, tuple]] = []
@@ -306,6 +308,206 @@ case("gh-grid-unknown", edited(GH, ("grid.m", 3)), "grid.m")
 case("gh-L-huge", edited(GH, ("L", 1e20)), "L")
 case("gh-name-table", edited(GH, ("name", {"a": 1})), "name")
 
+# ---------------------------------------------------------------------------------- new surfaces
+# own-history utilities, persistent and i.i.d. types, label-only types, correlated types
+def _agent(types, **kw):
+    return {"types": types, **kw}
+
+
+def _model(agents, dec=None, **kw):
+    return {"horizon": kw.pop("horizon", 1), "agents": agents, "decisions": dec or {"kind": "allocate"}, **kw}
+
+
+_TEN = [float(v) for v in range(1, 11)]
+_IAC = dict(initial=[0.5, 0.5], iid=True, utility_of="initial_and_current")
+case("rev-history-tables-1e20", _model([_agent(_TEN, initial=[0.1] * 10, iid=True, utility_of="history",
+                                                values=[_TEN] + [[]] * 19)], {"kind": "allocate", "periods": [1]},
+                                        horizon=20, discount=0.9), "agents[0].utility_of")
+case("rev-history-40-periods", _model([_agent([1.0, 2.0], initial=[0.5, 0.5], iid=True, utility_of="history",
+                                               values=[[1.0, 2.0]] + [[]] * 39)], {"kind": "allocate", "periods": [1]},
+                                       horizon=40, discount=0.9), "agents[0].utility_of")
+case("rev-history-values-missing", _model([_agent([1.0, 2.0], initial=[0.5, 0.5], iid=True, utility_of="history")],
+                                           horizon=3, discount=0.9), "agents[0].values")
+case("rev-values-shape", _model([_agent([1.0, 2.0], **_IAC, values=[[], [[1.0, 2.0]]])],
+                                {"kind": "allocate", "periods": [2]}, horizon=2, discount=0.9), "agents[0].values[1]")
+case("rev-values-nan", _model([_agent([1.0, 2.0], **_IAC, values=[[], [[1.0, math.nan], [1.0, 2.0]]])],
+                              {"kind": "allocate", "periods": [2]}, horizon=2, discount=0.9), "agents[0].values[1]")
+case("rev-values-1e300", _model([_agent([1.0, 2.0], **_IAC, values=[[], [[1.0, 1e300], [1.0, 2.0]]])],
+                                {"kind": "allocate", "periods": [2]}, horizon=2, discount=0.9), "agents[0].values[1]")
+case("rev-values-bool", _model([_agent([1.0, 2.0], **_IAC, values=[[], [[True, False], [1.0, 2.0]]])],
+                               {"kind": "allocate", "periods": [2]}, horizon=2, discount=0.9), "agents[0].values[1]")
+case("rev-values-string", _model([_agent([1.0, 2.0], **_IAC, values="big")], {"kind": "allocate", "periods": [2]},
+                                 horizon=2, discount=0.9), "agents[0].values")
+case("rev-values-empty", _model([_agent([1.0, 2.0], **_IAC, values=[])], {"kind": "allocate", "periods": [2]},
+                                horizon=2, discount=0.9), "agents[0].values")
+case("rev-values-deep", _model([_agent([1.0, 2.0], **_IAC, values=[[], nest(1.0, 40)])],
+                               {"kind": "allocate", "periods": [2]}, horizon=2, discount=0.9), "agents[0].values[1]")
+case("rev-values-current", _model([_agent([1.0, 2.0], initial=[0.5, 0.5], values=[[1.0, 2.0]])]), "agents[0].values")
+case("rev-utility-of-unknown", _model([_agent([1.0, 2.0], initial=[0.5, 0.5], utility_of="future")]),
+     "agents[0].utility_of")
+case("rev-utility-of-list", _model([_agent([1.0, 2.0], initial=[0.5, 0.5], utility_of=["history"])]),
+     "agents[0].utility_of")
+case("rev-persistent-string", _model([_agent([1.0, 2.0], initial=[0.5, 0.5], persistent="yes")]),
+     "agents[0].persistent")
+case("rev-persistent-int", _model([_agent([1.0, 2.0], initial=[0.5, 0.5], persistent=1)]), "agents[0].persistent")
+case("rev-persistent-transition", _model([_agent([1.0, 2.0], initial=[0.5, 0.5], persistent=True,
+                                                 transition=[[1.0, 0.0], [0.0, 1.0]])], horizon=2, discount=0.9),
+     "agents[0].transition")
+case("rev-persistent-per-period", _model([_agent([[1.0, 2.0], [1.0, 2.0]], initial=[0.5, 0.5], persistent=True)],
+                                         horizon=2, discount=0.9), "agents[0].types")
+case("rev-persistent-huge-horizon", _model([_agent(_TEN * 10, initial=[0.01] * 100, persistent=True)],
+                                           horizon=5000, discount=0.9), "horizon")
+case("rev-iid-string", edited(NMA, ("agents[0].iid", "true")), "agents[0].iid")
+case("rev-iid-int", edited(NMA, ("agents[0].iid", 1)), "agents[0].iid")
+case("rev-iid-with-transition", edited(NMA, ("agents[0].transition", [[0.5, 0.5], [0.5, 0.5]])),
+     "agents[0].transition")
+case("rev-iid-types-change", _model([_agent([[1.0, 2.0], [1.0, 3.0]], initial=[0.5, 0.5], iid=True)],
+                                    horizon=2, discount=0.9), "agents[0].types[1]")
+case("rev-iid-no-initial", _model([_agent([1.0, 2.0], iid=True)], horizon=2, discount=0.9), "agents[0].initial")
+case("rev-iid-tree-too-large", _model([_agent(_TEN, initial=[0.1] * 10, iid=True)], horizon=12, discount=0.9),
+     "horizon")
+case("rev-labels-only-sold", _model([_agent(["a", "b"], initial=[0.5, 0.5])]), "agents[0].types")
+case("rev-labels-mixed", _model([_agent(["a", 1.0], initial=[0.5, 0.5])]), "agents[0].types")
+case("rev-labels-duplicate-types", _model([_agent(["a", "a"], initial=[0.5, 0.5])]), "agents[0].types")
+case("rev-labels-only-quantity", _model([_agent(["a", "b"], initial=[0.5, 0.5])], {"kind": "quantity", "qmax": 1.0}),
+     "agents[0].types")
+case("rev-delta-1-plus", _model([_agent([1.0, 2.0], initial=[0.5, 0.5], iid=True)], horizon=2,
+                                discount=1.0000001), "discount")
+case("rev-joint-initial-nan", edited(CFE, ("joint_initial[0][0]", math.nan)), "joint_initial")
+case("rev-joint-initial-bool", edited(CFE, ("joint_initial", [[True] * 3] * 3)), "joint_initial")
+case("rev-joint-initial-string", edited(CFE, ("joint_initial", "uniform")), "joint_initial")
+case("rev-joint-initial-empty", edited(CFE, ("joint_initial", [])), "joint_initial")
+case("rev-joint-initial-3d", edited(CFE, ("joint_initial", [[[0.1]]])), "joint_initial")
+case("rev-joint-initial-table", edited(CFE, ("joint_initial", {"a": 1})), "joint_initial")
+case("rev-joint-and-initial", edited(CFE, ("agents[0].initial", [0.3, 0.3, 0.4])), "agents[0].initial")
+case("rev-joint-transition-one-period", edited(CFE, ("joint_transition", [[1.0] * 9] * 9)), "joint_transition")
+case("rev-joint-transition-missing", edited(CFE, ("horizon", 2), ("discount", 0.9)), "joint_transition")
+case("rev-joint-transition-shape", edited(CFE, ("horizon", 2), ("discount", 0.9), ("joint_transition", [[1.0]])),
+     "joint_transition")
+case("rev-joint-transition-inf", edited(CFE, ("horizon", 2), ("discount", 0.9),
+                                        ("joint_transition", [[math.inf] * 9] * 9)), "joint_transition")
+case("rev-joint-transition-count", edited(CFE, ("horizon", 3), ("discount", 0.9),
+                                          ("joint_transition", [[[1 / 9] * 9] * 9] * 5)), "joint_transition")
+case("rev-joint-profiles-8e6", _model([_agent([float(v) for v in range(1, 201)]) for _ in range(3)],
+                                      joint_initial=[1.0]), "agents")
+case("rev-joint-10-agents", _model([_agent([1.0, 2.0, 3.0, 4.0]) for _ in range(10)], joint_initial=[1.0]),
+     "agents")
+case("rev-joint-quantity", edited(CFE, ("decisions", {"kind": "quantity", "qmax": 1.0})), "decisions")
+case("rev-joint-private", edited(CFE, ("horizon", 2), ("discount", 0.9), ("joint_transition", [[1 / 9] * 9] * 9),
+                                 ("solve.disclosure", "private")), "disclosure")
+case("rev-joint-key-in-agent", edited(CFE, ("agents[0].joint_initial", [1.0])), "agents[0].joint_initial")
+case("rev-many-agents-tables", _model([_agent([1.0, 2.0], initial=[0.5, 0.5])] * 20_000), "agents")
+
+# revenue [solve] options: payment selection, ex-post IC, money, method, reduced form
+for _v, _tag in [(5, "number"), (True, "bool"), ("maybe", "unknown"), ([], "empty"), (["expost_ir", "nope"], "list"),
+                 ([1, 2], "numbers"), ({"a": 1}, "table"), (["min_square", "min_abs"], "two-norms"),
+                 (["none", "symmetric"], "none-in-list"), (["expost_ir", "flow_ir"], "both-ir"),
+                 (["symmetric"] * 3, "repeated"), ("", "empty-string"), (nest("none", 40), "deep")]:
+    case(f"rev-selection-{_tag}", edited(SM, ("solve.selection", _v)), "selection")
+case("rev-ic-unknown", edited(SM, ("solve.ic", "dominant")), "ic")
+case("rev-ic-bool", edited(SM, ("solve.ic", True)), "solve.ic")
+case("rev-ic-expost-private", edited(BAT, ("agents", [base(BAT)["agents"][0]] * 2), ("solve.ic", "expost"),
+                                     ("solve.disclosure", "private")), "ic")
+case("rev-money-string", edited(SM, ("solve.money", "no")), "solve.money")
+case("rev-money-int", edited(SM, ("solve.money", 0)), "solve.money")
+case("rev-money-false-cg", edited(SM, ("solve.money", False), ("solve.method", "cg")), "method")
+case("rev-method-case", edited(SM, ("solve.method", "REDUCED")), "method")
+case("rev-method-list", edited(SM, ("solve.method", ["auto"])), "solve.method")
+case("rev-rf-dynamic", edited(BAT, ("solve.method", "reduced_form")), "method")
+case("rev-rf-quantity", edited(MR, ("solve.method", "reduced_form")), "method")
+case("rev-rf-correlated", edited(CFE, ("solve.method", "reduced_form")), "method")
+case("rev-rf-payments-dynamic", edited(BAT, ("solve.payments", "interim")), "payments")
+for _v, _tag in [(0, "0"), (1.5, "float"), (True, "bool"), ("2", "string"), (10 ** 20, "1e20"), (math.nan, "nan")]:
+    case(f"rev-rf-units-{_tag}", edited(ARF, ("solve.units", _v)), "units")
+for _v, _tag in [(math.nan, "nan"), (math.inf, "inf"), (1e300, "1e300"), ("2", "string"), (True, "bool"), ([2.0], "list")]:
+    case(f"rev-rf-reserve-{_tag}", edited(ARF, ("solve.reserve", _v)), "reserve")
+_MW = {"kind": "min_win", "bidders": [1], "probability": 0.3}
+for _v, _f, _tag in [("min_win", "constraints", "string"), ([5], "constraints[0]", "entry-number"),
+                     ([{}], "constraints[0].kind", "entry-empty"), ([{"kind": "nope"}], "constraints[0].kind", "kind"),
+                     ([{**_MW, "bidders": [0]}], "constraints[0].bidders[0]", "bidder-0"),
+                     ([{**_MW, "bidders": [99]}], "constraints[0].bidders", "bidder-99"),
+                     ([{**_MW, "bidders": [True]}], "constraints[0].bidders[0]", "bidder-bool"),
+                     ([{**_MW, "bidders": []}], "constraints[0].bidders", "bidders-empty"),
+                     ([{**_MW, "probability": 1.5}], "constraints[0].probability", "probability"),
+                     ([{**_MW, "probability": math.nan}], "constraints[0].probability", "probability-nan"),
+                     ([{"kind": "min_win", "bidders": [1]}], "constraints[0].probability", "probability-missing"),
+                     ([{**_MW, "extra": 1}], "constraints[0].extra", "extra-key"),
+                     ([{"kind": "payment_cap", "bidder": 2, "max": math.inf}], "constraints[0].max", "cap-inf"),
+                     ([{"kind": "payment_cap", "bidder": 9, "max": 1.0}], "constraints[0].bidder", "cap-bidder"),
+                     ([_MW] * 10_001, "constraints", "too-many"), (nest(_MW, 40), "constraints", "deep")]:
+    case(f"rev-rf-constraints-{_tag}", edited(ARF, ("solve.constraints", _v)), _f)
+case("rev-rf-payments-unknown", edited(ARF, ("solve.payments", "both")), "payments")
+for _k, _v in [("ic_rows", "all"), ("border_chains", [[1, 2]]), ("implementation", {"weights": [1.0], "ranks": [[0]]})]:
+    case(f"rev-certificate-only-{_k}", edited(ARF, (f"solve.{_k}", _v)), f"solve.{_k}")
+case("rev-rf-50k-types", {"horizon": 1, "agents": [_agent([float(v) for v in range(1, 50_001)], initial=[1 / 50_000] * 50_000)] * 2,
+                          "decisions": {"kind": "allocate"}, "solve": {"method": "reduced_form"}}, "agents")
+case("rev-rf-units-1000", {"horizon": 1, "agents": [_agent([1.0, 2.0, 3.0], initial=[0.3, 0.3, 0.4])] * 2000,
+                           "decisions": {"kind": "allocate"}, "solve": {"method": "reduced_form", "units": 1000}},
+     "units")
+
+# ---------------------------------------------------------------------------------- relational
+for _k, _v, _f in [("grid.n", 10 ** 9, "grid.n"), ("grid.n", 2, "grid.n"), ("grid.n", 2.5, "grid.n"),
+                   ("grid.n", True, "grid.n"), ("grid.n", "101", "grid.n"), ("grid.m", 3, "grid.m"), ("grid", 5, "grid"),
+                   ("lmp.B", math.nan, "lmp.B"), ("lmp.B", 1e300, "lmp.B"), ("lmp.B", "2", "lmp.B"),
+                   ("lmp.B", True, "lmp.B"), ("lmp.p", 1.5, "lmp.p"), ("lmp.p", -0.1, "lmp.p"),
+                   ("lmp.variant", "x", "lmp.variant"), ("lmp.variant", 3, "lmp.variant"),
+                   ("lmp.exposure", math.inf, "lmp.exposure"), ("lmp.annihilation", "big", "lmp.annihilation"),
+                   ("lmp.extra", 1, "lmp.extra"), ("lmp", 5, "lmp"), ("enforcement", "x", "enforcement"),
+                   ("horizon", 10 ** 9, "horizon"), ("horizon", 0, "horizon"), ("horizon", "infinite", "horizon"),
+                   ("name", 5, "name"), ("unknown", 1, "unknown"),
+                   ("solve.randomization", "x", "randomization"), ("solve.randomization", 1, "randomization"),
+                   ("solve.simulate_paths", 10 ** 9, "simulate"), ("solve.simulate_periods", 10 ** 9, "simulate"),
+                   ("solve.simulate_paths", -1, "simulate_paths"), ("solve.seed", True, "seed"),
+                   ("solve.tol", 0, "tol"), ("solve.tol", math.nan, "tol"), ("solve.max_iter", 0, "max_iter"),
+                   ("solve.backend", "cvxpy", "backend"), ("solve.solver", "sh", "solver"),
+                   ("solve.participation", "interim", "participation"),
+                   ("solve.continuation_set", {"grid": [0], "upper": [0], "lower": [0]}, "solve.continuation_set"),
+                   ("solve.promises", [1.0], "solve.promises"), ("solve.punishments", [], "solve.punishments"),
+                   ("solve.cuts", {"block": [], "outcome": [], "piece": [], "side": []}, "solve.cuts")]:
+    case(f"rel-{_k}-{str(_v)[:12]}", edited(LMP, (_k, _v)), _f)
+for _v, _tag in [(1.0, "1"), (0, "0"), (math.nan, "nan"), (True, "bool"), ("0.5", "string")]:
+    case(f"rel-delta-{_tag}", {**base(LMP), "delta": _v}, "delta")
+_STAGE = {"states": ["a", "b"], "prob": [0.5, 0.5], "principal_actions": ["x", "y"], "agent_actions": ["u", "v"],
+          "outcome": [{"state": s, "principal": a, "agent": "u", "payoff": [1.0, 1.0]} for s in "ab" for a in "xy"]}
+
+
+def _stage(**changes):
+    return {"kind": "relational", "delta": 0.7, "stage": {**_STAGE, **changes}, "grid": {"n": 31}}
+
+
+_O = _STAGE["outcome"][0]
+for _tag, _ch, _f in [("states-9", dict(states=[f"s{i}" for i in range(9)], prob=[1 / 9] * 9), "stage.states"),
+                      ("states-duplicate", dict(states=["a", "a"]), "stage.states"),
+                      ("states-numbers", dict(states=[1, 2]), "stage.states"),
+                      ("prob-zero", dict(prob=[1.0, 0.0]), "stage.prob"), ("prob-nan", dict(prob=[math.nan, 0.5]), "stage.prob"),
+                      ("actions-65", dict(principal_actions=[f"p{i}" for i in range(65)]), "stage.principal_actions"),
+                      ("outcome-state", dict(outcome=[{**_O, "state": "z"}]), "stage.outcome[0].state"),
+                      ("outcome-payoff-3", dict(outcome=[{**_O, "payoff": [1.0, 1.0, 1.0]}]), "stage.outcome[0].payoff"),
+                      ("outcome-payoff-nan", dict(outcome=[{**_O, "payoff": [math.nan, 1.0]}]), "stage.outcome[0].payoff"),
+                      ("outcome-payoff-bool", dict(outcome=[{**_O, "payoff": [True, 1.0]}]), "stage.outcome[0].payoff"),
+                      ("outcome-empty", dict(outcome=[]), "stage.outcome"),
+                      ("outcome-twice", dict(outcome=_STAGE["outcome"] + [_O]), "stage.outcome"),
+                      ("outcome-extra-key", dict(outcome=[{**_O, "z": 1}] + _STAGE["outcome"][1:]), "stage.outcome[0].z"),
+                      ("messages-string", dict(messages="yes"), "stage.messages"),
+                      ("modes-number", dict(modes=5), "stage.modes"),
+                      ("modes-unknown-action", dict(modes={"r": {"a": "x/zz"}}), "stage.modes")]:
+    case(f"rel-stage-{_tag}", _stage(**_ch), _f)
+_BIG = {"states": [f"s{i}" for i in range(8)], "prob": [1 / 8] * 8, "messages": True,
+        "principal_actions": [f"p{i}" for i in range(64)], "agent_actions": [f"e{i}" for i in range(4)],
+        "outcome": [{"state": f"s{s}", "principal": f"p{a}", "agent": f"e{e}", "payoff": [1.0, float(e)]}
+                    for s in range(8) for a in range(64) for e in range(4)]}
+case("rel-stage-too-many-plans", {"kind": "relational", "delta": 0.7, "stage": _BIG}, "stage")
+case("rel-stage-and-lmp", {**base(LMP), "stage": _STAGE}, "stage")
+
+# ---------------------------------------------------------------------------------- Thomas–Worrall CARA, exact
+for _k, _v, _f in [("solve.method", "x", "solve.method"), ("solve.method", 3, "solve.method"),
+                   ("solve.solver_tol", 0, "solver_tol"), ("solve.solver_tol", -1e-3, "solver_tol"),
+                   ("solve.solver_tol", math.nan, "solver_tol"), ("solve.solver_tol", "1e-9", "solver_tol"),
+                   ("solve.solver_tol", True, "solver_tol"), ("utility.gamma", 0.0, "utility.gamma"),
+                   ("utility.gamma", -1.0, "utility.gamma"), ("utility.gamma", math.nan, "utility.gamma"),
+                   ("solve.simulate_paths", 10 ** 9, "simulate"), ("grid.n_promise", 10 ** 9, "grid.n_promise")]:
+    case(f"tw-cara-exact-{_k}-{str(_v)[:10]}", edited(TWX, (_k, _v)), _f)
+
 # ---------------------------------------------------------------------------------- 50,000 types
 _MANY = [float(v) for v in range(1, 50_001)]
 case("rev-50k-types", edited(SM, ("agents[0].types", _MANY), ("agents[0].initial", [1 / 50_000] * 50_000)),
@@ -318,4 +520,7 @@ case("con-50k-signals", edited(LW, ("agents[0].signals", _MANY)), "agents")
 OVERSIZED = ["rev-horizon-1e20", "rev-horizon-int-1e20", "rev-horizon-1e9", "rev-horizon-tree-too-large",
              "eff-horizon-1e9", "eff-too-many-profiles", "con-horizon-1e9", "con-signal-space-too-large",
              "tw-n-transfer-1e8", "tw-n-promise-1e9", "tw-simulate-paths-1e9", "gh-grid-1e4", "gh-grid-1e6",
-             "gh-horizon-1e9", "rev-types-deep", "rev-50k-types"]
+             "gh-horizon-1e9", "rev-types-deep", "rev-50k-types",
+             "rev-history-tables-1e20", "rev-iid-tree-too-large", "rev-joint-profiles-8e6", "rev-joint-10-agents",
+             "rev-many-agents-tables", "rev-rf-50k-types", "rev-rf-units-1000", "rel-grid.n-1000000000",
+             "rel-stage-too-many-plans", "rev-persistent-huge-horizon"]

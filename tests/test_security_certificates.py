@@ -340,3 +340,59 @@ def test_cli_exit_codes_for_certificates(monopoly, tmp_path, capsys):
     p = subprocess.run([sys.executable, "-m", "dmd_opt.interfaces.cli", "check", str(tmp_path / "type.json")],
                        capture_output=True, text=True, timeout=120)
     assert p.returncode == 2 and p.stderr.startswith("error: certificate.arrays.col_status") and not p.stdout
+
+
+# ------------------------------------------------------------------ reduced-form certificates
+@pytest.fixture(scope="module")
+def reduced_form_cert():
+    m = io.load(MODELS / "auction_reduced_form.toml")
+    r = io.solve_model(m, verify=False)
+    return json.loads(json.dumps(r.certificate(model=m), default=lambda a: a.tolist()))
+
+
+def _refingerprint(cert):
+    """What a forger does after editing: recompute the model's and the rebuilt program's fingerprints."""
+    from dmd_opt.certificates.format import model_fingerprint
+    from dmd_opt.core.kinds import KINDS, check_options
+    rec = cert["model"]
+    rec["fingerprint"] = model_fingerprint(rec["kind"], rec["data"], rec["options"])
+    try:
+        data = KINDS["revenue"].parse(copy.deepcopy(rec["data"]))
+        opts = check_options("revenue", copy.deepcopy(rec["options"]))
+        cert["program"]["fingerprint"] = KINDS["revenue"].build(data, **opts).fingerprint()
+    except ModelError:
+        pass                      # an invalid option: the checker must name it
+
+
+RF_TAMPERS = {
+    "units": lambda o: o.__setitem__("units", 2),
+    "reserve": lambda o: o.__setitem__("reserve", 0.0),
+    "constraints-dropped": lambda o: o.__setitem__("constraints", []),
+    "constraints-kind": lambda o: o.__setitem__("constraints", [{"kind": "x"}]),
+    "ic-rows": lambda o: o.__setitem__("ic_rows", "x"),
+    "chains-dropped": lambda o: o.__setitem__("border_chains", []),
+    "chain-position": lambda o: o["border_chains"][0].__setitem__(1, 99),
+    "chain-float": lambda o: o["border_chains"][0].__setitem__(1, 1.5),
+    "chain-short": lambda o: o["border_chains"].__setitem__(0, [0]),
+    "weights-negative": lambda o: o["implementation"].__setitem__("weights", [-1.0]),
+    "weights-nan": lambda o: o["implementation"].__setitem__("weights", [float("nan")]),
+    "ranks-out-of-range": lambda o: o["implementation"]["ranks"].__setitem__(0, [99] * len(o["implementation"]["ranks"][0])),
+    "ranks-reversed": lambda o: o["implementation"]["ranks"].__setitem__(0, o["implementation"]["ranks"][0][::-1]),
+    "implementation-dropped": lambda o: o.pop("implementation"),
+    "method-full": lambda o: o.__setitem__("method", "full"),
+}
+
+
+def test_reduced_form_certificate_tampering_fails(reduced_form_cert):
+    """Edits of a reduced-form certificate's options (units, reserve, constraints, Border chains, the
+    implementing lottery) fail even when the forger recomputes both fingerprints — in particular a
+    certificate without its implementation is a relaxation's optimum, never "optimal"."""
+    assert check_certificate(copy.deepcopy(reduced_form_cert)).ok
+    for name, edit in RF_TAMPERS.items():
+        cert = copy.deepcopy(reduced_form_cert)
+        edit(cert["model"]["options"])
+        _refingerprint(cert)
+        res = check_certificate(cert)
+        assert not res.ok and "\n" not in res.verdict, (name, res.verdict)
+        if res.error is not None:
+            assert res.error.field, name

@@ -66,7 +66,7 @@ def assert_refused(code, out, err, field, seconds, limit_s=60.0):
 
 def test_corpus_is_large_and_covers_every_kind():
     kinds = {cid.split("-")[0] for cid, *_ in CASES}
-    assert len(CASES) >= 150 and kinds == {"rev", "eff", "con", "tw", "gh"}
+    assert len(CASES) >= 300 and kinds == {"rev", "eff", "con", "tw", "gh", "rel"}
 
 
 @pytest.mark.parametrize("cid,model,field,args", CASES, ids=[c[0] for c in CASES])

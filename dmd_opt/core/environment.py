@@ -48,7 +48,7 @@ import numpy as np
 
 from dmd_opt.core import validation as V
 from dmd_opt.core.errors import ModelError
-from dmd_opt.core.limits import check_dense, check_periods, product
+from dmd_opt.core.limits import check_count, check_dense, check_periods, product
 from dmd_opt.core.model import DynamicModel, check_discount, check_horizon, kron_all, product_kernel
 from dmd_opt.core.own_history import OwnSpec, parse_own, persistent_table, table_shape, value_table
 
@@ -331,7 +331,10 @@ def _parse_joint(data: dict, f, horizon: int | None, sizes: list[list[int]], ren
     steps = 1 if horizon is None else horizon - 1
     shape = lambda t: tuple(n[t if horizon is not None else 0] for n in sizes)  # noqa: E731
     R = [int(np.prod(shape(t), dtype=np.int64)) for t in range(periods)]
-    check_dense(f("joint_transition"), (max(R), max(R)), copies=max(1, steps))
+    check_count(f("agents"), max(R), "profiles", noun="profiles", alternative="use fewer agents or types",
+                what="the joint type space (product of the agents' types) would have")
+    if steps:
+        check_dense(f("joint_transition"), (max(R), max(R)), copies=steps)
     if "joint_initial" not in data:
         raise ModelError(f("joint_initial"), "is required with joint_transition (the first profile's law)")
     raw = V.array(data["joint_initial"], f("joint_initial"))

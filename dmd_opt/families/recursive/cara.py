@@ -183,6 +183,9 @@ def solve_cara(income, prob, beta: float, gamma: float, *, tol: float = 1e-13,
     beta = real(beta, "beta", lo=0, hi=1, lo_open=True, hi_open=True)
     gamma = real(gamma, "utility.gamma", lo=0, lo_open=True)
     tol = real(tol, "solve.solver_tol", lo=0, lo_open=True)
+    if gamma * float(th[-1] - th[0]) > 700.0:     # exp(γ Δθ) beyond double precision
+        raise ModelError("utility.gamma", f"γ × (income range) = {gamma * float(th[-1] - th[0]):.4g} exceeds 700: "
+                         "exp(−γc) overflows in double precision; rescale income or γ")
     K = th.size
     D = -1.0 / (gamma * (1 - beta))
     c = beta / (gamma * (1 - beta))

@@ -138,8 +138,12 @@ class ThomasWorrall:
         b = np.linspace(tr[0], tr[1], n_transfer)
         if not np.any(np.isclose(b, b_common, rtol=0, atol=1e-12)):   # keep it on the grid (feasibility)
             b = np.sort(np.append(b, b_common))
-        v_lo = float(prob @ u(income + b_common)) / (1 - beta)
-        v_hi = float(prob @ u(income + tr[1])) / (1 - beta)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            v_lo = float(prob @ u(income + b_common)) / (1 - beta)
+            v_hi = float(prob @ u(income + tr[1])) / (1 - beta)
+        if not (np.isfinite(v_lo) and np.isfinite(v_hi)):
+            raise ModelError("utility", f"u(c) overflows at the consumption levels of the grid ({income[0] + b_common:.6g} "
+                             f"… {income[-1] + tr[1]:.6g}); rescale income or the utility's parameters")
         if promise_range is None:
             promise_range = (v_lo, v_hi)
         pr = array(promise_range, "grid.promise_range", shape=(2,))

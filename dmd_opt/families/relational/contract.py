@@ -85,6 +85,11 @@ class RelationalModel:
         # and IC / obedience / domain rows plus a few cuts per outcome
         per = 2 * (plans.Q * (2 + game.n_states * (game.n_states + len(game.agent_actions))) + 6 * plans.O)
         check_grid("grid.n", n + plans.Q + 8, rows_per_point=per, nonzeros_per_point=4 * per)
+        # the lazy continuation-set cuts keep a (block, outcome, piece, side) table: O(n²)
+        from dmd_opt.core.limits import check_dense
+        check_dense("grid.n", (2 * (n + plans.Q + 8), plans.O, n + plans.Q + 9, 2), itemsize=1, copies=2,
+                    what=f"the continuation-set cuts' table of a {n}-point grid would take",
+                    alternative="use a coarser grid")
         return cls(game, delta, enf, n, horizon, name, lmp)
 
     def with_enforcement(self, enforcement: str) -> "RelationalModel":

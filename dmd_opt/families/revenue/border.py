@@ -79,7 +79,8 @@ class Border:
         # float arrays, or object arrays of rationals for the exact rebuild of a certificate
         self.probs = [np.asarray(p) if np.asarray(p).dtype == object else np.asarray(p, float) for p in probs]
         self.N = len(self.probs)
-        self.units = int(units)
+        # k ≥ N units serve every present bidder: the same as N units (and the per-unit tables stay small)
+        self.units = min(int(units), max(self.N, 1))
         self.sizes = np.array([p.size for p in self.probs])
         self.offsets = np.r_[0, np.cumsum(self.sizes)[:-1]]
         self.M = int(self.sizes.sum())

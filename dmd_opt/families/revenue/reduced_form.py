@@ -51,7 +51,7 @@ import scipy.sparse as sp
 
 from dmd_opt.core import validation as V
 from dmd_opt.core.environment import Environment
-from dmd_opt.core.errors import ModelError
+from dmd_opt.core.errors import LimitError, ModelError
 from dmd_opt.families.revenue.border import FEAS_TOL, Border, PriorityMixture
 from dmd_opt.optim.program import Program
 
@@ -711,6 +711,8 @@ def _why_not(env: Environment, participation: str, fixed_allocation, budget_bala
         return f"participation {participation!r} is not one the reduced form knows"
     try:
         auction_data(env)
+    except LimitError:
+        raise                  # it can, but the model is too large: say that, not "cannot"
     except ModelError as exc:
         return str(exc)
     return None
@@ -773,4 +775,8 @@ def program_for_certificate(env: Environment, **o) -> Program:
         from dmd_opt.families.revenue.reduced_form_proof import certify_hook
         data = auction_data(env, o.get("units", 1))
         prog.meta["certify"] = certify_hook(data, impl, prog.block("Q").offset)
+    else:       # without it the LP is a relaxation (the generated Border rows only): never "optimal"
+        prog.meta["certify"] = lambda x_exact, x_float: {
+            "ok": False, "exact": False, "message": "no implementation recorded: the LP holds only the generated "
+            "Border rows, so its optimum is a relaxation's until the interim rule is shown feasible"}
     return prog
