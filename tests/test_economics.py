@@ -419,7 +419,8 @@ def test_reduced_forms_with_utilities_of_the_own_type_history():
     import re
     import tomllib
     doc = (MODELS.parent / "docs" / "model_format.md").read_text()
-    block = next(b for b in re.findall(r"```toml\n(.*?)```", doc, flags=re.S) if b.startswith("# example: a persistent"))
+    blocks = re.findall(r"```toml\n(.*?)```", doc, flags=re.S)
+    block = next(b for b in blocks if b.startswith("# example: a persistent"))
     r = solve_model(load(tomllib.loads(block)))
     econ = r.economics()
     assert econ.dynamic is None and "current type" in econ.dynamic_note
@@ -430,3 +431,20 @@ def test_reduced_forms_with_utilities_of_the_own_type_history():
                   for t in range(len(rf.T)))
         assert pay == pytest.approx(m.expected_payment(i), abs=1e-9)
     assert "economics" in r.to_dict()
+
+
+def test_regrets_of_an_interim_rule():
+    """The reduced-form mechanism's regrets by type, by enumerating reports on its interim rule."""
+    import dmd_opt
+    r = solve_model(load(MODELS / "ironing_2.toml"), method="reduced_form")
+    m = r.mechanism
+    m.T_program = m.T_program.copy()
+    m.T_program[3] += 0.5                         # bidder 1's top type pays 0.5 more
+    frame = dmd_opt.regrets(r)
+    top = frame[(frame["agent"] == 0) & (frame["type_index"] == 3)].iloc[0]
+    v = np.array(V4)
+    Q, T = np.asarray(m.Q[:4]), np.asarray(m.T[:4])
+    gain = v[3] * Q - T
+    assert top["max_regret"] == pytest.approx(gain.max() - gain[3], abs=1e-12) and top["max_regret"] > 0.1
+    assert top["best_report_index"] == int(np.argmax(gain))
+    assert frame[frame["agent"] == 1]["max_regret"].max() == 0.0

@@ -99,6 +99,15 @@ def regrets(source: Any):
         if report is None or not hasattr(report, "agents"):
             report = getattr(source, "mechanism", None) or source
             report = report.verify("bayesian")
+    mech = getattr(source, "mechanism", None) or source
+    if not hasattr(report, "agents") and getattr(mech, "form", None) == "interim":
+        from types import SimpleNamespace
+
+        from dmd_opt.families.revenue.interim import interim_rule_regrets
+        report = SimpleNamespace(agents=interim_rule_regrets(mech))
+    if not hasattr(report, "agents"):
+        raise TypeError(f"{type(report).__name__} has no regrets by type (the tree, joint-process and Markov "
+                        "verifiers report them)")
     return regret_frame(report)
 
 

@@ -334,4 +334,4 @@ def _by_type(env, i: int, t: int, reg, HU, ztype, on, reach, own_past) -> dict:
     else:
         w = reach[:, None] * env.agent_transition(i, t - 1)[own_past[:, -1]][:, ztype]
     return regret_by_type(t + 1, env.type_labels(i, t), reg, ztype, np.where(on, w, 0.0), HU.argmax(axis=1),
-                          {"history": np.arange(reg.shape[0])})
+                          {"history": np.arange(reg.shape[0])}, tol=1e-12 * env.payoff_scale)

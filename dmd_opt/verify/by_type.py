@@ -19,16 +19,19 @@ import numpy as np
 
 
 def regret_by_type(period: int | None, labels, reg: np.ndarray, ztype: np.ndarray, weight: np.ndarray | None,
-                   best_report: np.ndarray, states: dict | None = None, tol: float = 0.0) -> dict:
+                   best_report: np.ndarray, states: dict | None = None, tol: float | None = None) -> dict:
     """Group regrets by current type (module docstring).
 
     ``reg``, ``weight`` (truthful probability of each state, 0 off path; None: no law) and
     ``best_report`` (the maximising report, an index into ``labels``) are (M, Z) arrays over
     information states × own true states; ``ztype`` (Z,) the current type of each true state;
     ``states`` optional (M,) arrays describing each information state (``history`` …),
-    copied for the worst state of each type.  Regrets ≤ ``tol`` count as 0."""
+    copied for the worst state of each type.  Regrets ≤ ``tol`` (default: rounding, 1e-12 ×
+    the payoff size ``scale`` of the caller or 1) count as 0."""
     n = len(labels)
     reg = np.asarray(reg, float)
+    if tol is None:
+        tol = 1e-12
     out: dict = {} if period is None else {"period": period}
     out["types"] = list(labels)
     if weight is not None:

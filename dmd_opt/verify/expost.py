@@ -309,7 +309,8 @@ def _tree_agent(model, alloc, pay, probs, i) -> AgentExPost:
         by_type[t] = regret_by_type(t + 1, model.type_labels(i, t), reg.reshape(H * npr, n), np.arange(n),
                                     w.reshape(H * npr, n), HU.argmax(axis=2).reshape(H * npr, n),
                                     {"history": np.repeat(np.arange(H), npr),
-                                     "true_previous_type": np.tile(np.arange(npr), H)})
+                                     "true_previous_type": np.tile(np.arange(npr), H)},
+                                    tol=1e-12 * model.payoff_scale)
         m = float(reg.max())
         if m > best["bayes"]:
             h, p, th = np.unravel_index(int(np.argmax(reg)), reg.shape)
@@ -423,7 +424,8 @@ def _markov_agent(m, alloc: list[np.ndarray], payments: list[np.ndarray], i: int
                        by_type=[regret_by_type(None, m.type_labels(i, 0), np.where(reach_b, reg, 0.0).reshape(-1, n),
                                                np.arange(n), None, resU.policy.reshape(-1, n),
                                                {"previous_profile": np.repeat(np.arange(S + 1), n),
-                                                "true_previous_type": np.tile(np.arange(n), S + 1)})])
+                                                "true_previous_type": np.tile(np.arange(n), S + 1)},
+                                               tol=1e-12 * m.payoff_scale)])
 
 
 def _reachable(P: sp.csr_matrix, sigma: np.ndarray, n_actions: int, start: np.ndarray) -> np.ndarray:

@@ -207,6 +207,26 @@ def _from_interim_rule(mech) -> list[ReducedForm]:
     return out
 
 
+def interim_rule_regrets(mech) -> list:
+    r"""Regrets by own type of a mechanism given by its interim rule (``form = "interim"``):
+    for bidder i of type θ, :math:`\max_r [v(\theta)Q_i(r) - T_i(r)] - [v(\theta)Q_i(\theta) - T_i(\theta)]`
+    with the best report (:mod:`dmd_opt.verify.by_type`); one entry per bidder with ``agent``,
+    ``name`` and ``by_type`` like the verifiers' per-agent checks."""
+    from types import SimpleNamespace
+
+    from dmd_opt.verify.by_type import regret_by_type
+    out = []
+    for i, rf in enumerate(_from_interim_rule(mech)):
+        v = np.asarray(mech.env.type_values(i, 0), float)
+        q, p = np.asarray(rf.Q[0]), np.asarray(rf.T[0])
+        gain = v[:, None] * q[None, :] - p[None, :]                      # [true, report]
+        reg = (gain.max(axis=1) - np.diag(gain))[None, :]
+        per = regret_by_type(1, rf.labels[0], reg, np.arange(v.size), np.asarray(rf.probability[0])[None, :],
+                             gain.argmax(axis=1)[None, :], tol=1e-12 * max(1.0, float(np.abs(gain).max())))
+        out.append(SimpleNamespace(agent=i, name=rf.name, by_type=[per]))
+    return out
+
+
 # ---------------------------------------------------------------------------------------
 # revenue equivalence
 # ---------------------------------------------------------------------------------------
