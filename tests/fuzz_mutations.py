@@ -75,8 +75,10 @@ def shipped_models() -> dict[str, dict]:
 
 
 def _paths(node: Any, path: tuple = ()) -> list[tuple]:
-    """Every path to a value inside ``node`` (tables and lists; long lists sampled)."""
+    """Every path to a value inside ``node`` (tables and lists; long lists sampled; at most 64 deep)."""
     out = [path]
+    if len(path) >= 64:
+        return out
     if isinstance(node, dict):
         for k, v in node.items():
             out += _paths(v, path + (k,))
@@ -164,22 +166,40 @@ def _one(raw: Any, rng: random.Random) -> Any:
                 raw.pop("kind", None)
         return raw
     if op == 10 and isinstance(raw, dict):                 # a key of the newer surfaces
-        r = rng.randrange(3)
-        agents = raw.get("agents")
-        tables = [a for a in agents if isinstance(a, dict)] if isinstance(agents, list) else []
-        if r == 0 and tables:
-            k = rng.choice(sorted(AGENT_KEYS))
-            rng.choice(tables)[k] = copy.deepcopy(rng.choice(AGENT_KEYS[k]))
-        elif r == 1:
-            k = rng.choice(sorted(MODEL_KEYS))
-            raw[k] = copy.deepcopy(rng.choice(MODEL_KEYS[k]))
-        else:
-            k = rng.choice(sorted(SOLVE_KEYS))
-            solve = raw.setdefault("solve", {})
-            if isinstance(solve, dict):
-                solve[k] = copy.deepcopy(rng.choice(SOLVE_KEYS[k]))
-        return raw
+        return _new_key(raw, rng)
     return _set(raw, path, rng.choice(TYPE_SWAPS + EXTREMES))
+
+
+def _new_key(raw: dict, rng: random.Random, skip: tuple = ()) -> dict:
+    """Set one key of the newer surfaces (an agent's, the model's or ``[solve]``'s), none in ``skip``."""
+    r = rng.randrange(3)
+    agents = raw.get("agents")
+    tables = [a for a in agents if isinstance(a, dict)] if isinstance(agents, list) else []
+    if r == 0 and tables:
+        k = rng.choice(sorted(AGENT_KEYS))
+        rng.choice(tables)[k] = copy.deepcopy(rng.choice(AGENT_KEYS[k]))
+    elif r == 1:
+        k = rng.choice(sorted(set(MODEL_KEYS) - set(skip)))
+        raw[k] = copy.deepcopy(rng.choice(MODEL_KEYS[k]))
+    else:
+        k = rng.choice(sorted(set(SOLVE_KEYS) - set(skip)))
+        solve = raw.setdefault("solve", {})
+        if isinstance(solve, dict):
+            solve[k] = copy.deepcopy(rng.choice(SOLVE_KEYS[k]))
+    return raw
+
+
+#: keys of other kinds (and options only certificates carry), left out when a revenue model is solved
+NOT_REVENUE = ("delta", "enforcement", "stage", "lmp", "randomization", "solver_tol", "continuation_set", "promises",
+               "ic_rows", "border_chains", "implementation")
+
+
+def mutate_surfaces(raw: dict, rng: random.Random, skip: tuple = NOT_REVENUE) -> dict:
+    """One to three keys of the newer surfaces set on a deep copy of ``raw`` (for solving)."""
+    out = copy.deepcopy(raw)
+    for _ in range(rng.choice([1, 2, 3])):
+        out = _new_key(out, rng, skip)
+    return out
 
 
 def mutate(raw: dict, rng: random.Random) -> Any:

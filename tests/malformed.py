@@ -507,6 +507,8 @@ for _k, _v, _f in [("solve.method", "x", "solve.method"), ("solve.method", 3, "s
                    ("utility.gamma", -1.0, "utility.gamma"), ("utility.gamma", math.nan, "utility.gamma"),
                    ("solve.simulate_paths", 10 ** 9, "simulate"), ("grid.n_promise", 10 ** 9, "grid.n_promise")]:
     case(f"tw-cara-exact-{_k}-{str(_v)[:10]}", edited(TWX, (_k, _v)), _f)
+case("tw-cara-flat-utility", edited(TWC, ("grid.transfer_range", [-4.0, 1e11])), "grid.transfer_range")
+case("tw-cara-gamma-overflow", edited(TWX, ("utility.gamma", 1e6)), "utility")
 
 # ---------------------------------------------------------------------------------- 50,000 types
 _MANY = [float(v) for v in range(1, 50_001)]

@@ -15,7 +15,7 @@ from dmd_opt.certificates import check_certificate
 from dmd_opt.interfaces.models import load
 
 from conftest import MODELS
-from fuzz_mutations import classify, mutate, shipped_models
+from fuzz_mutations import classify, mutate, mutate_surfaces, shipped_models
 
 SEEDS = shipped_models()
 #: examples per property (DMD_FUZZ_EXAMPLES raises it for a longer local run)
@@ -112,3 +112,22 @@ def _same(a, b) -> bool:
             return math.isnan(a) and math.isnan(b)
         return a == b or abs(a - b) <= 1e-6 * max(1.0, abs(a))
     return a == b and type(a) is type(b)
+
+
+#: small models whose solve is fast: the newer surfaces are mostly checked when solving
+SOLVABLE = ["static_monopoly.toml", "auction_reduced_form.toml", "dsic_auction.toml", "no_money_allocation.toml",
+            "correlated_full_extraction.toml", "mussa_rosen_2.toml"]
+
+
+@settings(max_examples=max(12, N // 8), deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.sampled_from(SOLVABLE), st.integers(0, 2 ** 32 - 1))
+def test_new_surfaces_solve_or_name_a_field(name, seed):
+    """Own-history, persistent, i.i.d., label-only and correlated types, payment selection, ex-post IC,
+    money, reduced-form and relational options set to odd or plausible values: the model solves or is
+    refused naming a field (load and solve, within a 2 GiB memory budget)."""
+    from dmd_opt.core.limits import using
+    from dmd_opt.interfaces.models import solve_model
+    raw = mutate_surfaces(SEEDS[name], random.Random(seed))
+    with using(memory=2 * 2 ** 30):
+        outcome = classify(lambda r: solve_model(load(r), verify=False), raw)
+    assert _ok(outcome), (name, seed, outcome)

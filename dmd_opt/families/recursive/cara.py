@@ -264,6 +264,13 @@ def _ic_slack(zeta, om, r, D, beta) -> np.ndarray:
 
 
 def _newton(active, pi, r, D, c, gamma, tol, max_iter):
+    """:func:`_newton_steps` with floating-point warnings off: with extreme data (an income level of
+    probability 1e-300) a step overflows, and the contract is reported ``inaccurate`` instead."""
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        return _newton_steps(active, pi, r, D, c, gamma, tol, max_iter)
+
+
+def _newton_steps(active, pi, r, D, c, gamma, tol, max_iter):
     """Maximise the dual over (μ, λ_active) from μ = 1, λ = 0 (inside the domain α, β > 0).
 
     Damped Newton: a step is taken when it raises g enough (Armijo) or, once g no longer

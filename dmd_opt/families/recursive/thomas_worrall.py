@@ -154,9 +154,15 @@ class ThomasWorrall:
         if promise_spacing == "linear":
             v = np.linspace(pr[0], pr[1], n_promise)
         else:  # uniform in the certainty-equivalent consumption u^{-1}((1-beta) v)
-            ce = np.linspace(*u.inverse((1 - beta) * pr), n_promise)
-            v = u(ce) / (1 - beta)
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                ce = np.linspace(*u.inverse((1 - beta) * pr), n_promise)
+                v = u(ce) / (1 - beta)
             v[0], v[-1] = pr
+        if not (np.all(np.isfinite(v)) and np.all(np.diff(v) > 0)):
+            # e.g. CARA utility is flat (u = −0.0) at a transfer of 1e12: the promises coincide
+            raise ModelError("grid.transfer_range", f"the promise grid degenerates over [{pr[0]:.6g}, {pr[1]:.6g}] "
+                             "(u(c) is flat or not finite at the range's ends); narrow the transfer range or "
+                             "give grid.promise_range")
         return cls(income, prob, beta, u, b, v, name, promise_spacing, floor, n_transfer, bounds_given)
 
     @classmethod
