@@ -369,3 +369,22 @@ def test_interrupted_sweep_keeps_finished_points(tmp_path, sig, code, threads):
     df = pd.read_parquet(out)
     assert len(df) == 120 and df["ok"].sum() >= 1 and (df["status"] == "pending").sum() >= 1
     assert not [n for n in os.listdir(tmp_path) if n.endswith(".tmp")]
+
+
+def test_persistent_type_over_a_long_horizon(tmp_path, capsys):
+    """A persistent type keeps one profile per later period: 100 periods are a 200-node tree whose
+    histories have more than numpy's 64 axes.  solve (JSON record), verify and audit run; the
+    revenue is the static monopoly price every period: sell at 2 to the high type (probability ½)."""
+    import json
+    from malformed import toml_dumps
+    T, delta = 100, 0.9
+    path = tmp_path / "persistent.toml"
+    path.write_text(toml_dumps({"horizon": T, "discount": delta, "decisions": {"kind": "allocate"},
+                                "agents": [{"types": [1.0, 2.0], "initial": [0.5, 0.5], "persistent": True}]}))
+    code, out, err = _run_main(["solve", str(path), "--json"], capsys)
+    assert code == 0, err
+    rec = json.loads(out)
+    assert abs(rec["objective"] - 1.0 * (1 - delta ** T) / (1 - delta)) < 1e-7
+    for command in ("verify", "audit"):
+        code, out, err = _run_main([command, str(path)], capsys)
+        assert code == 0 and "Traceback" not in out + err, err

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dmd_opt.core.errors import ModelError
+from dmd_opt.core.model import ravel
 
 
 def _service(env, i: int, t: int) -> np.ndarray | None:
@@ -186,7 +187,7 @@ def _truthful_flow(env, x: np.ndarray, i: int, t: int, th: np.ndarray):
         digits.append(env.profile_digits(s)[rest % R, i])
         rest = rest // R
     dims = [env.n_types(i, s) for s in range(t + 1)]
-    z = np.ravel_multi_index(tuple(reversed(digits)), dims)
+    z = ravel(tuple(reversed(digits)), dims)          # any number of periods (core.model.ravel)
     return tree_flow_by_history(env, x, i, t), z
 
 
