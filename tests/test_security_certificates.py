@@ -396,3 +396,37 @@ def test_reduced_form_certificate_tampering_fails(reduced_form_cert):
         assert not res.ok and "\n" not in res.verdict, (name, res.verdict)
         if res.error is not None:
             assert res.error.field, name
+
+
+# ------------------------------------------------------------------ relational certificates
+REL_TAMPERS = {
+    "promises-nan": lambda o: o["promises"].__setitem__(0, float("nan")),
+    "promises-unsorted": lambda o: o.__setitem__("promises", o["promises"][::-1]),
+    "continuation-set-short": lambda o: o["continuation_set"].__setitem__("upper", [0.0]),
+    "cuts-lengths": lambda o: o["cuts"].__setitem__("side", []),
+    "cuts-out-of-range": lambda o: o["cuts"].__setitem__("piece", [-5] * len(o["cuts"]["piece"])),
+    "cuts-huge-integer": lambda o: o["cuts"].__setitem__("block", [2 ** 70] * len(o["cuts"]["block"])),
+    "punishments-short": lambda o: o.__setitem__("punishments", o["punishments"][:1]),
+    "punishment-action": lambda o: o["punishments"][0].__setitem__(1, 10 ** 9),
+    "punishment-value": lambda o: o["punishments"][0].__setitem__(2, o["punishments"][0][2] + 0.5),
+    "punishments-dropped": lambda o: o.pop("punishments"),
+    "randomization": lambda o: o.__setitem__("randomization", "message"),
+}
+
+
+def test_relational_certificate_tampering_fails():
+    """A relational contract's certificate carries the final frontier LP's data (continuation set,
+    promises, punishments, cuts): edits fail or are named errors, never a crash, even with the
+    model fingerprint recomputed."""
+    from dmd_opt.certificates.format import model_fingerprint
+    m = io.load(MODELS / "lmp_lecture.toml")
+    r = io.solve_model(m)
+    good = json.loads(json.dumps(r.certificate(model=m), default=lambda a: a.tolist()))
+    assert check_certificate(copy.deepcopy(good)).ok
+    for name, edit in REL_TAMPERS.items():
+        cert = copy.deepcopy(good)
+        edit(cert["model"]["options"])
+        rec = cert["model"]
+        rec["fingerprint"] = model_fingerprint(rec["kind"], rec["data"], rec["options"])
+        res = check_certificate(cert)
+        assert not res.ok and "\n" not in res.verdict, (name, res.verdict)

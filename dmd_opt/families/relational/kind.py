@@ -84,7 +84,7 @@ def build_relational(model: RelationalModel, **opts):
         pun = opts.get("punishments")
         D = None if pun is None else {(tuple(int(s) for s in cell), int(a)): float(v) for cell, a, v in pun}
         randomization = opts.get("randomization") or ("message" if model.enforcement == "commitment" else "period")
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
         raise ModelError("continuation_set", f"the certificate's program options are incomplete: {exc}") from None
     for name, arr in (("continuation_set.grid", W.grid), ("continuation_set.upper", W.upper),
                       ("continuation_set.lower", W.lower), ("promises", grid)):
@@ -98,13 +98,18 @@ def build_relational(model: RelationalModel, **opts):
     objs = ["principal", "-principal"] if model.enforcement == "relational" else ["principal"]
     if (D is None) != (model.enforcement != "relational"):
         raise ModelError("punishments", "punishments are required exactly for relational contracts")
+    if not (cuts.block.ndim == 1 and cuts.block.shape == cuts.out.shape == cuts.piece.shape == cuts.side.shape):
+        raise ModelError("cuts", "block, outcome, piece and side must be lists of one length")
     if cuts.block.size and (cuts.block.min() < 0 or cuts.block.max() >= len(objs) * grid.size
                             or cuts.out.min() < 0 or cuts.out.max() >= plans.O
                             or cuts.piece.min() < -1 or cuts.piece.max() >= max(W.K - 1, 1)
                             or not np.all(np.isin(cuts.side, (-1, 1)))):
         raise ModelError("cuts", "cut indices out of range")
     from dmd_opt.dp.bellman import stack
-    t, lay = _template(plans, model.delta, W, D, grid, objs, randomization)
+    try:
+        t, lay = _template(plans, model.delta, W, D, grid, objs, randomization)
+    except KeyError as exc:       # a recorded punishment table that misses a (cell, action) the LP reads
+        raise ModelError("punishments", f"no recorded punishment for (cell, action) {exc}") from None
     st = stack(t, name="frontier")
     st.program.set_objective(_costs(st), sense="max")
     n, rows, cols, vals, lo, hi, lab = _cut_rows(st, lay, plans, W, cuts)
