@@ -239,3 +239,17 @@ def test_default_preset_skips_large_programs_and_named_rules_do_not(monkeypatch)
     named = solve_revenue(env, selection="expost_ir,symmetric,min_square")
     assert named.selection.status == "optimal"
     assert named.objective == pytest.approx(vertex.objective, abs=1e-9)
+
+
+def test_selection_time_limit_keeps_the_verified_vertex(monkeypatch):
+    """A selection that runs out of time keeps the solver's vertex, says so, and the vertex is
+    verified (a badly scaled program — one value of 2^31 — once kept the QP stage busy for minutes)."""
+    import dmd_opt.families.revenue.selection as S
+    monkeypatch.setattr(S, "TIME_LIMIT", 0.0)
+    env = auction([1, 2, 2 ** 31], [0.4, 0.4, 0.2])
+    vertex = solve_revenue(env, selection="none")
+    r = solve_revenue(env)
+    assert r.selection.status == "failed" and "time limit" in r.selection.message
+    np.testing.assert_array_equal(r.mechanism.payments[0], vertex.mechanism.payments[0])
+    assert r.objective == vertex.objective
+    assert r.verification is not None and r.verification.max_regret <= 1e-9 * env.payoff_scale

@@ -44,6 +44,9 @@ unless the rules are named explicitly: the stages cost a multiple of the solve);
 solver's vertex; ``"min_square"`` / ``"min_abs"`` = ``symmetric`` and that norm; any
 comma-separated list or sequence of rule names.
 
+Time: the whole selection has :data:`TIME_LIMIT` seconds (each stage solve gets what is left);
+when they run out the solver's vertex is kept and the result says so.
+
 Tolerance: the face is :math:`\text{revenue} \ge R^* - \varepsilon` with
 :math:`\varepsilon = 0`, raised to :math:`10^{-12}s`, :math:`10^{-10}s` and then
 :math:`10^{-9}s` (:math:`s` the environment's payoff scale) only if a stage is
@@ -61,6 +64,7 @@ selected mechanism is checked by the independent verifier like any other.
 from __future__ import annotations
 
 import itertools
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -76,6 +80,10 @@ IR_RULES = ("expost_ir", "flow_ir")
 PRESETS = {"default": ("expost_ir", "symmetric", "min_square"), "none": (),
            "min_square": ("symmetric", "min_square"), "min_abs": ("symmetric", "min_abs")}
 EPSILONS = (0.0, 1e-12, 1e-10, 1e-9)             # × payoff scale, tried in this order
+#: Seconds the whole selection may take (each stage gets what is left); when they run out the
+#: solver's vertex is kept and the result says so (a badly scaled QP — a type value of 2^31 —
+#: otherwise kept HiGHS' QP solver busy for many minutes).
+TIME_LIMIT = 60.0
 STAGE_OPTIONS = {"primal_feasibility_tolerance": 1e-10, "dual_feasibility_tolerance": 1e-10}
 HIGHS_QP_PAYMENTS = 500                           # least-squares stage: HiGHS up to this many payments
 #: The ``"default"`` preset runs on programs of at most this many columns; larger ones keep the
@@ -529,10 +537,16 @@ def select(env, prog: Program, solution, mechanism, rules) -> tuple[object, Sele
     attempts = ([("face", None)] if face is not None else []) + [("floor", e) for e in EPSILONS]
     bound = EPSILONS[-1] * scale                  # the largest objective loss accepted
     z = None
+    deadline = time.perf_counter() + TIME_LIMIT
     for mode, eps in attempts:
+        if time.perf_counter() >= deadline:
+            info.message = (info.message + "; " if info.message else "") + \
+                f"the selection's time limit ({TIME_LIMIT:g} s) was reached"
+            break
         fc = face if mode == "face" else None
         floor = None if mode == "face" else R - eps * scale
-        z = _run_stages(prog, env, lay, rules, stages, fc, floor, fixed_q, swaps, scale, info, mode, eps)
+        z = _run_stages(prog, env, lay, rules, stages, fc, floor, fixed_q, swaps, scale, info, mode, eps,
+                        deadline)
         if z is not None and R - float(prog.objective_value(z)) <= bound:
             info.face = "complementary slackness with the optimum's duals" if mode == "face" else \
                 "objective floor R* - epsilon"
@@ -565,7 +579,8 @@ def select(env, prog: Program, solution, mechanism, rules) -> tuple[object, Sele
     return mech, info
 
 
-def _run_stages(prog, env, lay, rules, stages, face, floor, fixed_q, swaps, scale, info, mode, eps):
+def _run_stages(prog, env, lay, rules, stages, face, floor, fixed_q, swaps, scale, info, mode, eps,
+                deadline: float):
     """The lexicographic stages on one description of the face; the selected point or None.
 
     After each LP stage its own optimal face replaces the feasible set, described exactly
@@ -591,9 +606,9 @@ def _run_stages(prog, env, lay, rules, stages, face, floor, fixed_q, swaps, scal
             q[pcols] = 2.0                                                   # ½ Σ 2p² = Σ p²
             qp.set_objective(np.zeros(qp.n_vars), "min", q_diag=q)
             small = pcols.size <= HIGHS_QP_PAYMENTS
-            qs = solve(qp, backend="highs") if small else None
+            qs = solve(qp, backend="highs", options={"time_limit": _left(deadline)}) if small else None
             if qs is None or qs.status not in ("optimal", "inaccurate"):
-                qs = solve(qp, backend="clarabel")
+                qs = solve(qp, backend="clarabel", options={"time_limit": _left(deadline)})
             info.stages.append(_stage_record("min_square", tag, qs, qp))
             if qs.status not in ("optimal", "inaccurate"):
                 return None
@@ -609,7 +624,7 @@ def _run_stages(prog, env, lay, rules, stages, face, floor, fixed_q, swaps, scal
                 cost = np.zeros(lp.n_vars)
                 cost[cmap["s"]] = 1.0
                 lp.set_objective(cost, "min")
-        sol = solve(lp, backend="highs", options=dict(STAGE_OPTIONS))
+        sol = solve(lp, backend="highs", options={**STAGE_OPTIONS, "time_limit": _left(deadline)})
         info.stages.append(_stage_record(stage, tag, sol, lp))
         if sol.status != "optimal":
             return None
@@ -621,6 +636,11 @@ def _run_stages(prog, env, lay, rules, stages, face, floor, fixed_q, swaps, scal
                 return None
             sp = _clone(sp, fb)
     return z
+
+
+def _left(deadline: float) -> float:
+    """Seconds left before the selection's deadline (a small positive floor: solvers refuse 0)."""
+    return max(deadline - time.perf_counter(), 0.01)
 
 
 def _violation(sp: Program, x: np.ndarray) -> float:
@@ -641,7 +661,6 @@ def apply_selection(result, rules, verify: bool = True, column_limit: int | None
     verify it (the independent verifier) and record the Selection on ``result.selection``.
     Non-optimal results are returned unchanged.  With ``column_limit`` (the ``"default"``
     preset), a program with more columns keeps the solver's vertex (status ``skipped``)."""
-    import time
     from dmd_opt.verify import verify as run_verify
     rules = parse_selection(rules)
     result.options["selection"] = ",".join(rules) if rules else "none"
