@@ -156,3 +156,18 @@ def test_subprocess_end_to_end(models_dir, tmp_path):
     assert r.returncode == 0, r.stderr
     df = pd.read_parquet(out)
     assert list(df["discount"]) == pytest.approx([0.5, 0.7, 0.9]) and df["ok"].all()
+
+
+@pytest.mark.parametrize("args, named", [
+    (["solve", "MODEL", "--ic", "dominant"], "--ic"),
+    (["solve", "MODEL", "--no-such-flag"], "--no-such-flag"),
+    (["solve"], "FILE"),
+    (["no-such-command"], "no-such-command"),
+])
+def test_bad_flags_are_one_line_naming_them(models_dir, args, named):
+    """A mistyped flag, value or command: exit 2 and one line on stderr that names it (no usage box)."""
+    args = [str(models_dir / "static_monopoly.toml") if a == "MODEL" else a for a in args]
+    r = run(*args)
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and named in lines[0] and lines[0].startswith("error: "), r.stderr

@@ -636,8 +636,18 @@ def main(argv=None):  # console-script entry point
         signal.signal(signal.SIGTERM, _term)
     except ValueError:  # pragma: no cover - not the main thread
         pass
+    # typer ≥ 0.29 carries its own click; its UsageError is a base of the public BadParameter
+    usage_error = typer.BadParameter.__mro__[1]
     try:
-        app(args=argv, standalone_mode=True)
+        code = app(args=argv, standalone_mode=False)
+    except usage_error as exc:     # a bad flag or value: one line naming it, exit 2
+        typer.echo(f"error: {' '.join(exc.format_message().split())} (dmd-opt "
+                   f"{exc.ctx.info_name + ' ' if exc.ctx is not None and exc.ctx.parent is not None else ''}"
+                   f"--help lists the options)", err=True)
+        sys.exit(EXIT_INPUT)
+    except typer.Abort:
+        typer.echo("error: interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         sys.exit(code)
@@ -647,6 +657,7 @@ def main(argv=None):  # console-script entry point
     except KeyboardInterrupt:
         typer.echo("error: interrupted", err=True)
         sys.exit(EXIT_INTERRUPTED)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":  # pragma: no cover
