@@ -99,17 +99,11 @@ def exact_kkt(lp, col_status, row_status, q_min: list, max_seconds: float = 20.0
     a few exact active-set steps (at most ``max_repairs``).
     Returns the same fields as :func:`.simplex.exact_optimal_basis` (``pivots``: the steps).
     """
+    from dmd_opt.certificates.simplex import basis_split
     m, n = lp.m, lp.n
-    status = np.concatenate([np.asarray(col_status), np.asarray(row_status)])
-    B = [int(j) for j in np.nonzero(status == 1)[0]]
-    vN = {}
-    for j in np.nonzero(status != 1)[0].tolist():
-        code = int(status[j])
-        lo, hi = lp.lo_q[j], lp.hi_q[j]
-        v = {0: lo, 2: hi, 3: X.ZERO}.get(code, lo if lo is not None else (hi if hi is not None else X.ZERO))
-        if v is None:
-            return {"ok": False, "reason": f"the basis puts variable {j} at an infinite bound"}
-        vN[j] = v
+    B, vN = basis_split(lp, col_status, row_status)
+    if isinstance(vN, str):
+        return {"ok": False, "reason": vN}
     t_end = time.perf_counter() + max_seconds
     seen = set()
     for step in range(max_repairs + 1):

@@ -223,6 +223,23 @@ class ExactLP:
         return True
 
 
+def basis_split(lp, col_status, row_status):
+    """The basic variables of a recorded basis (columns then rows; code 1) and the exact value of
+    every nonbasic one: its lower bound (code 0), upper bound (2), zero (3, free), else the finite
+    bound it has.  Returns ``(B, {j: value})``, or ``(B, reason)`` when a nonbasic variable
+    would sit at an infinite bound."""
+    status = np.concatenate([np.asarray(col_status), np.asarray(row_status)])
+    B = [int(j) for j in np.nonzero(status == 1)[0]]
+    vN = {}
+    for j in np.nonzero(status != 1)[0].tolist():
+        lo, hi = lp.lo_q[j], lp.hi_q[j]
+        v = {0: lo, 2: hi, 3: X.ZERO}.get(int(status[j]), lo if lo is not None else (hi if hi is not None else X.ZERO))
+        if v is None:
+            return B, f"the basis puts variable {j} at an infinite bound"
+        vN[j] = v
+    return B, vN
+
+
 def exact_optimal_basis(A, c, rl, ru, cl, cu, col_status, row_status, max_pivots: int = 60,
                         rationalize: bool = False, max_seconds: float = 20.0, exact=None, sign: int = 1) -> dict:
     """Exact optimum from a (floating) optimal basis, repaired by exact pivots if needed.
@@ -232,18 +249,11 @@ def exact_optimal_basis(A, c, rl, ru, cl, cu, col_status, row_status, max_pivots
     """
     lp = ExactLP(A, c, rl, ru, cl, cu, rationalize, exact=exact, sign=sign)
     m, n = lp.m, lp.n
-    status = np.concatenate([np.asarray(col_status), np.asarray(row_status)])
-    B = [int(j) for j in np.nonzero(status == 1)[0]]
+    B, vN = basis_split(lp, col_status, row_status)
+    if isinstance(vN, str):
+        return {"ok": False, "reason": vN}
     if len(B) != m:
         return {"ok": False, "reason": f"the recorded basis has {len(B)} basic variables, the program has {m} rows"}
-    vN = {}
-    for j in np.nonzero(status != 1)[0].tolist():
-        code = int(status[j])
-        lo, hi = lp.lo_q[j], lp.hi_q[j]
-        v = {0: lo, 2: hi, 3: X.ZERO}.get(code, lo if lo is not None else (hi if hi is not None else X.ZERO))
-        if v is None:
-            return {"ok": False, "reason": f"the basis puts variable {j} at an infinite bound"}
-        vN[j] = v
     pivots = 0
     import time
     t_end = time.perf_counter() + max_seconds

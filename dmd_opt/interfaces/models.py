@@ -33,18 +33,13 @@ from dmd_opt.core import validation as V
 from dmd_opt.core.errors import ModelError
 from dmd_opt.core.kinds import KINDS, OPTION_RULES, ModelKind, register_kind  # noqa: F401  (re-exported)
 from dmd_opt.core.kinds import check_options as _check_kind_options
-from dmd_opt.core.kinds import ensure_kinds
+from dmd_opt.core.kinds import ensure_kinds  # the kind → family plugin table
 from dmd_opt.core.serialise import atomic_write, dumps, read_regular_file, to_jsonable  # noqa: F401
 
 try:  # Python ≥ 3.11
     import tomllib
 except ModuleNotFoundError:  # pragma: no cover
     import tomli as tomllib
-
-
-# The family registry (kind name → the module that registers it) lives with the kinds in
-# dmd_opt.core.kinds, so the certificate checker finds a kind without importing the loader.
-_ensure_kinds = ensure_kinds
 
 
 @dataclass
@@ -89,7 +84,7 @@ def check_options(kind: str, options: Any, *, from_file: bool = True, field: str
     """Validate a ``[solve]`` table for ``kind`` (:func:`dmd_opt.core.kinds.check_options`: known names,
     typed values); for a model *file* also the solver policy (:mod:`dmd_opt.solvers.policy`: a solver
     *name* from the installed plugins, numeric solver options only)."""
-    _ensure_kinds(kind)
+    ensure_kinds(kind)   # the family registry lives in core.kinds
     out = _check_kind_options(kind, options, field=field)
     if from_file:
         for k in RECORDED_OPTIONS:
@@ -116,7 +111,7 @@ def load(source: str | os.PathLike | dict) -> Model:
     else:
         raise ModelError("model", f"expected a model file path or a table, got {type(source).__name__}")
     kind = raw.pop("kind", "revenue")
-    _ensure_kinds(kind)
+    ensure_kinds(kind)   # the family registry lives in core.kinds
     if not isinstance(kind, str) or kind not in KINDS:
         raise ModelError("kind", f"unknown model kind {V.show(kind)}; known kinds: {', '.join(sorted(KINDS))}")
     options = check_options(kind, raw.pop("solve", {}))
